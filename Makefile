@@ -1,0 +1,67 @@
+# devenv-operator: every developer and CI entry point. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# uv: use the one on PATH, else bootstrap a private copy with pip (no other prerequisite).
+UV := $(shell command -v uv 2>/dev/null)
+ifeq ($(UV),)
+UV := $(CURDIR)/.tools/venv/bin/uv
+endif
+PY := $(UV) run --frozen
+PYTEST_ARGS ?=
+
+.PHONY: help sync lint fmt manifests unit e2e test cluster-build cluster-up cluster-down \
+        cluster-status run bench clean
+
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[1m%-15s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(CURDIR)/.tools/venv/bin/uv:
+	@echo ">> bootstrapping uv with pip into .tools/"
+	python3 -m venv .tools/venv
+	.tools/venv/bin/pip install --quiet uv
+
+.venv/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen
+	@touch $@
+
+sync: .venv/.synced ## Install Python dependencies (locked) into .venv
+
+lint: sync ## Run ruff and mypy --strict
+	$(PY) ruff check operator localcluster tests bench
+	$(PY) mypy
+
+fmt: sync ## Fix what ruff can fix
+	$(PY) ruff check --fix operator localcluster tests bench
+
+manifests: sync ## Regenerate crds/ from the pydantic models
+	PYTHONPATH=operator $(PY) python -m devenv_operator.crdgen > crds/devenvironments.shipit.dev.yaml
+
+unit: sync ## Unit tests (pure code, no cluster)
+	$(PY) pytest tests/unit $(PYTEST_ARGS)
+
+e2e: sync ## End-to-end tests on the local control plane (built and started for the run)
+	$(PY) pytest tests/e2e $(PYTEST_ARGS)
+
+test: lint unit e2e ## Everything CI runs: lint, unit and e2e tests
+
+cluster-build: sync ## Build (or reuse from cache) the control-plane binaries
+	$(PY) python -m localcluster build
+
+cluster-up: sync ## Start the local control plane (kubeconfig in .localcluster/kubeconfig)
+	$(PY) python -m localcluster up
+
+cluster-down: sync ## Stop the local control plane and remove its state
+	$(PY) python -m localcluster down
+
+cluster-status: sync ## Show whether the local control plane is running
+	$(PY) python -m localcluster status
+
+run: sync ## Run the operator: on the KUBECONFIG cluster if reachable, else on a local one
+	$(PY) python -m localcluster.devrun
+
+bench: sync ## Benchmarks on the local control plane (not part of `make test`)
+	$(PY) python -m bench
+
+clean: cluster-down ## Stop the local cluster and remove build artefacts (not the binary cache)
+	rm -rf .venv .tools .pytest_cache .mypy_cache .ruff_cache

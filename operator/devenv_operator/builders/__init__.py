@@ -1,0 +1,51 @@
+"""PURE builders: a validated spec in, desired Kubernetes objects (plain dicts) out.
+
+Nothing here imports the Kubernetes client, Kopf, the clock or the environment; randomness
+and observed state come in as arguments. ``reconcile.py`` applies what these return.
+"""
+
+from devenv_operator.builders.common import (
+    ENVIRONMENT_LABEL,
+    MANAGED_BY_LABEL,
+    MANAGED_BY_VALUE,
+    NAME_LABEL,
+    Env,
+    child_labels,
+    namespace_name,
+)
+from devenv_operator.builders.config import (
+    COPYABLE_LABEL,
+    SecretProblem,
+    build_config_maps,
+    build_secrets,
+)
+from devenv_operator.builders.graph import creation_order, find_cycle
+from devenv_operator.builders.namespace import (
+    Ownership,
+    build_namespace,
+    namespace_ownership,
+    owned_by,
+)
+from devenv_operator.builders.services import build_deployment, build_service
+
+__all__ = [
+    "COPYABLE_LABEL",
+    "ENVIRONMENT_LABEL",
+    "MANAGED_BY_LABEL",
+    "MANAGED_BY_VALUE",
+    "NAME_LABEL",
+    "Env",
+    "Ownership",
+    "SecretProblem",
+    "build_config_maps",
+    "build_deployment",
+    "build_namespace",
+    "build_secrets",
+    "build_service",
+    "child_labels",
+    "creation_order",
+    "find_cycle",
+    "namespace_name",
+    "namespace_ownership",
+    "owned_by",
+]

@@ -1,0 +1,75 @@
+"""Labels, annotations and identity shared by every object the operator creates."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from devenv_operator import models
+
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+MANAGED_BY_VALUE = "devenv-operator"
+ENVIRONMENT_LABEL = "shipit.dev/environment"
+NAME_LABEL = "app.kubernetes.io/name"
+OWNER_LABEL = "shipit.dev/owner"
+OWNER_ANNOTATION = "shipit.dev/owner"
+HASH_ANNOTATION = "shipit.dev/applied-hash"
+
+_LABEL_VALUE_BAD = re.compile(r"[^-_.a-zA-Z0-9]")
+
+
+@dataclass(frozen=True)
+class Env:
+    """The identity of one DevEnvironment, as the builders need it."""
+
+    name: str
+    uid: str
+    spec: models.DevEnvironmentSpec
+    namespace: str
+
+    def owner_reference(self) -> dict[str, Any]:
+        return {
+            "apiVersion": models.API_VERSION,
+            "kind": models.KIND,
+            "name": self.name,
+            "uid": self.uid,
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+
+
+def namespace_name(env_name: str, spec: models.DevEnvironmentSpec, prefix: str) -> str:
+    """The namespace an environment uses: spec.namespace, else prefix + name."""
+    return spec.namespace or f"{prefix}{env_name}"
+
+
+def owner_label_value(owner: str) -> str:
+    """A label-safe form of spec.owner (the annotation keeps it verbatim)."""
+    value = _LABEL_VALUE_BAD.sub("-", owner)[:63]
+    return value.strip("-_.")
+
+
+def child_labels(env: Env, service: str | None = None) -> dict[str, str]:
+    labels = {MANAGED_BY_LABEL: MANAGED_BY_VALUE, ENVIRONMENT_LABEL: env.name}
+    if env.spec.owner and owner_label_value(env.spec.owner):
+        labels[OWNER_LABEL] = owner_label_value(env.spec.owner)
+    if service is not None:
+        labels[NAME_LABEL] = service
+    return labels
+
+
+def child_annotations(env: Env) -> dict[str, str]:
+    return {OWNER_ANNOTATION: env.spec.owner} if env.spec.owner else {}
+
+
+def metadata(env: Env, name: str, service: str | None = None) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "name": name,
+        "namespace": env.namespace,
+        "labels": child_labels(env, service),
+    }
+    annotations = child_annotations(env)
+    if annotations:
+        meta["annotations"] = annotations
+    return meta

@@ -1,0 +1,113 @@
+"""Seeded ConfigMaps and Secrets.
+
+Secrets come from literal values, from values generated once (the existing Secret's values
+are passed back in so reconciles never rotate them), or from a copy of a Secret whose owner
+opted in with the label ``shipit.dev/copyable: "true"``.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from devenv_operator.builders.common import Env, metadata
+
+COPYABLE_LABEL = "shipit.dev/copyable"
+COPIED_FROM_ANNOTATION = "shipit.dev/copied-from"
+GENERATED_ANNOTATION = "shipit.dev/generated-keys"
+
+# Source Secret types that only make sense where they were issued.
+_NOT_COPYABLE_TYPES = {"kubernetes.io/service-account-token"}
+
+
+@dataclass(frozen=True)
+class SecretProblem:
+    """Why one seeded Secret cannot be built; surfaced as ConfigSeeded=False."""
+
+    secret: str
+    reason: str  # SecretNotCopyable | SecretSourceNotFound
+    message: str
+
+
+def _b64(value: str) -> str:
+    return base64.b64encode(value.encode()).decode()
+
+
+def build_config_maps(env: Env) -> list[dict[str, Any]]:
+    config = env.spec.config
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": metadata(env, cm.name),
+            "data": dict(cm.data),
+        }
+        for cm in (config.config_maps or [] if config else [])
+    ]
+
+
+def _secret(env: Env, name: str, data: dict[str, str], secret_type: str = "Opaque",  # noqa: S107
+            annotations: Mapping[str, str] | None = None) -> dict[str, Any]:
+    meta = metadata(env, name)
+    if annotations:
+        meta["annotations"] = {**meta.get("annotations", {}), **annotations}
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": meta, "type": secret_type,
+            "data": data}
+
+
+def build_secrets(
+    env: Env,
+    *,
+    existing: Mapping[str, Mapping[str, str]],
+    sources: Mapping[tuple[str, str], Mapping[str, Any] | None],
+    random_value: Callable[[int], str],
+) -> tuple[list[dict[str, Any]], list[SecretProblem]]:
+    """Desired Secrets, plus the problems that keep some of them from being seeded.
+
+    ``existing`` maps a generated Secret's name to its current (base64) data; ``sources``
+    maps (namespace, name) of every copyFrom source to the Secret read from the API (None
+    when it does not exist); ``random_value(n)`` returns n random URL-safe characters.
+    """
+    config = env.spec.config
+    secrets: list[dict[str, Any]] = []
+    problems: list[SecretProblem] = []
+    for seed in (config.secrets or [] if config else []):
+        if seed.string_data is not None:
+            data = {k: _b64(v) for k, v in seed.string_data.items()}
+            secrets.append(_secret(env, seed.name, data))
+        elif seed.generate is not None:
+            current = existing.get(seed.name, {})
+            data = {
+                key: current.get(key) or _b64(random_value(seed.generate.length))
+                for key in seed.generate.keys
+            }
+            secrets.append(_secret(env, seed.name, data, annotations={
+                GENERATED_ANNOTATION: ",".join(seed.generate.keys)}))
+        elif seed.copy_from is not None:
+            ref = (seed.copy_from.namespace, seed.copy_from.name)
+            source = sources.get(ref)
+            where = f"{ref[0]}/{ref[1]}"
+            if source is None:
+                problems.append(SecretProblem(
+                    seed.name, "SecretSourceNotFound",
+                    f"Secret {seed.name}: source Secret {where} does not exist"))
+                continue
+            labels = (source.get("metadata") or {}).get("labels") or {}
+            source_type = source.get("type") or "Opaque"
+            if labels.get(COPYABLE_LABEL) != "true":
+                problems.append(SecretProblem(
+                    seed.name, "SecretNotCopyable",
+                    f"Secret {seed.name}: source Secret {where} is not labelled "
+                    f'{COPYABLE_LABEL}: "true" by its owner'))
+                continue
+            if source_type in _NOT_COPYABLE_TYPES:
+                problems.append(SecretProblem(
+                    seed.name, "SecretNotCopyable",
+                    f"Secret {seed.name}: source Secret {where} has type {source_type}, "
+                    "which cannot be copied"))
+                continue
+            secrets.append(_secret(env, seed.name, dict(source.get("data") or {}), source_type,
+                                   annotations={COPIED_FROM_ANNOTATION: where}))
+    return secrets, problems

@@ -1,0 +1,63 @@
+"""The environment's Namespace, and the rule that decides whether an existing one is ours."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from typing import Any
+
+from devenv_operator.builders.common import (
+    ENVIRONMENT_LABEL,
+    MANAGED_BY_LABEL,
+    MANAGED_BY_VALUE,
+    Env,
+    child_annotations,
+    child_labels,
+)
+
+
+class Ownership(enum.Enum):
+    """How an existing Namespace relates to a DevEnvironment."""
+
+    OURS = "ours"
+    TERMINATING = "terminating"  # ours, but being deleted (e.g. a previous incarnation)
+    FOREIGN = "foreign"  # never adopted, changed or deleted
+
+
+def build_namespace(env: Env) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {
+            "name": env.namespace,
+            "labels": child_labels(env),
+            "annotations": child_annotations(env),
+            "ownerReferences": [env.owner_reference()],
+        },
+    }
+
+
+def namespace_ownership(namespace: Mapping[str, Any], env_name: str, env_uid: str) -> Ownership:
+    """Ours only if it carries our labels AND an ownerReference to this very object (by UID).
+
+    Labels alone are not enough: anybody who can create a namespace can label it, and we must
+    never delete a namespace we did not create.
+    """
+    meta = namespace.get("metadata", {})
+    labels = meta.get("labels") or {}
+    owners = meta.get("ownerReferences") or []
+    labelled = (labels.get(MANAGED_BY_LABEL) == MANAGED_BY_VALUE
+                and labels.get(ENVIRONMENT_LABEL) == env_name)
+    owned = any(ref.get("uid") == env_uid for ref in owners)
+    if labelled and owned:
+        return Ownership.TERMINATING if meta.get("deletionTimestamp") else Ownership.OURS
+    if labelled and meta.get("deletionTimestamp"):
+        # Left over from an earlier DevEnvironment of the same name: wait for it to go.
+        return Ownership.TERMINATING
+    return Ownership.FOREIGN
+
+
+def owned_by(namespace: Mapping[str, Any], env_uid: str) -> bool:
+    """Whether this DevEnvironment (by UID) created the namespace: the only one we delete."""
+    owners = namespace.get("metadata", {}).get("ownerReferences") or []
+    return any(ref.get("uid") == env_uid for ref in owners)

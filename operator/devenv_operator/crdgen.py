@@ -1,0 +1,156 @@
+"""Generate the DevEnvironment CustomResourceDefinition from the pydantic models.
+
+Pydantic emits JSON Schema (``$ref``, ``anyOf`` with null for optionals, titles); the API
+server wants a structural OpenAPI v3 schema. This module inlines references, turns optionals
+into plain optional properties, and keeps descriptions, defaults, bounds, patterns and our
+``x-kubernetes-*`` extensions. ``make manifests`` writes its output to ``crds/``.
+
+Pure: no Kubernetes client, no clock, no environment.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import yaml
+from pydantic import BaseModel
+
+from devenv_operator import models
+
+_DROP = {"title", "additionalProperties", "$defs", "discriminator"}
+
+
+def _resolve(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
+    if "$ref" in schema:
+        target = defs[schema["$ref"].rsplit("/", 1)[-1]]
+        siblings = {k: v for k, v in schema.items() if k != "$ref"}
+        return {**_resolve(target, defs), **siblings}
+    return schema
+
+
+def _is_null(schema: dict[str, Any]) -> bool:
+    return schema.get("type") == "null"
+
+
+def _convert(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
+    schema = _resolve(schema, defs)
+    variants = schema.get("anyOf")
+    if variants is not None:
+        non_null = [v for v in variants if not _is_null(v)]
+        rest = {k: v for k, v in schema.items() if k != "anyOf"}
+        if len(non_null) == 1:
+            return _convert({**_resolve(non_null[0], defs), **rest}, defs)
+        types = {_resolve(v, defs).get("type") for v in non_null}
+        if types == {"integer", "string"}:
+            either = _convert(rest, defs)
+            either["x-kubernetes-int-or-string"] = True
+            return either
+        raise ValueError(f"unsupported union in schema: {variants}")
+
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key in _DROP or key == "anyOf" or key == "required":
+            continue
+        if key == "default" and value is None:
+            continue
+        if key == "properties":
+            out["properties"] = {name: _convert(sub, defs) for name, sub in value.items()}
+        elif key == "items":
+            out["items"] = _convert(value, defs)
+        elif key == "propertyNames":
+            continue  # not supported by structural schemas; enforced by the operator
+        else:
+            out[key] = value
+    if "properties" in schema:
+        required = schema.get("required") or []
+        # Fields with a default are filled by the API server, so not required from users.
+        required = [r for r in required if "default" not in schema["properties"][r]]
+        if required:
+            out["required"] = required
+        out["type"] = "object"
+    additional = schema.get("additionalProperties")
+    if isinstance(additional, dict) and "properties" not in schema:
+        out["additionalProperties"] = _convert(additional, defs)
+        out["type"] = "object"
+    free_form = "properties" not in out and "additionalProperties" not in out
+    if out.get("type") == "object" and free_form:
+        out["x-kubernetes-preserve-unknown-fields"] = True
+    if out.get("x-kubernetes-int-or-string"):
+        out.pop("type", None)
+    return out
+
+
+def model_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The structural OpenAPI v3 schema of a model, camelCase field names."""
+    raw = model.model_json_schema(by_alias=True, mode="validation")
+    return _convert(raw, raw.get("$defs", {}))
+
+
+def _printer_columns() -> list[dict[str, Any]]:
+    return [
+        {"name": "Namespace", "type": "string", "jsonPath": ".status.namespace"},
+        {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+        {"name": "Ready", "type": "string", "jsonPath": ".status.readyServices"},
+        {"name": "Expires", "type": "date", "jsonPath": ".status.expiresAt"},
+        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+        {"name": "Message", "type": "string", "jsonPath": ".status.message", "priority": 1},
+    ]
+
+
+def crd() -> dict[str, Any]:
+    """The full CustomResourceDefinition object."""
+    spec_schema = model_schema(models.DevEnvironmentSpec)
+    status_schema = model_schema(models.DevEnvironmentStatus)
+    root = {
+        "type": "object",
+        "description": "A development environment: a namespace with services and seeded config.",
+        "required": ["spec"],
+        "properties": {
+            "apiVersion": {"type": "string"},
+            "kind": {"type": "string"},
+            "metadata": {"type": "object"},
+            "spec": spec_schema,
+            "status": status_schema,
+        },
+    }
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {
+            "name": f"{models.PLURAL}.{models.GROUP}",
+            "labels": {"app.kubernetes.io/name": "devenv-operator"},
+        },
+        "spec": {
+            "group": models.GROUP,
+            "scope": "Cluster",
+            "names": {
+                "kind": models.KIND,
+                "listKind": f"{models.KIND}List",
+                "plural": models.PLURAL,
+                "singular": models.SINGULAR,
+                "shortNames": models.SHORT_NAMES,
+                "categories": models.CATEGORIES,
+            },
+            "versions": [{
+                "name": models.VERSION,
+                "served": True,
+                "storage": True,
+                "subresources": {"status": {}},
+                "additionalPrinterColumns": _printer_columns(),
+                "schema": {"openAPIV3Schema": root},
+            }],
+        },
+    }
+
+
+HEADER = "# Generated from operator/devenv_operator/models.py by `make manifests`. Do not edit.\n"
+
+
+def render() -> str:
+    """The CRD as the YAML committed under crds/."""
+    return HEADER + yaml.safe_dump(crd(), sort_keys=False, width=100)
+
+
+if __name__ == "__main__":
+    sys.stdout.write(render())

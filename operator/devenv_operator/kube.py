@@ -1,0 +1,241 @@
+"""The only module that talks to the Kubernetes API (through the official ``kubernetes`` client).
+
+Objects are plain dicts in and out: we use the client for configuration, authentication and
+connection pooling, and speak JSON ourselves, which keeps this layer small and cheap. Every
+``ApiException`` and connection failure is translated here into the few error types of
+``errors.py``; nothing above this module sees the client's exceptions.
+
+All calls are blocking: run them in a worker thread, never directly on the event loop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import urllib3
+from kubernetes import client as k8s_client
+from kubernetes import config as k8s_config
+
+from devenv_operator import errors
+
+FIELD_MANAGER = "devenv-operator"
+RequestHook = Callable[[str, str], None]  # (verb, result) -> None, for metrics
+
+
+@dataclass(frozen=True)
+class Kind:
+    """Where a kind lives in the API."""
+
+    api_version: str
+    kind: str
+    plural: str
+    namespaced: bool
+
+    def path(self, namespace: str | None = None, name: str | None = None,
+             subresource: str | None = None) -> str:
+        base = "/api/v1" if self.api_version == "v1" else f"/apis/{self.api_version}"
+        if self.namespaced and namespace is not None:
+            base += f"/namespaces/{quote(namespace, safe='')}"
+        base += f"/{self.plural}"
+        if name is not None:
+            base += f"/{quote(name, safe='')}"
+        if subresource:
+            base += f"/{subresource}"
+        return base
+
+
+NAMESPACE = Kind("v1", "Namespace", "namespaces", namespaced=False)
+CONFIGMAP = Kind("v1", "ConfigMap", "configmaps", namespaced=True)
+SECRET = Kind("v1", "Secret", "secrets", namespaced=True)
+SERVICE = Kind("v1", "Service", "services", namespaced=True)
+POD = Kind("v1", "Pod", "pods", namespaced=True)
+EVENT = Kind("v1", "Event", "events", namespaced=True)
+DEPLOYMENT = Kind("apps/v1", "Deployment", "deployments", namespaced=True)
+DEVENV = Kind("shipit.dev/v1alpha1", "DevEnvironment", "devenvironments", namespaced=False)
+KINDS = {k.kind: k for k in (NAMESPACE, CONFIGMAP, SECRET, SERVICE, POD, EVENT, DEPLOYMENT,
+                             DEVENV)}
+
+_VERB = {"GET": "get", "POST": "create", "PATCH": "patch", "PUT": "update", "DELETE": "delete"}
+
+
+def load_api_client(kubeconfig: str | None = None, pool_size: int = 32) -> k8s_client.ApiClient:
+    """An ApiClient from in-cluster credentials, else from a kubeconfig (KUBECONFIG/default)."""
+    configuration = k8s_client.Configuration()
+    try:
+        if kubeconfig:
+            raise k8s_config.ConfigException("explicit kubeconfig")
+        k8s_config.load_incluster_config(  # type: ignore[no-untyped-call]
+            client_configuration=configuration)
+    except k8s_config.ConfigException:
+        k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=kubeconfig, client_configuration=configuration)
+    configuration.connection_pool_maxsize = pool_size
+    return k8s_client.ApiClient(configuration)
+
+
+class Kube:
+    """Blocking JSON access to the API with server-side apply and error translation."""
+
+    def __init__(self, api_client: k8s_client.ApiClient, *, on_request: RequestHook | None = None,
+                 timeout: float = 30.0) -> None:
+        self._api = api_client
+        self._on_request = on_request
+        self._timeout = timeout
+        self._lock = threading.Lock()
+
+    # -- plumbing ----------------------------------------------------------------------
+
+    def _call(self, method: str, path: str, *, query: Mapping[str, str] | None = None,
+              body: Any = None, content_type: str = "application/json") -> Any:
+        url = self._api.configuration.host + path
+        if query:
+            url += "?" + urlencode(query)
+        headers = {"Accept": "application/json", "User-Agent": FIELD_MANAGER}
+        payload: bytes | None = None
+        if body is not None:
+            headers["Content-Type"] = content_type
+            payload = json.dumps(body).encode()
+        self._api.update_params_for_auth(headers, None, ["BearerToken"], path, method, None)
+        verb = _VERB.get(method, method.lower())
+        if method == "GET" and name_is_collection(path):
+            verb = "list"
+        try:
+            response = self._api.rest_client.pool_manager.request(
+                method, url, body=payload, headers=headers, timeout=self._timeout,
+                preload_content=True, retries=False,
+            )
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            self._record(verb, "error")
+            raise errors.Transient(f"{method} {path}: {exc}") from exc
+        self._record(verb, str(response.status))
+        data = response.data
+        if 200 <= response.status < 300:
+            return json.loads(data) if data else None
+        raise errors.from_status(response.status, _status_message(data), f"{method} {path}")
+
+    def _record(self, verb: str, result: str) -> None:
+        if self._on_request is not None:
+            self._on_request(verb, result)
+
+    # -- verbs -------------------------------------------------------------------------
+
+    def get(self, kind: Kind, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+        """The object, or None when it does not exist."""
+        try:
+            result: dict[str, Any] = self._call("GET", kind.path(namespace, name))
+        except errors.NotFound:
+            return None
+        return result
+
+    def list(self, kind: Kind, namespace: str | None = None,
+             label_selector: str | None = None) -> list[dict[str, Any]]:
+        query = {"labelSelector": label_selector} if label_selector else None
+        try:
+            result = self._call("GET", kind.path(namespace), query=query)
+        except errors.NotFound:
+            return []
+        items: list[dict[str, Any]] = result.get("items") or []
+        return items
+
+    def create(self, kind: Kind, obj: Mapping[str, Any]) -> dict[str, Any]:
+        """POST; raises errors.AlreadyExists when the name is taken."""
+        namespace = obj.get("metadata", {}).get("namespace")
+        result: dict[str, Any] = self._call("POST", kind.path(namespace), body=obj)
+        return result
+
+    def apply(self, kind: Kind, obj: Mapping[str, Any]) -> dict[str, Any]:
+        """Server-side apply with our field manager (force: we own the fields we set)."""
+        meta = obj.get("metadata", {})
+        query = {"fieldManager": FIELD_MANAGER, "force": "true"}
+        result: dict[str, Any] = self._call(
+            "PATCH", kind.path(meta.get("namespace"), meta["name"]), query=query, body=obj,
+            content_type="application/apply-patch+yaml")
+        return result
+
+    def patch(self, kind: Kind, name: str, patch: Mapping[str, Any], namespace: str | None = None,
+              subresource: str | None = None) -> dict[str, Any] | None:
+        """JSON merge patch; None when the object is gone."""
+        try:
+            result: dict[str, Any] = self._call(
+                "PATCH", kind.path(namespace, name, subresource), body=patch,
+                content_type="application/merge-patch+json")
+        except errors.NotFound:
+            return None
+        return result
+
+    def delete(self, kind: Kind, name: str, namespace: str | None = None,
+               uid: str | None = None) -> bool:
+        """Delete in the background; True if a deletion was requested, False if already gone.
+
+        With ``uid``, the API server refuses to delete an object that is not that very one.
+        """
+        body: dict[str, Any] = {"kind": "DeleteOptions", "apiVersion": "v1",
+                                "propagationPolicy": "Background"}
+        if uid:
+            body["preconditions"] = {"uid": uid}
+        try:
+            self._call("DELETE", kind.path(namespace, name), body=body)
+        except errors.NotFound:
+            return False
+        return True
+
+    def event(self, involved: Mapping[str, Any], event_type: str, reason: str,
+              message: str, namespace: str = "default") -> None:
+        """Record an Event on an object (cluster-scoped objects get theirs in ``default``)."""
+        meta = involved.get("metadata", {})
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        target_ns = meta.get("namespace") or namespace
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{meta.get('name', 'devenv')}.", "namespace": target_ns},
+            "involvedObject": {
+                "apiVersion": involved.get("apiVersion"),
+                "kind": involved.get("kind"),
+                "name": meta.get("name"),
+                "uid": meta.get("uid"),
+                "namespace": meta.get("namespace") or "",
+                "resourceVersion": meta.get("resourceVersion"),
+            },
+            "type": event_type,
+            "reason": reason,
+            "message": message[:1024],
+            "source": {"component": FIELD_MANAGER},
+            "reportingComponent": FIELD_MANAGER,
+            "reportingInstance": FIELD_MANAGER,
+            "firstTimestamp": now[:19] + "Z",
+            "lastTimestamp": now[:19] + "Z",
+            "eventTime": now,
+            "action": reason,
+            "count": 1,
+        }
+        # Events are best effort: the status carries the same facts.
+        with contextlib.suppress(errors.KubeError):
+            self.create(EVENT, event)
+
+
+def name_is_collection(path: str) -> bool:
+    """Whether a GET path lists a collection (…/namespaces/x/pods) rather than one object."""
+    parts = path.strip("/").split("/")
+    core = parts[0] == "api"
+    rest = parts[2:] if core else parts[3:]
+    if len(rest) >= 2 and rest[0] == "namespaces":
+        return len(rest) in (1, 3)
+    return len(rest) == 1
+
+
+def _status_message(data: bytes) -> str:
+    try:
+        status = json.loads(data)
+    except ValueError:
+        return data.decode(errors="replace")[:500]
+    if isinstance(status, dict):
+        return str(status.get("message") or status.get("reason") or status)
+    return str(status)

@@ -1,0 +1,274 @@
+"""Kopf wiring only: settings at startup, and handlers that call the reconciler.
+
+Each DevEnvironment gets one Kopf daemon: a loop that reconciles, then sleeps until
+something relevant happens (its spec changes, one of its Deployments changes, a copied
+Secret changes) or a deadline comes (readiness timeout, periodic resync). Blocking API
+calls run in a thread pool, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import concurrent.futures
+import copy
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import kopf
+
+from devenv_operator import builders, errors, kube, metrics, models, reconcile, status
+from devenv_operator.logs import configure_logging
+from devenv_operator.settings import Settings, SettingsError, describe, load
+
+FINALIZER = "shipit.dev/teardown"
+T = TypeVar("T")
+log = logging.getLogger("devenv_operator")
+
+
+class Controller:
+    """Operator-wide state shared by the handlers (kept in Kopf's memo)."""
+
+    def __init__(self, settings: Settings, reconciler: reconcile.Reconciler) -> None:
+        self.settings = settings
+        self.reconciler = reconciler
+        self.executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=settings.workers, thread_name_prefix="kube")
+        self.health = metrics.Health()
+        self.triggers: dict[str, asyncio.Event] = {}
+        self.seen: dict[str, tuple[Any, ...]] = {}
+        self.phases: dict[str, str] = {}
+        self.copy_index: dict[str, set[tuple[str, str]]] = {}
+
+    async def blocking(self, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, fn, *args)
+
+    def poke(self, name: str | None) -> None:
+        trigger = self.triggers.get(name or "")
+        if trigger is not None:
+            trigger.set()
+
+    def set_phase(self, name: str, phase: str | None) -> None:
+        if phase is None:
+            self.phases.pop(name, None)
+        else:
+            self.phases[name] = phase
+        counts: dict[str, int] = {}
+        for value in self.phases.values():
+            counts[value] = counts.get(value, 0) + 1
+        metrics.set_phases(counts)
+
+    async def serve(self, body: kopf.Body, stopped: kopf.DaemonStopped,
+                    logger: logging.Logger | logging.LoggerAdapter[logging.Logger]) -> None:
+        """Reconcile one environment until it is deleted or the operator stops."""
+        name = body["metadata"]["name"]
+        trigger = self.triggers.setdefault(name, asyncio.Event())
+        backoff = 1.0
+        try:
+            while not stopped:
+                trigger.clear()
+                snapshot = copy.deepcopy(dict(body))
+                if snapshot["metadata"].get("deletionTimestamp"):
+                    return
+                self.seen[name] = _identity(snapshot)
+                wait = await self._reconcile_once(name, snapshot, logger, backoff)
+                backoff = 1.0 if wait > 0 else min(backoff * 2, 60.0)
+                await _sleep(trigger, stopped, wait if wait > 0 else backoff)
+        finally:
+            if self.triggers.get(name) is trigger:
+                del self.triggers[name]
+
+    async def _reconcile_once(self, name: str, snapshot: dict[str, Any],
+                              logger: logging.Logger | logging.LoggerAdapter[logging.Logger],
+                              backoff: float) -> float:
+        """One reconcile; returns the requeue delay, or 0 to back off after an error."""
+        started = time.monotonic()
+        try:
+            outcome = await self.blocking(self.reconciler.reconcile, snapshot)
+        except errors.KubeError as exc:
+            metrics.RECONCILES.labels("retry").inc()
+            logger.warning("Reconcile of %s failed, retrying in %.0fs: %s", name, backoff, exc)
+            return 0
+        except Exception:
+            metrics.RECONCILES.labels("error").inc()
+            logger.exception("Reconcile of %s crashed, retrying in %.0fs", name, backoff)
+            return 0
+        finally:
+            metrics.RECONCILE_DURATION.observe(time.monotonic() - started)
+        metrics.RECONCILES.labels("success").inc()
+        self.copy_index[name] = outcome.copy_sources
+        self.set_phase(name, outcome.status.get("phase"))
+        record_outcome(outcome)
+        return max(outcome.requeue_after, 0.05)
+
+
+def record_outcome(outcome: reconcile.Outcome) -> None:
+    for event_type, reason, _ in outcome.events:
+        if event_type == "Warning" and reason in status.FAILED_REASONS:
+            metrics.FAILURES.labels(reason).inc()
+    if outcome.ready_after is not None:
+        metrics.TIME_TO_READY.observe(outcome.ready_after)
+    for step, seconds in outcome.steps.items():
+        metrics.STEP_DURATION.labels(step).observe(seconds)
+
+
+async def _sleep(trigger: asyncio.Event, stopped: kopf.DaemonStopped, timeout: float) -> None:
+    waiters = {asyncio.ensure_future(trigger.wait()), asyncio.ensure_future(stopped.wait())}
+    try:
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+
+
+def _identity(body: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What, when it changes, calls for a reconcile (not our own status writes)."""
+    meta = body.get("metadata", {})
+    annotations = {k: v for k, v in (meta.get("annotations") or {}).items()
+                   if not k.startswith("kopf.")}
+    return (meta.get("generation"), tuple(sorted(annotations.items())),
+            bool(meta.get("deletionTimestamp")))
+
+
+def _controller(memo: kopf.Memo) -> Controller:
+    controller: Controller = memo["controller"]
+    return controller
+
+
+# -- handlers ------------------------------------------------------------------------------
+
+
+@kopf.on.startup()
+async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    config: Settings = memo["settings"]
+    settings.persistence.finalizer = FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
+        prefix="kopf.shipit.dev")
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix="kopf.shipit.dev", key="last-handled-configuration")
+    settings.posting.enabled = False  # we post our own, meaningful Events
+    settings.scanning.disabled = True  # no need to watch CRDs (and no RBAC for it)
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.watching.connect_timeout = 30
+    settings.watching.label_selectors["apps", "deployments"] = (
+        f"{builders.MANAGED_BY_LABEL}={builders.MANAGED_BY_VALUE}")
+    settings.watching.label_selectors["v1", "secrets"] = f"{builders.COPYABLE_LABEL}=true"
+    api = kube.Kube(kube.load_api_client(pool_size=config.workers),
+                    on_request=metrics.api_request)
+    controller = Controller(config, reconcile.Reconciler(api, config))
+    memo["controller"] = controller
+    metrics.set_phases({})
+    if config.metrics_port:
+        metrics.serve(config.metrics_port, controller.health)
+    asyncio.get_running_loop().create_task(_heartbeat(controller))
+    log.info("devenv-operator started (namespace prefix %r, %d workers)",
+             config.namespace_prefix, config.workers)
+
+
+async def _heartbeat(controller: Controller) -> None:
+    """Liveness means the event loop AND the worker threads still make progress."""
+    while True:
+        await controller.blocking(lambda: None)
+        controller.health.beat()
+        controller.health.mark_ready()
+        await asyncio.sleep(5)
+
+
+@kopf.daemon(models.GROUP, models.VERSION, models.PLURAL,  # type: ignore[arg-type]
+             cancellation_timeout=10.0)
+async def environment(body: kopf.Body, stopped: kopf.DaemonStopped, memo: kopf.Memo,
+                      logger: logging.Logger, **_: Any) -> None:
+    await _controller(memo).serve(body, stopped, logger)
+
+
+@kopf.on.event(models.GROUP, models.VERSION, models.PLURAL)
+async def environment_event(body: kopf.Body, type: str | None, memo: kopf.Memo,
+                            **_: Any) -> None:
+    controller = _controller(memo)
+    name = body["metadata"]["name"]
+    if type == "DELETED":
+        controller.set_phase(name, None)
+        controller.copy_index.pop(name, None)
+        return
+    controller.set_phase(name, (body.get("status") or {}).get("phase"))
+    if controller.seen.get(name) != _identity(body):
+        controller.poke(name)
+
+
+@kopf.on.event("apps", "v1", "deployments",
+               labels={builders.MANAGED_BY_LABEL: builders.MANAGED_BY_VALUE})
+async def deployment_event(labels: Mapping[str, str], memo: kopf.Memo, **_: Any) -> None:
+    _controller(memo).poke(labels.get(builders.ENVIRONMENT_LABEL))
+
+
+@kopf.on.event("v1", "secrets")
+async def copyable_secret_event(namespace: str | None, name: str | None, memo: kopf.Memo,
+                                **_: Any) -> None:
+    # The watch is filtered server-side to shipit.dev/copyable=true; removing the label
+    # arrives here as a deletion, which is exactly when copies must be revisited.
+    controller = _controller(memo)
+    source = (namespace or "", name or "")
+    for env_name, sources in list(controller.copy_index.items()):
+        if source in sources:
+            controller.poke(env_name)
+
+
+@kopf.on.delete(models.GROUP, models.VERSION, models.PLURAL)  # type: ignore[arg-type]
+async def teardown(body: kopf.Body, memo: kopf.Memo, logger: logging.Logger,
+                   **_: Any) -> None:
+    controller = _controller(memo)
+    snapshot = copy.deepcopy(dict(body))
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            blocked = await controller.blocking(controller.reconciler.teardown, snapshot)
+        except errors.KubeError as exc:
+            raise kopf.TemporaryError(f"teardown failed: {exc}", delay=5) from exc
+        if blocked is None:
+            started = status.parse_time(snapshot["metadata"].get("deletionTimestamp"))
+            if started is not None:
+                metrics.TEARDOWN_DURATION.observe(
+                    max((reconcile.utcnow() - started).total_seconds(), 0.0))
+            controller.reconciler.forget(snapshot["metadata"]["uid"])
+            logger.info("Namespace of %s is gone; releasing it", snapshot["metadata"]["name"])
+            return
+        if time.monotonic() > deadline:
+            raise kopf.TemporaryError(blocked, delay=1)
+        await asyncio.sleep(0.5)
+
+
+# -- entry point ---------------------------------------------------------------------------
+
+
+def cli(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="devenv-operator",
+        description="Run the DevEnvironment operator against the current kubeconfig context "
+                    "(in-cluster credentials when run in a pod).",
+        epilog="Settings (environment variables):\n" + "\n".join(
+            f"  {name:<30} default {default:<8} {text}" for name, default, text in describe()),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.parse_args(argv)
+    try:
+        config = load(os.environ)
+    except SettingsError as exc:
+        print(f"devenv-operator: invalid settings: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(config.log_format, config.log_level)
+    kopf.run(
+        clusterwide=True,
+        standalone=config.peering is None,
+        peering_name=config.peering or "devenv-operator",
+        memo=kopf.Memo(settings=config),
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli())

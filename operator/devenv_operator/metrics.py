@@ -1,0 +1,148 @@
+"""All Prometheus collectors, and the small HTTP server for /metrics, /healthz and /readyz.
+
+Labels only ever come from fixed sets (phase, reason, outcome, step, verb, result class);
+never names or UIDs. The per-phase gauge is recomputed from the phases of the objects the
+operator currently watches, so it is right after a restart.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+from devenv_operator import models, status
+
+log = logging.getLogger("devenv_operator.metrics")
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+STEPS = ("namespace", "config", "services")
+OUTCOMES = ("success", "retry", "error")
+VERBS = ("get", "list", "create", "patch", "update", "delete", "watch")
+RESULTS = ("2xx", "4xx", "409", "404", "422", "5xx", "error")
+
+_TIME_BUCKETS = (1, 2, 5, 10, 15, 30, 60, 90, 120, 180, 300, 420, 600, 900)
+_FAST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+ENVIRONMENTS = Gauge("devenv_environments", "DevEnvironments by phase.", ["phase"],
+                     registry=REGISTRY)
+TIME_TO_READY = Histogram(
+    "devenv_time_to_ready_seconds",
+    "Time from DevEnvironment creation (or spec change) to Ready.",
+    buckets=_TIME_BUCKETS, registry=REGISTRY)
+STEP_DURATION = Histogram(
+    "devenv_provisioning_step_seconds",
+    "Time from provisioning start until a step (namespace, config, services) was done.",
+    ["step"], buckets=_TIME_BUCKETS, registry=REGISTRY)
+RECONCILES = Counter("devenv_reconciles_total", "Reconciles by outcome.", ["outcome"],
+                     registry=REGISTRY)
+RECONCILE_DURATION = Histogram("devenv_reconcile_duration_seconds", "Duration of a reconcile.",
+                               buckets=_FAST_BUCKETS, registry=REGISTRY)
+FAILURES = Counter("devenv_failures_total",
+                   "Transitions into a failing condition, by reason.", ["reason"],
+                   registry=REGISTRY)
+EXPIRATIONS = Counter("devenv_expirations_total", "Environments deleted on expiry.",
+                      registry=REGISTRY)
+EXPIRY_LATENESS = Histogram("devenv_expiry_lateness_seconds",
+                            "Delay between the expiry time and the deletion request.",
+                            buckets=_FAST_BUCKETS, registry=REGISTRY)
+TEARDOWN_DURATION = Histogram(
+    "devenv_teardown_seconds", "Time from deletion request until the namespace was gone.",
+    buckets=_TIME_BUCKETS, registry=REGISTRY)
+API_REQUESTS = Counter("devenv_api_requests_total",
+                       "Kubernetes API requests made by the operator, by verb and result.",
+                       ["verb", "result"], registry=REGISTRY)
+
+for _phase in models.PHASES:
+    ENVIRONMENTS.labels(_phase)
+for _outcome in OUTCOMES:
+    RECONCILES.labels(_outcome)
+for _reason in status.FAILED_REASONS:
+    FAILURES.labels(_reason)
+for _step in STEPS:
+    STEP_DURATION.labels(_step)
+
+
+def result_class(code: str) -> str:
+    """Map an HTTP status (or "error") onto the fixed result label set."""
+    if code in ("404", "409", "422"):
+        return code
+    if code.isdigit():
+        return f"{code[0]}xx" if code[0] in "245" else "4xx"
+    return "error"
+
+
+def api_request(verb: str, code: str) -> None:
+    API_REQUESTS.labels(verb if verb in VERBS else "update", result_class(code)).inc()
+
+
+def set_phases(counts: dict[str, int]) -> None:
+    for phase in models.PHASES:
+        ENVIRONMENTS.labels(phase).set(counts.get(phase, 0))
+
+
+class Health:
+    """What the probes report: alive while the loop ticks, ready once watching has begun."""
+
+    def __init__(self, stale_after: float = 60.0) -> None:
+        self.stale_after = stale_after
+        self._heartbeat = time.monotonic()
+        self._ready = False
+
+    def beat(self) -> None:
+        self._heartbeat = time.monotonic()
+
+    def mark_ready(self) -> None:
+        self._ready = True
+
+    def alive(self) -> bool:
+        return time.monotonic() - self._heartbeat < self.stale_after
+
+    def ready(self) -> bool:
+        return self._ready and self.alive()
+
+
+def serve(port: int, health: Health, host: str = "0.0.0.0") -> ThreadingHTTPServer:  # noqa: S104
+    """Start the metrics/health server in a daemon thread."""
+
+    routes: dict[str, Callable[[], tuple[int, str, bytes]]] = {
+        "/metrics": lambda: (200, CONTENT_TYPE_LATEST, generate_latest(REGISTRY)),
+        "/healthz": lambda: _probe(health.alive()),
+        "/readyz": lambda: _probe(health.ready()),
+    }
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            route = routes.get(self.path.split("?", 1)[0])
+            code, ctype, body = route() if route else (404, "text/plain", b"not found\n")
+            self.send_response(code)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            return  # scrapes are not worth a log line
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
+    log.info("Serving /metrics, /healthz and /readyz on port %d", server.server_address[1])
+    return server
+
+
+def _probe(ok: bool) -> tuple[int, str, bytes]:
+    body = json.dumps({"ok": ok}).encode() + b"\n"
+    return (200 if ok else 503), "application/json", body

@@ -1,0 +1,411 @@
+"""Pydantic models of the DevEnvironment spec and status: the single source of truth.
+
+The CRD schema in ``crds/`` is generated from these models (see ``crdgen.py``), so field
+descriptions here are what ``kubectl explain`` prints. The same models validate a spec inside
+the operator, which catches what the schema cannot (a ``dependsOn`` cycle, for instance).
+
+Pure: no Kubernetes client, no clock, no environment.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+GROUP = "shipit.dev"
+VERSION = "v1alpha1"
+KIND = "DevEnvironment"
+PLURAL = "devenvironments"
+SINGULAR = "devenvironment"
+SHORT_NAMES = ["devenv", "denv"]
+CATEGORIES = ["shipit"]
+API_VERSION = f"{GROUP}/{VERSION}"
+
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+DNS1035_LABEL = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
+DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+CONFIG_KEY = r"^[-._a-zA-Z0-9]+$"
+ENV_NAME = r"^[-._a-zA-Z][-._a-zA-Z0-9]*$"
+PORT_NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+DURATION = r"^([0-9]+[smhd])+$"
+
+_DURATION_PART = re.compile(r"([0-9]+)([smhd])")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+MAX_SERVICES = 50
+QUANTITY_RE = re.compile(
+    r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][+-]?[0-9]+)?"
+)
+
+
+def parse_duration(text: str) -> timedelta:
+    """Parse ``90s``, ``30m``, ``8h``, ``2d`` or a combination such as ``1h30m``."""
+    if not re.fullmatch(DURATION, text):
+        raise ValueError(f"invalid duration {text!r}: use a number and a unit s, m, h or d")
+    seconds = sum(int(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(text))
+    return timedelta(seconds=seconds)
+
+
+def format_duration(delta: timedelta) -> str:
+    """Render a duration the way users write it (``1d2h``, ``90s`` stays ``1m30s``)."""
+    seconds = int(delta.total_seconds())
+    if seconds <= 0:
+        return "0s"
+    parts = []
+    for unit in ("d", "h", "m", "s"):
+        count, seconds = divmod(seconds, _UNIT_SECONDS[unit])
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts)
+
+
+def _rules(*rules: tuple[str, str]) -> dict[str, Any]:
+    return {"x-kubernetes-validations": [{"rule": r, "message": m} for r, m in rules]}
+
+
+def _map_list(*keys: str) -> dict[str, Any]:
+    return {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": list(keys)}
+
+
+_SET_LIST: dict[str, Any] = {"x-kubernetes-list-type": "set"}
+_ATOMIC_LIST: dict[str, Any] = {"x-kubernetes-list-type": "atomic"}
+_FREE_FORM: dict[str, Any] = {"x-kubernetes-preserve-unknown-fields": True}
+_QUANTITIES: dict[str, Any] = _rules((
+    "self.all(k, isQuantity(string(self[k])))", "values must be quantities such as 500m or 1Gi"
+))
+
+
+class Model(BaseModel):
+    """Base: camelCase aliases as in Kubernetes, unknown fields refused."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+
+class ServicePort(Model):
+    """A port a service listens on; exposed through its ClusterIP Service."""
+
+    name: str | None = Field(
+        None, max_length=15, pattern=PORT_NAME,
+        description="Port name (IANA service name). Required when a service has several ports.",
+    )
+    port: int = Field(ge=1, le=65535, description="Port number, used for container and Service.")
+    protocol: Literal["TCP", "UDP", "SCTP"] = Field(
+        "TCP", description="TCP (default), UDP or SCTP.")
+
+
+class KeySelector(Model):
+    """A reference to one key of a ConfigMap or Secret."""
+
+    name: str = Field(max_length=253, description="Name of the ConfigMap or Secret.")
+    key: str = Field(max_length=253, description="The key to select.")
+    optional: bool | None = Field(None, description="Whether the reference may be missing.")
+
+
+class EnvVarSource(Model):
+    """Where an environment variable's value comes from, as on a core Container."""
+
+    config_map_key_ref: KeySelector | None = Field(None, description="A key of a ConfigMap.")
+    secret_key_ref: KeySelector | None = Field(None, description="A key of a Secret.")
+    field_ref: dict[str, Any] | None = Field(
+        None, json_schema_extra=_FREE_FORM, description="A field of the pod (fieldPath)."
+    )
+    resource_field_ref: dict[str, Any] | None = Field(
+        None, json_schema_extra=_FREE_FORM, description="A resource of the container."
+    )
+
+
+class EnvVar(Model):
+    """An environment variable, as on a core Container."""
+
+    model_config = ConfigDict(json_schema_extra=_rules(
+        ("!(has(self.value) && has(self.valueFrom))", "set value or valueFrom, not both"),
+    ))
+
+    name: str = Field(max_length=253, pattern=ENV_NAME, description="Variable name.")
+    value: str | None = Field(None, description="Literal value.")
+    value_from: EnvVarSource | None = Field(
+        None, description="Value from a seeded ConfigMap or Secret key, or a pod field."
+    )
+
+
+class LocalRef(Model):
+    """A reference to a ConfigMap or Secret in the environment's namespace."""
+
+    name: str = Field(max_length=253, description="Name of the ConfigMap or Secret.")
+    optional: bool | None = Field(None, description="Whether it may be missing.")
+
+
+class EnvFromSource(Model):
+    """A source of many environment variables, as on a core Container."""
+
+    prefix: str | None = Field(None, description="Prefix for every variable name.")
+    config_map_ref: LocalRef | None = Field(None, description="All keys of a ConfigMap.")
+    secret_ref: LocalRef | None = Field(None, description="All keys of a Secret.")
+
+
+class Resources(Model):
+    """Compute resources, as on a core Container."""
+
+    requests: dict[str, int | str] | None = Field(
+        None, json_schema_extra=_QUANTITIES,
+        description="Minimum resources (cpu, memory, ...), e.g. {cpu: 100m, memory: 128Mi}.",
+    )
+    limits: dict[str, int | str] | None = Field(
+        None, json_schema_extra=_QUANTITIES,
+        description="Maximum resources (cpu, memory, ...), e.g. {memory: 1Gi}.",
+    )
+
+
+class Service(Model):
+    """One workload of the environment: a Deployment, plus a ClusterIP Service if it has ports."""
+
+    name: str = Field(
+        max_length=63, pattern=DNS1035_LABEL,
+        description="Service name (DNS-1035 label): name of its Deployment and Service.",
+    )
+    image: str = Field(min_length=1, max_length=1024, description="Container image.")
+    command: list[str] | None = Field(
+        None, json_schema_extra=_ATOMIC_LIST, description="Entrypoint, as on a core Container."
+    )
+    args: list[str] | None = Field(
+        None, json_schema_extra=_ATOMIC_LIST, description="Arguments, as on a core Container."
+    )
+    env: list[EnvVar] | None = Field(
+        None, max_length=200, json_schema_extra=_map_list("name"),
+        description="Environment variables; may reference seeded ConfigMaps and Secrets.",
+    )
+    env_from: list[EnvFromSource] | None = Field(
+        None, max_length=50, json_schema_extra=_ATOMIC_LIST,
+        description="Environment from whole seeded ConfigMaps or Secrets.",
+    )
+    ports: list[ServicePort] | None = Field(
+        None, max_length=20, json_schema_extra={
+            **_map_list("port", "protocol"),
+            **_rules(("self.size() <= 1 || self.all(p, has(p.name))",
+                      "every port needs a name when a service has several ports")),
+        },
+        description="Ports; a ClusterIP Service named after the service is created for them.",
+    )
+    replicas: int = Field(1, ge=0, le=20, description="Number of pods (0..20, default 1).")
+    resources: Resources | None = Field(None, description="Compute requests and limits.")
+    readiness_probe: dict[str, Any] | None = Field(
+        None, json_schema_extra=_FREE_FORM,
+        description="Readiness probe, as on a core Container (httpGet, tcpSocket, exec, ...).",
+    )
+    depends_on: list[str] | None = Field(
+        None, max_length=MAX_SERVICES - 1, json_schema_extra=_SET_LIST,
+        description="Services that must be Available before this one is created.",
+    )
+
+    @field_validator("resources")
+    @classmethod
+    def _quantities(cls, value: Resources | None) -> Resources | None:
+        for group in (value.requests, value.limits) if value else ():
+            for key, qty in (group or {}).items():
+                if isinstance(qty, str) and not QUANTITY_RE.fullmatch(qty):
+                    raise ValueError(f"resources {key}: {qty!r} is not a quantity")
+        return value
+
+
+
+class ConfigMapSeed(Model):
+    """A ConfigMap seeded into the environment's namespace."""
+
+    name: str = Field(max_length=253, pattern=DNS_SUBDOMAIN, description="ConfigMap name.")
+    data: dict[str, str] = Field(
+        default_factory=dict, description="Keys and literal values.",
+        json_schema_extra={"propertyNames": {"pattern": CONFIG_KEY}},
+    )
+
+
+class GenerateSpec(Model):
+    """Random values generated once and never rotated by reconciles."""
+
+    keys: list[str] = Field(
+        min_length=1, max_length=50, json_schema_extra=_SET_LIST,
+        description="Keys to fill with random values.",
+    )
+    length: int = Field(32, ge=8, le=256, description="Length of each value (8..256, default 32).")
+
+    @field_validator("keys")
+    @classmethod
+    def _key_names(cls, value: list[str]) -> list[str]:
+        for key in value:
+            if not re.fullmatch(CONFIG_KEY, key):
+                raise ValueError(f"{key!r} is not a valid Secret key")
+        return value
+
+
+class SecretSource(Model):
+    """An existing Secret to copy; it must be labelled shipit.dev/copyable=true."""
+
+    namespace: str = Field(max_length=63, pattern=DNS_LABEL, description="Source namespace.")
+    name: str = Field(max_length=253, pattern=DNS_SUBDOMAIN, description="Source Secret name.")
+
+
+class SecretSeed(Model):
+    """A Secret seeded into the namespace from exactly one source."""
+
+    model_config = ConfigDict(json_schema_extra=_rules((
+        "[has(self.stringData), has(self.generate), has(self.copyFrom)]"
+        ".filter(x, x).size() == 1",
+        "set exactly one of stringData, generate or copyFrom",
+    )))
+
+    name: str = Field(max_length=253, pattern=DNS_SUBDOMAIN, description="Secret name.")
+    string_data: dict[str, str] | None = Field(
+        None, description="Literal values.",
+        json_schema_extra={"propertyNames": {"pattern": CONFIG_KEY}},
+    )
+    generate: GenerateSpec | None = Field(None, description="Random values, generated once.")
+    copy_from: SecretSource | None = Field(
+        None, description="Copy of a Secret whose owner opted in (label shipit.dev/copyable)."
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SecretSeed:
+        sources = [self.string_data is not None, self.generate is not None,
+                   self.copy_from is not None]
+        if sum(sources) != 1:
+            raise ValueError(
+                f"secret {self.name}: set exactly one of stringData, generate or copyFrom"
+            )
+        return self
+
+
+class Config(Model):
+    """ConfigMaps and Secrets seeded into the namespace before services start."""
+
+    config_maps: list[ConfigMapSeed] | None = Field(
+        None, max_length=50, json_schema_extra=_map_list("name"),
+        description="ConfigMaps to create.",
+    )
+    secrets: list[SecretSeed] | None = Field(
+        None, max_length=50, json_schema_extra=_map_list("name"),
+        description="Secrets to create.",
+    )
+
+
+_SPEC_RULES = _rules(
+    (
+        "self.services.all(s, !has(s.dependsOn) || s.dependsOn.all(d, d != s.name && "
+        "self.services.exists(t, t.name == d)))",
+        "every services[].dependsOn entry must name another service in spec.services",
+    ),
+    (
+        "has(self.namespace) == has(oldSelf.namespace) && "
+        "(!has(self.namespace) || self.namespace == oldSelf.namespace)",
+        "spec.namespace is immutable",
+    ),
+)
+
+
+class DevEnvironmentSpec(Model):
+    """Desired state of a development environment."""
+
+    model_config = ConfigDict(json_schema_extra=_SPEC_RULES)
+
+    owner: str | None = Field(
+        None, max_length=253, description="Who the environment is for (user or team)."
+    )
+    namespace: str | None = Field(
+        None, max_length=63, pattern=DNS_LABEL,
+        description="Target namespace (immutable). Default: the operator prefix (dev-) + name.",
+    )
+    ttl: str | None = Field(
+        None, max_length=32, pattern=DURATION,
+        description="Lifetime from creation, e.g. 90s, 30m, 8h, 2d. expiresAt wins over it.",
+    )
+    expires_at: datetime | None = Field(
+        None, description="Absolute expiry (RFC 3339); wins over ttl. Set it later to extend."
+    )
+    ready_timeout: str = Field(
+        "10m", max_length=32, pattern=DURATION,
+        description="How long provisioning may take before the environment is Failed.",
+    )
+    services: list[Service] = Field(
+        min_length=1, max_length=MAX_SERVICES, json_schema_extra=_map_list("name"),
+        description="The workloads of the environment (1..50), keyed by name.",
+    )
+    config: Config | None = Field(None, description="ConfigMaps and Secrets to seed.")
+
+    @model_validator(mode="after")
+    def _references(self) -> DevEnvironmentSpec:
+        names = [s.name for s in self.services]
+        if len(set(names)) != len(names):
+            raise ValueError("services: names must be unique")
+        known = set(names)
+        for service in self.services:
+            for dep in service.depends_on or []:
+                if dep == service.name:
+                    raise ValueError(f"service {service.name} depends on itself")
+                if dep not in known:
+                    raise ValueError(f"service {service.name} depends on unknown service {dep}")
+        return self
+
+    def ttl_delta(self) -> timedelta | None:
+        return parse_duration(self.ttl) if self.ttl else None
+
+    def ready_timeout_delta(self) -> timedelta:
+        return parse_duration(self.ready_timeout)
+
+
+# --- status -----------------------------------------------------------------------------
+
+Phase = Literal["Pending", "Provisioning", "Ready", "Failed", "Terminating"]
+PHASES: tuple[Phase, ...] = ("Pending", "Provisioning", "Ready", "Failed", "Terminating")
+
+
+class Condition(Model):
+    """A metav1.Condition."""
+
+    type: str = Field(description="Ready, NamespaceReady, ConfigSeeded or ServicesReady.")
+    status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
+    reason: str = Field(description="CamelCase reason, e.g. DependencyNotReady.")
+    message: str = Field("", description="Human-readable detail naming what blocks it.")
+    last_transition_time: str = Field(description="When status last changed.")
+    observed_generation: int | None = Field(None, description="Generation this describes.")
+
+
+class ServiceStatus(Model):
+    """Readiness of one service."""
+
+    name: str = Field(description="Service name.")
+    ready: bool = Field(description="Whether all replicas are updated and available.")
+    ready_replicas: int = Field(0, description="Pods ready.")
+    replicas: int = Field(0, description="Pods wanted.")
+    message: str = Field("", description="What the service waits for, if not ready.")
+
+
+class DevEnvironmentStatus(Model):
+    """Observed state of a development environment."""
+
+    phase: Phase | None = Field(
+        None, description="Pending, Provisioning, Ready, Failed or Terminating."
+    )
+    namespace: str | None = Field(None, description="The namespace in use.")
+    observed_generation: int | None = Field(None, description="Generation this describes.")
+    conditions: list[Condition] | None = Field(
+        None, json_schema_extra=_map_list("type"),
+        description="Ready, NamespaceReady, ConfigSeeded, ServicesReady (metav1.Condition).",
+    )
+    services: list[ServiceStatus] | None = Field(
+        None, json_schema_extra=_map_list("name"), description="Per-service readiness."
+    )
+    ready_services: str | None = Field(None, description="Ready services, e.g. 2/3.")
+    ready_at: str | None = Field(
+        None, description="When Ready first became True for the current generation."
+    )
+    provisioning_started_at: str | None = Field(
+        None, description="When provisioning of the current generation started."
+    )
+    expires_at: str | None = Field(None, description="The effective expiry, if any.")
+    message: str | None = Field(
+        None, description="What the environment is waiting for, or why it failed."
+    )

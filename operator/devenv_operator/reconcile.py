@@ -1,0 +1,438 @@
+"""One level-triggered reconcile of a DevEnvironment: build -> apply -> observe -> status.
+
+Every run recomputes every child from the spec and converges the cluster towards it with
+server-side apply, writing only what differs. It is safe to run at any time, any number of
+times, after any crash: the state lives in the cluster (the children and ``.status``).
+Blocking: called from a worker thread. Kubernetes I/O goes through ``kube.Kube`` only.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets as pysecrets
+import string
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from devenv_operator import builders, diff, errors, kube, models, status
+from devenv_operator.builders.config import GENERATED_ANNOTATION
+from devenv_operator.settings import Settings
+
+log = logging.getLogger("devenv_operator.reconcile")
+
+Clock = Callable[[], datetime]
+_ALPHABET = string.ascii_letters + string.digits
+CHILD_KINDS = (kube.CONFIGMAP, kube.SECRET, kube.DEPLOYMENT, kube.SERVICE)
+
+
+def random_value(length: int) -> str:
+    """Cryptographically random alphanumeric text."""
+    return "".join(pysecrets.choice(_ALPHABET) for _ in range(length))
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Outcome:
+    """What one reconcile decided."""
+
+    status: dict[str, Any]
+    requeue_after: float
+    copy_sources: set[tuple[str, str]] = field(default_factory=set)
+    writes: int = 0
+    events: list[tuple[str, str, str]] = field(default_factory=list)
+    ready_after: float | None = None  # seconds from provisioning start, when it became Ready
+    steps: dict[str, float] = field(default_factory=dict)  # step -> seconds, when done now
+
+
+@dataclass
+class _Run:
+    """Per-run scratch state."""
+
+    body: Mapping[str, Any]
+    writes: int = 0
+    events: list[tuple[str, str, str]] = field(default_factory=list)  # (type, reason, message)
+    keep: dict[str, set[str]] = field(default_factory=dict)  # kind -> names still desired
+
+
+def validate(body: Mapping[str, Any], prefix: str) -> tuple[models.DevEnvironmentSpec | None,
+                                                           str | None, str | None]:
+    """(spec, namespace, problem): the parsed spec, its namespace, or why it is invalid."""
+    name = body["metadata"]["name"]
+    raw = body.get("spec") or {}
+    try:
+        spec = models.DevEnvironmentSpec.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        message = f"spec.{where}: {first['msg']}" if where else f"spec: {first['msg']}"
+        return None, raw.get("namespace"), message
+    namespace = builders.namespace_name(name, spec, prefix)
+    if len(namespace) > 63 or not re.fullmatch(models.DNS_LABEL, namespace):
+        return spec, None, (f"the default namespace {namespace!r} is not a valid namespace name "
+                            "(at most 63 lowercase letters, digits and '-'); set spec.namespace")
+    deps = {s.name: list(s.depends_on or []) for s in spec.services}
+    cycle = builders.find_cycle(deps)
+    if cycle:
+        return spec, namespace, f"spec.services: dependsOn cycle {' -> '.join(cycle)}"
+    return spec, namespace, None
+
+
+class Reconciler:
+    """Converges DevEnvironments; one instance per operator, shared by all worker threads."""
+
+    def __init__(self, api: kube.Kube, settings: Settings, *, clock: Clock = utcnow,
+                 random: Callable[[int], str] = random_value) -> None:
+        self.api = api
+        self.settings = settings
+        self.clock = clock
+        self.random = random
+        self._written: dict[str, dict[str, Any]] = {}  # uid -> last status we wrote
+        self._lock = threading.Lock()
+
+    # -- entry point -------------------------------------------------------------------
+
+    def reconcile(self, body: Mapping[str, Any]) -> Outcome:
+        run = _Run(body)
+        meta = body["metadata"]
+        name, uid = meta["name"], meta["uid"]
+        generation = int(meta.get("generation", 1))
+        now = self.clock()
+        created = status.parse_time(meta.get("creationTimestamp")) or now
+        previous = self._previous_status(body)
+        spec, namespace, problem = validate(body, self.settings.namespace_prefix)
+        base = status.Observation(
+            generation=generation, created_at=created, namespace=namespace,
+            ready_timeout=spec.ready_timeout_delta() if spec else models.parse_duration("10m"))
+        if spec is None or namespace is None or problem is not None:
+            state = self._namespace_state_readonly(namespace, name, uid)
+            obs = replace(base, invalid=problem, namespace_state=state)
+            return self._finish(run, previous, obs, now, set())
+
+        env = builders.Env(name=name, uid=uid, spec=spec, namespace=namespace)
+        state = self._ensure_namespace(run, env)
+        if state != "ready":
+            obs = replace(base, namespace_state=state)
+            return self._finish(run, previous, obs, now, set())
+
+        children = self._observe(env)
+        secret_problems, config_errors, sources = self._converge_config(run, env, children)
+        services = self._converge_services(run, env, children)
+        self._prune(run, env, children)
+        obs = replace(base, namespace_state="ready", secret_problems=secret_problems,
+                      apply_errors=config_errors, services=services)
+        return self._finish(run, previous, obs, now, sources)
+
+    # -- namespace ---------------------------------------------------------------------
+
+    def _namespace_state_readonly(self, namespace: str | None, name: str, uid: str) -> str:
+        if namespace is None:
+            return "missing"
+        observed = self.api.get(kube.NAMESPACE, namespace)
+        if observed is None:
+            return "missing"
+        return _state_of(builders.namespace_ownership(observed, name, uid))
+
+    def _ensure_namespace(self, run: _Run, env: builders.Env) -> str:
+        observed = self.api.get(kube.NAMESPACE, env.namespace)
+        desired = diff.with_hash(builders.build_namespace(env))
+        if observed is None:
+            try:
+                self.api.create(kube.NAMESPACE, desired)
+                run.writes += 1
+                run.events.append(("Normal", "NamespaceCreated",
+                                   f"Created Namespace {env.namespace}"))
+                log.info("Created Namespace %s for DevEnvironment %s", env.namespace, env.name)
+                return "ready"
+            except errors.AlreadyExists:
+                observed = self.api.get(kube.NAMESPACE, env.namespace)
+                if observed is None:
+                    return "missing"
+        state = _state_of(builders.namespace_ownership(observed, env.name, env.uid))
+        if state == "ready" and diff.needs_apply(desired, observed):
+            # Guard with the resourceVersion we checked ownership on: never write to a
+            # namespace that changed hands in between.
+            guarded = {**desired, "metadata": {
+                **desired["metadata"],
+                "resourceVersion": observed["metadata"]["resourceVersion"]}}
+            self.api.apply(kube.NAMESPACE, guarded)
+            run.writes += 1
+        return state
+
+    # -- observe -----------------------------------------------------------------------
+
+    def _observe(self, env: builders.Env) -> dict[str, dict[str, dict[str, Any]]]:
+        selector = (f"{builders.MANAGED_BY_LABEL}={builders.MANAGED_BY_VALUE},"
+                    f"{builders.ENVIRONMENT_LABEL}={env.name}")
+        return {
+            k.kind: {o["metadata"]["name"]: o
+                     for o in self.api.list(k, env.namespace, label_selector=selector)}
+            for k in CHILD_KINDS
+        }
+
+    # -- config ------------------------------------------------------------------------
+
+    def _converge_config(self, run: _Run, env: builders.Env,
+                         children: dict[str, dict[str, dict[str, Any]]]
+                         ) -> tuple[list[builders.SecretProblem], list[str], set[tuple[str, str]]]:
+        observed_secrets = children[kube.SECRET.kind]
+        existing = {
+            name: dict(obj.get("data") or {}) for name, obj in observed_secrets.items()
+            if GENERATED_ANNOTATION in (obj["metadata"].get("annotations") or {})
+        }
+        refs = {(s.copy_from.namespace, s.copy_from.name)
+                for s in (env.spec.config.secrets or [] if env.spec.config else [])
+                if s.copy_from is not None}
+        sources = {ref: self.api.get(kube.SECRET, ref[1], ref[0]) for ref in sorted(refs)}
+        secrets, problems = builders.build_secrets(env, existing=existing, sources=sources,
+                                                   random_value=self.random)
+        apply_errors: list[str] = []
+        for kind, objects in ((kube.CONFIGMAP, builders.build_config_maps(env)),
+                              (kube.SECRET, secrets)):
+            for obj in objects:
+                name = obj["metadata"]["name"]
+                try:
+                    self._apply(run, kind, obj, children[kind.kind].get(name))
+                except errors.Invalid as exc:
+                    apply_errors.append(f"{kind.kind} {name}: {exc}")
+        run.keep[kube.SECRET.kind] = {s["metadata"]["name"] for s in secrets}
+        run.keep[kube.CONFIGMAP.kind] = {c["metadata"]["name"]
+                                         for c in builders.build_config_maps(env)}
+        return problems, apply_errors, refs
+
+    # -- services ----------------------------------------------------------------------
+
+    def _converge_services(self, run: _Run, env: builders.Env,
+                           children: dict[str, dict[str, dict[str, Any]]]
+                           ) -> list[status.ServiceObservation]:
+        by_name = {s.name: s for s in env.spec.services}
+        order = builders.creation_order({s.name: list(s.depends_on or [])
+                                         for s in env.spec.services})
+        deployments = children[kube.DEPLOYMENT.kind]
+        available: dict[str, bool] = {}
+        found: dict[str, status.ServiceObservation] = {}
+        keep_services: set[str] = set()
+        for name in order:
+            service = by_name[name]
+            current = deployments.get(name)
+            waiting = [d for d in service.depends_on or [] if not available.get(d)]
+            if current is None and waiting:
+                available[name] = False
+                found[name] = status.ServiceObservation(name, service.replicas,
+                                                        waiting_for=waiting)
+                continue
+            try:
+                current = self._apply(run, kube.DEPLOYMENT, builders.build_deployment(env, service),
+                                      current)
+                svc = builders.build_service(env, service)
+                if svc is not None:
+                    keep_services.add(name)
+                    self._apply(run, kube.SERVICE, svc, children[kube.SERVICE.kind].get(name))
+            except errors.Invalid as exc:
+                available[name] = False
+                found[name] = status.ServiceObservation(name, service.replicas, current,
+                                                        error=str(exc))
+                continue
+            available[name] = status.deployment_available(current, service.replicas)
+            found[name] = status.ServiceObservation(name, service.replicas, current)
+        run.keep[kube.DEPLOYMENT.kind] = set(by_name)
+        run.keep[kube.SERVICE.kind] = keep_services
+        if not all(available.values()):
+            found = self._attach_pods(env, found)
+        return [found[s.name] for s in env.spec.services]
+
+    def _attach_pods(self, env: builders.Env, found: dict[str, status.ServiceObservation]
+                     ) -> dict[str, status.ServiceObservation]:
+        selector = f"{builders.ENVIRONMENT_LABEL}={env.name}"
+        pods: dict[str, list[dict[str, Any]]] = {}
+        for pod in self.api.list(kube.POD, env.namespace, label_selector=selector):
+            service = (pod["metadata"].get("labels") or {}).get(builders.NAME_LABEL, "")
+            pods.setdefault(service, []).append(pod)
+        return {
+            name: (obs if obs.deployment is None else status.ServiceObservation(
+                obs.name, obs.replicas, obs.deployment, obs.waiting_for,
+                pods.get(name, []), obs.error))
+            for name, obs in found.items()
+        }
+
+    # -- writes ------------------------------------------------------------------------
+
+    def _apply(self, run: _Run, kind: kube.Kind, obj: Mapping[str, Any],
+               observed: Mapping[str, Any] | None) -> dict[str, Any]:
+        desired = diff.with_hash(obj)
+        if not diff.needs_apply(desired, observed):
+            return dict(observed or {})
+        result = self.api.apply(kind, desired)
+        run.writes += 1
+        meta = desired["metadata"]
+        verb = "Created" if observed is None else "Updated"
+        log.info("%s %s %s in %s", verb, kind.kind, meta["name"], meta["namespace"])
+        if kind in (kube.DEPLOYMENT, kube.SERVICE) or observed is None:
+            run.events.append(("Normal", verb, f"{verb} {kind.kind} {meta['name']} "
+                                               f"in {meta['namespace']}"))
+        return result
+
+    def _prune(self, run: _Run, env: builders.Env,
+               children: dict[str, dict[str, dict[str, Any]]]) -> None:
+        for kind in CHILD_KINDS:
+            keep = run.keep.get(kind.kind, set())
+            for name, obj in children[kind.kind].items():
+                if name in keep:
+                    continue
+                if self.api.delete(kind, name, env.namespace, uid=obj["metadata"].get("uid")):
+                    run.writes += 1
+                    log.info("Deleted %s %s in %s", kind.kind, name, env.namespace)
+                    run.events.append(("Normal", "Deleted",
+                                       f"Deleted {kind.kind} {name} in {env.namespace}"))
+
+    # -- status ------------------------------------------------------------------------
+
+    def _previous_status(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        uid = body["metadata"]["uid"]
+        with self._lock:
+            cached = self._written.get(uid)
+        current = dict(body.get("status") or {})
+        if cached is not None and cached.get("observedGeneration", 0) >= current.get(
+                "observedGeneration", 0):
+            return cached
+        return current
+
+    def _finish(self, run: _Run, previous: dict[str, Any], obs: status.Observation,
+                now: datetime, sources: set[tuple[str, str]]) -> Outcome:
+        new = {k: v for k, v in status.compute(obs, previous, now).items() if v is not None}
+        body = run.body
+        meta = body["metadata"]
+        run.events.extend(transition_events(previous, new, now, meta))
+        if new != previous:
+            self.api.patch(kube.DEVENV, meta["name"], {"status": _merge_nulls(previous, new)},
+                           subresource="status")
+            run.writes += 1
+            with self._lock:
+                self._written[meta["uid"]] = new
+        for event_type, reason, message in run.events:
+            self.api.event(body, event_type, reason, message)
+        ready_after, steps = _timings(previous, new, now)
+        return Outcome(new, self._requeue(obs, new, now), sources, run.writes, run.events,
+                       ready_after, steps)
+
+    def teardown(self, body: Mapping[str, Any]) -> str | None:
+        """Delete the environment's namespace if we created it; None once it is gone.
+
+        Otherwise returns what still blocks the deletion, which is also written to status.
+        """
+        meta = body["metadata"]
+        namespace = (body.get("status") or {}).get("namespace")
+        if not namespace:
+            _, namespace, _ = validate(body, self.settings.namespace_prefix)
+        observed = self.api.get(kube.NAMESPACE, namespace) if namespace else None
+        if observed is None or not builders.owned_by(observed, meta["uid"]):
+            return None  # never created, already gone, or not ours to delete
+        if not observed["metadata"].get("deletionTimestamp"):
+            self.api.delete(kube.NAMESPACE, namespace or "", uid=observed["metadata"]["uid"])
+            log.info("Deleting Namespace %s of DevEnvironment %s", namespace, meta["name"])
+            self.api.event(body, "Normal", "Deleting", f"Deleting Namespace {namespace}")
+        message = (f"Waiting for namespace {namespace} to be deleted: "
+                   f"{describe_namespace_blockers(observed)}")
+        self._write_terminating(body, message)
+        return message
+
+    def _write_terminating(self, body: Mapping[str, Any], message: str) -> None:
+        previous = self._previous_status(body)
+        if previous.get("phase") == "Terminating" and previous.get("message") == message:
+            return
+        now = status.rfc3339(self.clock())
+        conditions = [c for c in previous.get("conditions") or [] if c["type"] != status.READY]
+        ready = {"type": status.READY, "status": "False", "reason": "Terminating",
+                 "message": message, "lastTransitionTime": now,
+                 "observedGeneration": body["metadata"].get("generation", 1)}
+        new = {**previous, "phase": "Terminating", "message": message,
+               "conditions": [ready, *conditions]}
+        self.api.patch(kube.DEVENV, body["metadata"]["name"], {"status": new},
+                       subresource="status")
+        with self._lock:
+            self._written[body["metadata"]["uid"]] = new
+
+    def forget(self, uid: str) -> None:
+        with self._lock:
+            self._written.pop(uid, None)
+
+    def _requeue(self, obs: status.Observation, new: Mapping[str, Any], now: datetime) -> float:
+        resync = self.settings.seconds("resync_interval")
+        if new["phase"] in ("Ready", "Failed") and new["conditions"][0]["reason"] != "ReadyTimeout":
+            return resync
+        if obs.namespace_state == "terminating":
+            return 2.0
+        wait = self.settings.seconds("provisioning_recheck")
+        deadline = status.ready_deadline(obs, new)
+        if deadline is not None:
+            wait = min(wait, max((deadline - now).total_seconds(), 0.1))
+        return wait
+
+
+def transition_events(previous: Mapping[str, Any], new: Mapping[str, Any], now: datetime,
+                      meta: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """Events for a change of the Ready condition (nothing when it did not change)."""
+    before: Mapping[str, Any] = next(
+        (c for c in previous.get("conditions") or [] if c["type"] == status.READY), {})
+    after = new["conditions"][0]
+    if (before.get("status"), before.get("reason")) == (after["status"], after["reason"]):
+        return []
+    if after["status"] == "True":
+        started = status.parse_time(new.get("provisioningStartedAt")) or now
+        took = max((now - started).total_seconds(), 0.0)
+        return [("Normal", "Ready", f"{after['message']} ({took:.1f}s after provisioning began)")]
+    if after["reason"] in status.FAILED_REASONS:
+        return [("Warning", after["reason"], after["message"])]
+    return [("Normal", after["reason"], after["message"])]
+
+
+_STEPS = {status.NAMESPACE_READY: "namespace", status.CONFIG_SEEDED: "config",
+          status.SERVICES_READY: "services"}
+
+
+def _timings(previous: Mapping[str, Any], new: Mapping[str, Any], now: datetime
+             ) -> tuple[float | None, dict[str, float]]:
+    """Seconds since provisioning began for what became True in this run."""
+    started = status.parse_time(new.get("provisioningStartedAt"))
+    if started is None:
+        return None, {}
+    elapsed = max((now - started).total_seconds(), 0.0)
+    before: dict[str, str] = {c["type"]: c["status"] for c in previous.get("conditions") or []
+              if previous.get("observedGeneration") == new.get("observedGeneration")}
+    steps = {_STEPS[c["type"]]: elapsed for c in new["conditions"]
+             if c["type"] in _STEPS and c["status"] == "True" and before.get(c["type"]) != "True"}
+    ready = new["conditions"][0]["status"] == "True" and before.get(status.READY) != "True"
+    return (elapsed if ready else None), steps
+
+
+def _merge_nulls(previous: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    """A merge patch that also removes fields present before and absent now."""
+    patch = dict(new)
+    for key in previous:
+        if key not in new:
+            patch[key] = None
+    return patch
+
+
+def _state_of(ownership: builders.Ownership) -> str:
+    return {builders.Ownership.OURS: "ready", builders.Ownership.TERMINATING: "terminating",
+            builders.Ownership.FOREIGN: "conflict"}[ownership]
+
+
+def describe_namespace_blockers(namespace: Mapping[str, Any]) -> str:
+    """What still keeps a terminating namespace, from its status conditions."""
+    parts: list[str] = []
+    for cond in (namespace.get("status") or {}).get("conditions") or []:
+        if cond.get("status") == "True" and cond.get("type") in (
+                "NamespaceContentRemaining", "NamespaceFinalizersRemaining",
+                "NamespaceDeletionContentFailure", "NamespaceDeletionDiscoveryFailure"):
+            parts.append(cond.get("message", cond["type"]))
+    return "; ".join(parts) or "namespace controller is deleting its content"

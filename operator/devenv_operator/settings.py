@@ -1,0 +1,108 @@
+"""Operator settings, read once at startup from ``DEVENV_*`` environment variables.
+
+The settings object is passed to whatever needs it; nothing reads the environment later.
+``describe()`` lists every setting with its default for the README and ``--help``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from devenv_operator.models import DNS_LABEL, parse_duration
+
+PREFIX = "DEVENV_"
+
+
+class SettingsError(ValueError):
+    """Raised when a DEVENV_* variable has an invalid value."""
+
+
+class Settings(BaseModel):
+    """Every operator setting; the environment variable is DEVENV_<NAME in upper case>."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    namespace_prefix: str = Field(
+        "dev-", pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?-?)?$",
+        description="Prefix of the default namespace (prefix + DevEnvironment name).",
+    )
+    default_ttl: str | None = Field(
+        None, description="TTL for environments that set neither ttl nor expiresAt (none).")
+    max_ttl: str | None = Field(
+        None, description="Longest lifetime allowed; longer requests are clamped (none).")
+    expiry_warning: str = Field(
+        "15m", description="How long before expiry the ExpiringSoon Event and condition appear.")
+    resync_interval: str = Field(
+        "5m", description="How often a settled environment is re-checked for drift.")
+    provisioning_recheck: str = Field(
+        "5s", description="How often a provisioning environment re-reads its pods' state.")
+    workers: int = Field(
+        16, ge=1, le=256, description="Threads for blocking API calls (also the connection pool).")
+    metrics_port: int = Field(
+        8080, ge=0, le=65535, description="Port of /metrics, /healthz and /readyz (0: off).")
+    log_format: Literal["text", "json"] = Field("text", description="Log format: text or json.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Log level.")
+    kubeconfig: str | None = Field(
+        None, description="Kubeconfig path; default in-cluster, then KUBECONFIG/~/.kube/config.")
+    peering: str | None = Field(
+        None, description="Kopf peering name for several replicas (none: standalone).")
+
+    @field_validator("default_ttl", "max_ttl", "expiry_warning", "resync_interval",
+                     "provisioning_recheck")
+    @classmethod
+    def _durations(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)
+        return value
+
+    def duration(self, name: str) -> timedelta | None:
+        value = getattr(self, name)
+        return parse_duration(value) if value else None
+
+    def seconds(self, name: str) -> float:
+        delta = self.duration(name)
+        return delta.total_seconds() if delta else 0.0
+
+
+def load(environ: Mapping[str, str]) -> Settings:
+    """Settings from an environment mapping; unknown DEVENV_* names are an error."""
+    values: dict[str, Any] = {}
+    fields = Settings.model_fields
+    for key, raw in environ.items():
+        if not key.startswith(PREFIX):
+            continue
+        name = key[len(PREFIX):].lower()
+        if name not in fields:
+            raise SettingsError(f"unknown setting {key}; known: "
+                                + ", ".join(PREFIX + f.upper() for f in fields))
+        values[name] = raw if raw != "" else None
+    try:
+        settings = Settings(**values)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{PREFIX}{'.'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            for e in exc.errors())
+        raise SettingsError(problems) from exc
+    if settings.namespace_prefix and not _valid_prefix(settings.namespace_prefix):
+        raise SettingsError(f"{PREFIX}NAMESPACE_PREFIX: {settings.namespace_prefix!r} is invalid")
+    return settings
+
+
+def _valid_prefix(prefix: str) -> bool:
+    import re
+
+    return re.fullmatch(DNS_LABEL, prefix.rstrip("-") or "a") is not None
+
+
+def describe() -> list[tuple[str, str, str]]:
+    """(variable, default, description) for every setting."""
+    rows = []
+    for name, info in Settings.model_fields.items():
+        default = "(none)" if info.default is None else str(info.default)
+        rows.append((PREFIX + name.upper(), default, info.description or ""))
+    return rows

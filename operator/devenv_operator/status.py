@@ -1,0 +1,295 @@
+"""PURE status computation: observed children -> conditions, phase, message.
+
+Given what the reconcile saw (namespace, config problems, Deployments and their pods), the
+previous status and the current time, return the new ``status`` as a plain dict. Every
+not-ready condition names what blocks it: which service, which Secret, which reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from devenv_operator.builders import SecretProblem
+from devenv_operator.models import format_duration
+
+READY = "Ready"
+NAMESPACE_READY = "NamespaceReady"
+CONFIG_SEEDED = "ConfigSeeded"
+SERVICES_READY = "ServicesReady"
+CONDITION_TYPES = (READY, NAMESPACE_READY, CONFIG_SEEDED, SERVICES_READY)
+
+# Reasons that put the environment in phase Failed (reconciling still goes on).
+FAILED_REASONS = frozenset({
+    "InvalidSpec", "NamespaceConflict", "SecretNotCopyable", "SecretSourceNotFound",
+    "ReadyTimeout", "ApplyFailed",
+})
+# Every reason the operator may set; metric labels come from this fixed set.
+REASONS = (
+    "Ready", "InvalidSpec", "NamespaceConflict", "NamespaceTerminating", "NamespaceCreated",
+    "NamespacePending", "SecretNotCopyable", "SecretSourceNotFound", "ConfigSeeded",
+    "ApplyFailed", "DependencyNotReady", "ServiceNotReady", "ServicesAvailable",
+    "ReadyTimeout", "Expired", "Terminating",
+)
+
+# Container waiting reasons worth surfacing as the cause of a not-ready service.
+_WAITING_REASONS = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CrashLoopBackOff",
+                    "CreateContainerConfigError", "CreateContainerError", "RunContainerError")
+
+
+def rfc3339(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+@dataclass(frozen=True)
+class ServiceObservation:
+    """One service as the reconcile found it."""
+
+    name: str
+    replicas: int
+    deployment: Mapping[str, Any] | None = None
+    waiting_for: Sequence[str] = ()  # dependencies not yet Available (not created yet)
+    pods: Sequence[Mapping[str, Any]] = ()
+    error: str | None = None  # the API server refused its objects (422)
+
+
+@dataclass(frozen=True)
+class Observation:
+    """Everything status computation needs from one reconcile."""
+
+    generation: int
+    created_at: datetime
+    namespace: str | None = None
+    invalid: str | None = None  # InvalidSpec message
+    namespace_state: str = "missing"  # ready | missing | conflict | terminating
+    secret_problems: Sequence[SecretProblem] = ()
+    apply_errors: Sequence[str] = ()
+    services: Sequence[ServiceObservation] = ()
+    ready_timeout: timedelta = timedelta(minutes=10)
+    expires_at: datetime | None = None
+    deleting: bool = False
+    extra_messages: Sequence[str] = field(default_factory=tuple)
+
+
+def deployment_available(deployment: Mapping[str, Any] | None, replicas: int) -> bool:
+    """Rolled out to the current spec, with every wanted replica available."""
+    if deployment is None:
+        return False
+    meta = deployment.get("metadata", {})
+    status = deployment.get("status") or {}
+    if status.get("observedGeneration", 0) < meta.get("generation", 1):
+        return False
+    if replicas == 0:
+        return True
+    conditions = {c.get("type"): c for c in status.get("conditions") or []}
+    available = conditions.get("Available", {}).get("status") == "True"
+    return bool(available and status.get("updatedReplicas", 0) >= replicas
+            and status.get("availableReplicas", 0) >= replicas
+            and status.get("replicas", 0) == status.get("updatedReplicas", 0))
+
+
+def _pod_problem(pods: Sequence[Mapping[str, Any]]) -> str | None:
+    for pod in pods:
+        for cond in (pod.get("status") or {}).get("conditions") or []:
+            if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
+                return f"{cond.get('reason', 'Unschedulable')}: {cond.get('message', '')}".strip()
+    for pod in pods:
+        for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+            waiting = (cs.get("state") or {}).get("waiting") or {}
+            if waiting.get("reason") in _WAITING_REASONS:
+                detail = waiting.get("message") or cs.get("image", "")
+                return f"{waiting['reason']}: {detail}".strip()
+    return None
+
+
+def _deployment_problem(deployment: Mapping[str, Any]) -> str | None:
+    for cond in (deployment.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == "ReplicaFailure" and cond.get("status") == "True":
+            return f"{cond.get('reason', 'ReplicaFailure')}: {cond.get('message', '')}"
+        if cond.get("type") == "Progressing" and cond.get("reason") == "ProgressDeadlineExceeded":
+            return f"ProgressDeadlineExceeded: {cond.get('message', '')}"
+    return None
+
+
+def service_status(obs: ServiceObservation) -> dict[str, Any]:
+    status = (obs.deployment or {}).get("status") or {}
+    ready = deployment_available(obs.deployment, obs.replicas)
+    out: dict[str, Any] = {
+        "name": obs.name,
+        "ready": ready,
+        "readyReplicas": int(status.get("readyReplicas", 0)),
+        "replicas": obs.replicas,
+        "message": "",
+    }
+    if obs.error:
+        out["ready"] = False
+        out["message"] = f"ApplyFailed: {obs.error}"
+        return out
+    if ready:
+        return out
+    if obs.deployment is None:
+        if obs.waiting_for:
+            out["message"] = (f"DependencyNotReady: waiting for {', '.join(obs.waiting_for)} "
+                              "to be Available")
+        else:
+            out["message"] = "not created yet"
+        return out
+    counts = f"{out['readyReplicas']}/{obs.replicas} ready"
+    problem = _pod_problem(obs.pods) or _deployment_problem(obs.deployment)
+    out["message"] = f"{counts}: {problem}" if problem else f"{counts}, rolling out"
+    return out
+
+
+def _condition(ctype: str, ok: bool | None, reason: str, message: str) -> dict[str, Any]:
+    status = "Unknown" if ok is None else ("True" if ok else "False")
+    return {"type": ctype, "status": status, "reason": reason, "message": message}
+
+
+def _services_condition(
+    services: Sequence[dict[str, Any]], obs: Observation, timed_out: bool,
+) -> dict[str, Any]:
+    waiting = [s for s in services if not s["ready"]]
+    if not waiting:
+        return _condition(SERVICES_READY, True, "ServicesAvailable",
+                          f"All {len(services)} services are available")
+    detail = "; ".join(f"{s['name']}: {s['message']}" for s in waiting)
+    if timed_out:
+        return _condition(SERVICES_READY, False, "ReadyTimeout",
+                          f"Not ready after {format_duration(obs.ready_timeout)}: {detail}")
+    blocked = any(s["message"].startswith("DependencyNotReady") for s in waiting)
+    refused = any(s["message"].startswith("ApplyFailed") for s in waiting)
+    reason = "ApplyFailed" if refused else (
+        "DependencyNotReady" if blocked else "ServiceNotReady")
+    return _condition(SERVICES_READY, False, reason, f"Waiting for services: {detail}")
+
+
+def _conditions(obs: Observation, services: Sequence[dict[str, Any]],
+                timed_out: bool) -> list[dict[str, Any]]:
+    ns = obs.namespace
+    if obs.invalid is not None and obs.namespace_state != "ready":
+        ns_cond = _condition(NAMESPACE_READY, False, "InvalidSpec", "Nothing is created "
+                             "while the spec is invalid")
+    elif obs.namespace_state == "ready":
+        ns_cond = _condition(NAMESPACE_READY, True, "NamespaceCreated", f"Namespace {ns} is ready")
+    elif obs.namespace_state == "conflict":
+        ns_cond = _condition(NAMESPACE_READY, False, "NamespaceConflict",
+                             f"Namespace {ns} already exists and was not created for this "
+                             "environment; it is left untouched (choose another spec.namespace)")
+    elif obs.namespace_state == "terminating":
+        ns_cond = _condition(NAMESPACE_READY, False, "NamespaceTerminating",
+                             f"Waiting for namespace {ns} to finish terminating")
+    else:
+        ns_cond = _condition(NAMESPACE_READY, False, "NamespacePending",
+                             f"Namespace {ns} is being created")
+
+    if obs.invalid is not None:
+        invalid = _condition(READY, False, "InvalidSpec", f"Invalid spec: {obs.invalid}")
+        return [invalid, ns_cond,
+                _condition(CONFIG_SEEDED, None, "InvalidSpec", invalid["message"]),
+                _condition(SERVICES_READY, None, "InvalidSpec", invalid["message"])]
+
+    if obs.namespace_state != "ready":
+        cfg = _condition(CONFIG_SEEDED, None, "NamespacePending", "Waiting for the namespace")
+        svc = _condition(SERVICES_READY, None, "NamespacePending", "Waiting for the namespace")
+    else:
+        if obs.secret_problems:
+            first = obs.secret_problems[0]
+            cfg = _condition(CONFIG_SEEDED, False, first.reason,
+                             "; ".join(p.message for p in obs.secret_problems))
+        elif obs.apply_errors:
+            cfg = _condition(CONFIG_SEEDED, False, "ApplyFailed", "; ".join(obs.apply_errors))
+        else:
+            cfg = _condition(CONFIG_SEEDED, True, "ConfigSeeded", "ConfigMaps and Secrets seeded")
+        svc = _services_condition(services, obs, timed_out)
+
+    blockers = [c for c in (ns_cond, cfg, svc) if c["status"] != "True"]
+    if obs.deleting:
+        ready = _condition(READY, False, "Terminating", "The environment is being deleted")
+    elif not blockers:
+        ready = _condition(READY, True, "Ready", f"All {len(services)} services are available")
+    else:
+        failing = [c for c in blockers if c["reason"] in FAILED_REASONS]
+        blocker = failing[0] if failing else blockers[0]
+        ready = _condition(READY, False, blocker["reason"], blocker["message"])
+    return [ready, ns_cond, cfg, svc]
+
+
+def _phase(obs: Observation, ready: dict[str, Any]) -> str:
+    if obs.deleting:
+        return "Terminating"
+    if ready["status"] == "True":
+        return "Ready"
+    if ready["reason"] in FAILED_REASONS:
+        return "Failed"
+    if obs.namespace_state != "ready":
+        return "Pending"
+    return "Provisioning"
+
+
+def _carry_transition_times(conditions: list[dict[str, Any]], previous: Sequence[Mapping[str, Any]],
+                            now: datetime, generation: int) -> None:
+    before = {c.get("type"): c for c in previous}
+    for cond in conditions:
+        old = before.get(cond["type"])
+        same = old is not None and old.get("status") == cond["status"]
+        cond["lastTransitionTime"] = (old.get("lastTransitionTime") if same and old
+                                      else None) or rfc3339(now)
+        cond["observedGeneration"] = generation
+
+
+def provisioning_started(obs: Observation, previous: Mapping[str, Any], now: datetime) -> datetime:
+    """When provisioning of the current generation began (creation for the first one)."""
+    if obs.generation <= 1:
+        return obs.created_at
+    if previous.get("observedGeneration") == obs.generation:
+        started = parse_time(previous.get("provisioningStartedAt"))
+        if started is not None:
+            return started
+    return now
+
+
+def compute(obs: Observation, previous: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    """The new status. ``previous`` is the current ``.status`` (possibly empty)."""
+    services = [service_status(s) for s in obs.services]
+    started = provisioning_started(obs, previous, now)
+    same_generation = previous.get("observedGeneration") == obs.generation
+    already_ready = same_generation and bool(previous.get("readyAt"))
+    timed_out = (not already_ready and now >= started + obs.ready_timeout
+                 and any(not s["ready"] for s in services))
+    conditions = _conditions(obs, services, timed_out)
+    _carry_transition_times(conditions, previous.get("conditions") or [], now, obs.generation)
+    ready = conditions[0]
+    ready_at = previous.get("readyAt") if already_ready else None
+    if ready["status"] == "True" and not ready_at:
+        ready_at = rfc3339(now)
+    status: dict[str, Any] = {
+        "phase": _phase(obs, ready),
+        "namespace": obs.namespace,
+        "observedGeneration": obs.generation,
+        "conditions": conditions,
+        "services": services,
+        "readyServices": f"{sum(s['ready'] for s in services)}/{len(services)}",
+        "readyAt": ready_at,
+        "provisioningStartedAt": rfc3339(started),
+        "expiresAt": rfc3339(obs.expires_at) if obs.expires_at else None,
+        "message": ready["message"],
+    }
+    if obs.extra_messages:
+        status["message"] = f"{status['message']} ({'; '.join(obs.extra_messages)})"
+    return status
+
+
+def ready_deadline(obs: Observation, status: Mapping[str, Any]) -> datetime | None:
+    """When a not-yet-ready environment times out, or None if that no longer applies."""
+    if status.get("readyAt") or status.get("phase") in ("Ready", "Failed", "Terminating"):
+        return None
+    started = parse_time(status.get("provisioningStartedAt"))
+    return started + obs.ready_timeout if started else None
