@@ -92,7 +92,8 @@ def _printer_columns() -> list[dict[str, Any]]:
         {"name": "Namespace", "type": "string", "jsonPath": ".status.namespace"},
         {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
         {"name": "Ready", "type": "string", "jsonPath": ".status.readyServices"},
-        {"name": "Expires", "type": "date", "jsonPath": ".status.expiresAt"},
+        # A "date" column renders future times as <invalid>; show the timestamp instead.
+        {"name": "Expires", "type": "string", "jsonPath": ".status.expiresAt"},
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
         {"name": "Message", "type": "string", "jsonPath": ".status.message", "priority": 1},
     ]

@@ -142,6 +142,9 @@ class Kube:
         except errors.NotFound:
             return []
         items: list[dict[str, Any]] = result.get("items") or []
+        for item in items:  # list responses omit these on each item
+            item.setdefault("apiVersion", kind.api_version)
+            item.setdefault("kind", kind.kind)
         return items
 
     def create(self, kind: Kind, obj: Mapping[str, Any]) -> dict[str, Any]:

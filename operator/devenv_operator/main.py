@@ -33,12 +33,13 @@ log = logging.getLogger("devenv_operator")
 class Controller:
     """Operator-wide state shared by the handlers (kept in Kopf's memo)."""
 
-    def __init__(self, settings: Settings, reconciler: reconcile.Reconciler) -> None:
+    def __init__(self, settings: Settings, reconciler: reconcile.Reconciler,
+                 health: metrics.Health) -> None:
         self.settings = settings
         self.reconciler = reconciler
         self.executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=settings.workers, thread_name_prefix="kube")
-        self.health = metrics.Health()
+        self.health = health
         self.triggers: dict[str, asyncio.Event] = {}
         self.seen: dict[str, tuple[Any, ...]] = {}
         self.phases: dict[str, str] = {}
@@ -161,11 +162,9 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.watching.label_selectors["v1", "secrets"] = f"{builders.COPYABLE_LABEL}=true"
     api = kube.Kube(kube.load_api_client(pool_size=config.workers),
                     on_request=metrics.api_request)
-    controller = Controller(config, reconcile.Reconciler(api, config))
+    controller = Controller(config, reconcile.Reconciler(api, config), memo["health"])
     memo["controller"] = controller
     metrics.set_phases({})
-    if config.metrics_port:
-        metrics.serve(config.metrics_port, controller.health)
     asyncio.get_running_loop().create_task(_heartbeat(controller))
     log.info("devenv-operator started (namespace prefix %r, %d workers)",
              config.namespace_prefix, config.workers)
@@ -181,7 +180,7 @@ async def _heartbeat(controller: Controller) -> None:
 
 
 @kopf.daemon(models.GROUP, models.VERSION, models.PLURAL,  # type: ignore[arg-type]
-             cancellation_timeout=10.0)
+             cancellation_backoff=5.0, cancellation_timeout=10.0)
 async def environment(body: kopf.Body, stopped: kopf.DaemonStopped, memo: kopf.Memo,
                       logger: logging.Logger, **_: Any) -> None:
     await _controller(memo).serve(body, stopped, logger)
@@ -261,12 +260,18 @@ def cli(argv: list[str] | None = None) -> int:
         print(f"devenv-operator: invalid settings: {exc}", file=sys.stderr)
         return 2
     configure_logging(config.log_format, config.log_level)
-    kopf.run(
-        clusterwide=True,
-        standalone=config.peering is None,
-        peering_name=config.peering or "devenv-operator",
-        memo=kopf.Memo(settings=config),
-    )
+    health = metrics.Health()
+    if config.metrics_port:
+        try:
+            metrics.serve(config.metrics_port, health)
+        except OSError as exc:
+            print(f"devenv-operator: cannot serve metrics on port {config.metrics_port}: {exc}",
+                  file=sys.stderr)
+            return 1
+    peering: dict[str, Any] = (
+        {"standalone": True} if config.peering is None
+        else {"standalone": False, "peering_name": config.peering})
+    kopf.run(clusterwide=True, memo=kopf.Memo(settings=config, health=health), **peering)
     return 0
 
 

@@ -20,6 +20,7 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    disable_created_metrics,
     generate_latest,
 )
 
@@ -27,6 +28,7 @@ from devenv_operator import models, status
 
 log = logging.getLogger("devenv_operator.metrics")
 
+disable_created_metrics()  # type: ignore[no-untyped-call]  # *_created series: noise
 REGISTRY = CollectorRegistry(auto_describe=True)
 STEPS = ("namespace", "config", "services")
 OUTCOMES = ("success", "retry", "error")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
@@ -77,6 +77,10 @@ _FREE_FORM: dict[str, Any] = {"x-kubernetes-preserve-unknown-fields": True}
 _QUANTITIES: dict[str, Any] = _rules((
     "self.all(k, isQuantity(string(self[k])))", "values must be quantities such as 500m or 1Gi"
 ))
+
+
+Quantity = Annotated[int | str, Field(json_schema_extra={"maxLength": 64})]
+ServiceName = Annotated[str, Field(max_length=63, pattern=DNS1035_LABEL)]
 
 
 class Model(BaseModel):
@@ -152,18 +156,23 @@ class EnvFromSource(Model):
 class Resources(Model):
     """Compute resources, as on a core Container."""
 
-    requests: dict[str, int | str] | None = Field(
-        None, json_schema_extra=_QUANTITIES,
+    requests: dict[str, Quantity] | None = Field(
+        None, max_length=16, json_schema_extra=_QUANTITIES,
         description="Minimum resources (cpu, memory, ...), e.g. {cpu: 100m, memory: 128Mi}.",
     )
-    limits: dict[str, int | str] | None = Field(
-        None, json_schema_extra=_QUANTITIES,
+    limits: dict[str, Quantity] | None = Field(
+        None, max_length=16, json_schema_extra=_QUANTITIES,
         description="Maximum resources (cpu, memory, ...), e.g. {memory: 1Gi}.",
     )
 
 
 class Service(Model):
     """One workload of the environment: a Deployment, plus a ClusterIP Service if it has ports."""
+
+    model_config = ConfigDict(json_schema_extra=_rules(
+        ("!has(self.dependsOn) || !(self.name in self.dependsOn)",
+         "a service cannot depend on itself"),
+    ))
 
     name: str = Field(
         max_length=63, pattern=DNS1035_LABEL,
@@ -198,7 +207,7 @@ class Service(Model):
         None, json_schema_extra=_FREE_FORM,
         description="Readiness probe, as on a core Container (httpGet, tcpSocket, exec, ...).",
     )
-    depends_on: list[str] | None = Field(
+    depends_on: list[ServiceName] | None = Field(
         None, max_length=MAX_SERVICES - 1, json_schema_extra=_SET_LIST,
         description="Services that must be Available before this one is created.",
     )
@@ -294,14 +303,13 @@ class Config(Model):
 
 _SPEC_RULES = _rules(
     (
-        "self.services.all(s, !has(s.dependsOn) || s.dependsOn.all(d, d != s.name && "
+        "self.services.all(s, !has(s.dependsOn) || s.dependsOn.all(d, "
         "self.services.exists(t, t.name == d)))",
-        "every services[].dependsOn entry must name another service in spec.services",
+        "every services[].dependsOn entry must name a service in spec.services",
     ),
     (
-        "has(self.namespace) == has(oldSelf.namespace) && "
-        "(!has(self.namespace) || self.namespace == oldSelf.namespace)",
-        "spec.namespace is immutable",
+        "has(self.namespace) == has(oldSelf.namespace)",
+        "spec.namespace is immutable: it cannot be added or removed after creation",
     ),
 )
 
@@ -316,6 +324,7 @@ class DevEnvironmentSpec(Model):
     )
     namespace: str | None = Field(
         None, max_length=63, pattern=DNS_LABEL,
+        json_schema_extra=_rules(("self == oldSelf", "spec.namespace is immutable")),
         description="Target namespace (immutable). Default: the operator prefix (dev-) + name.",
     )
     ttl: str | None = Field(

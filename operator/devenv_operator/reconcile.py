@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from devenv_operator import builders, diff, errors, kube, models, status
+from devenv_operator import builders, diff, errors, kube, lifecycle, metrics, models, status
 from devenv_operator.builders.config import GENERATED_ANNOTATION
 from devenv_operator.settings import Settings
 
@@ -51,6 +51,7 @@ class Outcome:
     events: list[tuple[str, str, str]] = field(default_factory=list)
     ready_after: float | None = None  # seconds from provisioning start, when it became Ready
     steps: dict[str, float] = field(default_factory=dict)  # step -> seconds, when done now
+    expired: bool = False
 
 
 @dataclass
@@ -61,6 +62,7 @@ class _Run:
     writes: int = 0
     events: list[tuple[str, str, str]] = field(default_factory=list)  # (type, reason, message)
     keep: dict[str, set[str]] = field(default_factory=dict)  # kind -> names still desired
+    expiry: lifecycle.Expiry = field(default_factory=lambda: lifecycle.Expiry(None, None))
 
 
 def validate(body: Mapping[str, Any], prefix: str) -> tuple[models.DevEnvironmentSpec | None,
@@ -109,9 +111,15 @@ class Reconciler:
         created = status.parse_time(meta.get("creationTimestamp")) or now
         previous = self._previous_status(body)
         spec, namespace, problem = validate(body, self.settings.namespace_prefix)
+        expiry = self._expiry(body, spec, created)
+        if expiry.at is not None and now >= expiry.at:
+            return self._expire(run, previous, expiry.at, now)
         base = status.Observation(
             generation=generation, created_at=created, namespace=namespace,
-            ready_timeout=spec.ready_timeout_delta() if spec else models.parse_duration("10m"))
+            ready_timeout=spec.ready_timeout_delta() if spec else models.parse_duration("10m"),
+            expires_at=expiry.at, expiring=bool(expiry.warn_at and now >= expiry.warn_at),
+            expiry_note=expiry.clamped_note)
+        run.expiry = expiry
         if spec is None or namespace is None or problem is not None:
             state = self._namespace_state_readonly(namespace, name, uid)
             obs = replace(base, invalid=problem, namespace_state=state)
@@ -130,6 +138,37 @@ class Reconciler:
         obs = replace(base, namespace_state="ready", secret_problems=secret_problems,
                       apply_errors=config_errors, services=services)
         return self._finish(run, previous, obs, now, sources)
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def _expiry(self, body: Mapping[str, Any], spec: models.DevEnvironmentSpec | None,
+                created: datetime) -> lifecycle.Expiry:
+        if spec is None:  # invalid spec: still honour a readable ttl and the operator's policy
+            raw_ttl = (body.get("spec") or {}).get("ttl")
+            ttl = raw_ttl if isinstance(raw_ttl, str) and re.fullmatch(models.DURATION,
+                                                                       raw_ttl) else None
+            spec = models.DevEnvironmentSpec.model_construct(ttl=ttl, expires_at=None,
+                                                             services=[])
+        return lifecycle.effective_expiry(
+            spec, created, body["metadata"].get("annotations") or {},
+            default_ttl=self.settings.duration("default_ttl"),
+            max_ttl=self.settings.duration("max_ttl"),
+            warning=self.settings.duration("expiry_warning") or models.parse_duration("15m"))
+
+    def _expire(self, run: _Run, previous: dict[str, Any], expires_at: datetime,
+                now: datetime) -> Outcome:
+        """Delete an expired DevEnvironment; the usual teardown follows."""
+        meta = run.body["metadata"]
+        lateness = max((now - expires_at).total_seconds(), 0.0)
+        message = (f"Expired at {status.rfc3339(expires_at)}; deleting the environment "
+                   f"and namespace {previous.get('namespace') or ''}".rstrip())
+        if self.api.delete(kube.DEVENV, meta["name"], uid=meta["uid"]):
+            log.info("DevEnvironment %s expired %.2fs ago; deleting it", meta["name"], lateness)
+            self.api.event(run.body, "Normal", "Expired", message)
+            metrics.EXPIRATIONS.inc()
+            metrics.EXPIRY_LATENESS.observe(lateness)
+        return Outcome(previous, self.settings.seconds("resync_interval"), writes=1,
+                       events=[("Normal", "Expired", message)], expired=True)
 
     # -- namespace ---------------------------------------------------------------------
 
@@ -320,8 +359,8 @@ class Reconciler:
         for event_type, reason, message in run.events:
             self.api.event(body, event_type, reason, message)
         ready_after, steps = _timings(previous, new, now)
-        return Outcome(new, self._requeue(obs, new, now), sources, run.writes, run.events,
-                       ready_after, steps)
+        return Outcome(new, self._requeue(obs, new, now, run.expiry), sources, run.writes,
+                       run.events, ready_after, steps)
 
     def teardown(self, body: Mapping[str, Any]) -> str | None:
         """Delete the environment's namespace if we created it; None once it is gone.
@@ -364,34 +403,59 @@ class Reconciler:
         with self._lock:
             self._written.pop(uid, None)
 
-    def _requeue(self, obs: status.Observation, new: Mapping[str, Any], now: datetime) -> float:
-        resync = self.settings.seconds("resync_interval")
-        if new["phase"] in ("Ready", "Failed") and new["conditions"][0]["reason"] != "ReadyTimeout":
-            return resync
-        if obs.namespace_state == "terminating":
-            return 2.0
-        wait = self.settings.seconds("provisioning_recheck")
-        deadline = status.ready_deadline(obs, new)
-        if deadline is not None:
-            wait = min(wait, max((deadline - now).total_seconds(), 0.1))
+    def _requeue(self, obs: status.Observation, new: Mapping[str, Any], now: datetime,
+                 expiry: lifecycle.Expiry) -> float:
+        """Seconds until the next reconcile is due even if nothing happens meanwhile."""
+        settled = (new["phase"] in ("Ready", "Failed")
+                   and new["conditions"][0]["reason"] != "ReadyTimeout")
+        if settled:
+            wait = self.settings.seconds("resync_interval")
+        elif obs.namespace_state == "terminating":
+            wait = 2.0
+        else:
+            wait = self.settings.seconds("provisioning_recheck")
+        deadlines = [status.ready_deadline(obs, new), expiry.at]
+        if expiry.warn_at is not None and expiry.warn_at > now:
+            deadlines.append(expiry.warn_at)
+        for deadline in deadlines:
+            if deadline is not None:
+                wait = min(wait, max((deadline - now).total_seconds(), 0.0))
         return wait
 
 
 def transition_events(previous: Mapping[str, Any], new: Mapping[str, Any], now: datetime,
                       meta: Mapping[str, Any]) -> list[tuple[str, str, str]]:
     """Events for a change of the Ready condition (nothing when it did not change)."""
+    events = _expiry_events(previous, new)
     before: Mapping[str, Any] = next(
         (c for c in previous.get("conditions") or [] if c["type"] == status.READY), {})
     after = new["conditions"][0]
     if (before.get("status"), before.get("reason")) == (after["status"], after["reason"]):
-        return []
+        return events
     if after["status"] == "True":
         started = status.parse_time(new.get("provisioningStartedAt")) or now
         took = max((now - started).total_seconds(), 0.0)
-        return [("Normal", "Ready", f"{after['message']} ({took:.1f}s after provisioning began)")]
+        return [*events, ("Normal", "Ready",
+                          f"{after['message']} ({took:.1f}s after provisioning began)")]
     if after["reason"] in status.FAILED_REASONS:
+        return [*events, ("Warning", after["reason"], after["message"])]
+    return [*events, ("Normal", after["reason"], after["message"])]
+
+
+def _expiry_events(previous: Mapping[str, Any], new: Mapping[str, Any]
+                   ) -> list[tuple[str, str, str]]:
+    def reason(conditions: Any) -> str | None:
+        for cond in conditions or []:
+            if cond["type"] == status.EXPIRING_SOON:
+                return str(cond["reason"])
+        return None
+
+    after = next(c for c in new["conditions"] if c["type"] == status.EXPIRING_SOON)
+    if reason(previous.get("conditions")) == after["reason"]:
+        return []
+    if after["reason"] in ("ExpiringSoon", "TTLClamped"):
         return [("Warning", after["reason"], after["message"])]
-    return [("Normal", after["reason"], after["message"])]
+    return []
 
 
 _STEPS = {status.NAMESPACE_READY: "namespace", status.CONFIG_SEEDED: "config",

@@ -19,7 +19,8 @@ READY = "Ready"
 NAMESPACE_READY = "NamespaceReady"
 CONFIG_SEEDED = "ConfigSeeded"
 SERVICES_READY = "ServicesReady"
-CONDITION_TYPES = (READY, NAMESPACE_READY, CONFIG_SEEDED, SERVICES_READY)
+EXPIRING_SOON = "ExpiringSoon"
+CONDITION_TYPES = (READY, NAMESPACE_READY, CONFIG_SEEDED, SERVICES_READY, EXPIRING_SOON)
 
 # Reasons that put the environment in phase Failed (reconciling still goes on).
 FAILED_REASONS = frozenset({
@@ -31,7 +32,8 @@ REASONS = (
     "Ready", "InvalidSpec", "NamespaceConflict", "NamespaceTerminating", "NamespaceCreated",
     "NamespacePending", "SecretNotCopyable", "SecretSourceNotFound", "ConfigSeeded",
     "ApplyFailed", "DependencyNotReady", "ServiceNotReady", "ServicesAvailable",
-    "ReadyTimeout", "Expired", "Terminating",
+    "ReadyTimeout", "Expired", "Terminating", "ExpiringSoon", "NotExpiringSoon", "NoExpiry",
+    "TTLClamped",
 )
 
 # Container waiting reasons worth surfacing as the cause of a not-ready service.
@@ -75,6 +77,8 @@ class Observation:
     services: Sequence[ServiceObservation] = ()
     ready_timeout: timedelta = timedelta(minutes=10)
     expires_at: datetime | None = None
+    expiring: bool = False  # within the warning window before expiry
+    expiry_note: str | None = None  # e.g. the request was clamped to the maximum lifetime
     deleting: bool = False
     extra_messages: Sequence[str] = field(default_factory=tuple)
 
@@ -222,6 +226,18 @@ def _conditions(obs: Observation, services: Sequence[dict[str, Any]],
     return [ready, ns_cond, cfg, svc]
 
 
+def _expiry_condition(obs: Observation) -> dict[str, Any]:
+    if obs.expires_at is None:
+        return _condition(EXPIRING_SOON, False, "NoExpiry", "The environment does not expire")
+    when = f"Expires at {rfc3339(obs.expires_at)}"
+    if obs.expiring:
+        return _condition(EXPIRING_SOON, True, "ExpiringSoon",
+                          f"{when}; extend it by setting a later spec.expiresAt")
+    if obs.expiry_note:
+        return _condition(EXPIRING_SOON, False, "TTLClamped", f"{when}: {obs.expiry_note}")
+    return _condition(EXPIRING_SOON, False, "NotExpiringSoon", when)
+
+
 def _phase(obs: Observation, ready: dict[str, Any]) -> str:
     if obs.deleting:
         return "Terminating"
@@ -264,7 +280,7 @@ def compute(obs: Observation, previous: Mapping[str, Any], now: datetime) -> dic
     already_ready = same_generation and bool(previous.get("readyAt"))
     timed_out = (not already_ready and now >= started + obs.ready_timeout
                  and any(not s["ready"] for s in services))
-    conditions = _conditions(obs, services, timed_out)
+    conditions = [*_conditions(obs, services, timed_out), _expiry_condition(obs)]
     _carry_transition_times(conditions, previous.get("conditions") or [], now, obs.generation)
     ready = conditions[0]
     ready_at = previous.get("readyAt") if already_ready else None

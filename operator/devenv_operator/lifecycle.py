@@ -1,0 +1,63 @@
+"""PURE lifecycle policy: when an environment expires, and when to warn about it.
+
+The effective expiry is ``spec.expiresAt`` when set, else ``creationTimestamp + spec.ttl``,
+else ``creationTimestamp +`` the operator's default TTL (unless the environment carries the
+annotation ``shipit.dev/keep: "true"``). The operator's maximum lifetime clamps all of them.
+Everything is derived from the resource itself, so it survives operator restarts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from devenv_operator import models
+
+KEEP_ANNOTATION = "shipit.dev/keep"
+
+
+@dataclass(frozen=True)
+class Expiry:
+    """The effective expiry of one environment."""
+
+    at: datetime | None
+    warn_at: datetime | None
+    clamped_note: str | None = None  # set when the request exceeded the maximum lifetime
+    source: str = "none"  # expiresAt | ttl | default | max | none
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def effective_expiry(
+    spec: models.DevEnvironmentSpec,
+    created_at: datetime,
+    annotations: Mapping[str, str],
+    *,
+    default_ttl: timedelta | None,
+    max_ttl: timedelta | None,
+    warning: timedelta,
+) -> Expiry:
+    created_at = _aware(created_at)
+    requested: datetime | None = None
+    source = "none"
+    if spec.expires_at is not None:
+        requested, source = _aware(spec.expires_at), "expiresAt"
+    elif spec.ttl:
+        requested, source = created_at + models.parse_duration(spec.ttl), "ttl"
+    elif default_ttl is not None and annotations.get(KEEP_ANNOTATION) != "true":
+        requested, source = created_at + default_ttl, "default"
+    note = None
+    if max_ttl is not None:
+        cap = created_at + max_ttl
+        if requested is None or requested > cap:
+            if requested is not None:
+                note = (f"requested expiry {requested:%Y-%m-%dT%H:%M:%SZ} exceeds the maximum "
+                        f"lifetime of {models.format_duration(max_ttl)}; clamped to "
+                        f"{cap:%Y-%m-%dT%H:%M:%SZ}")
+            requested, source = cap, "max"
+    if requested is None:
+        return Expiry(None, None)
+    return Expiry(requested, requested - warning, note, source)
