@@ -1,0 +1,69 @@
+"""When a desired object needs an apply, and when the observed one already has it."""
+
+from decimal import Decimal
+
+import pytest
+
+from devenv_operator import diff
+
+DESIRED = {
+    "apiVersion": "apps/v1", "kind": "Deployment",
+    "metadata": {"name": "a", "namespace": "n", "labels": {"x": "1"}},
+    "spec": {"template": {"spec": {"containers": [
+        {"name": "a", "image": "i:1", "resources": {"requests": {"cpu": "1000m"}}}]}}},
+}
+
+
+def observed_from(desired: dict) -> dict:  # type: ignore[type-arg]
+    """What the API server returns: our fields, normalised, plus defaults."""
+    import copy
+
+    obs = copy.deepcopy(desired)
+    obs["metadata"]["uid"] = "u"
+    obs["metadata"]["labels"]["extra"] = "added-by-someone"
+    container = obs["spec"]["template"]["spec"]["containers"][0]
+    container["resources"]["requests"]["cpu"] = "1"
+    container["terminationMessagePath"] = "/dev/termination-log"
+    return obs
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    ("1", Decimal(1)), ("1000m", Decimal(1)), ("1Gi", Decimal(2**30)), ("500M", Decimal(5e8)),
+    ("0.5", Decimal("0.5")),
+])
+def test_quantities(text: str, value: Decimal) -> None:
+    assert diff.parse_quantity(text) == value
+
+
+def test_unchanged_object_needs_no_apply() -> None:
+    desired = diff.with_hash(DESIRED)
+    assert not diff.needs_apply(desired, observed_from(desired))
+
+
+def test_missing_object_needs_apply() -> None:
+    assert diff.needs_apply(diff.with_hash(DESIRED), None)
+
+
+def test_edited_field_needs_apply() -> None:
+    desired = diff.with_hash(DESIRED)
+    obs = observed_from(desired)
+    obs["spec"]["template"]["spec"]["containers"][0]["image"] = "i:hacked"
+    assert diff.needs_apply(desired, obs)
+
+
+def test_removed_field_is_caught_by_the_hash() -> None:
+    old = diff.with_hash(DESIRED)
+    new = diff.with_hash({**DESIRED, "metadata": {**DESIRED["metadata"], "labels": {}}})
+    assert diff.needs_apply(new, observed_from(old))
+
+
+def test_secret_data_is_compared_exactly_but_never_hashed() -> None:
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "n"},
+              "data": {"k": "c2VjcmV0"}}
+    hashed = diff.with_hash(secret)
+    other = diff.with_hash({**secret, "data": {"k": "b3RoZXI="}})
+    assert hashed["metadata"]["annotations"] == other["metadata"]["annotations"]
+    assert diff.needs_apply(other, hashed)
+    assert not diff.needs_apply(hashed, hashed)
+    extra = {**hashed, "data": {"k": "c2VjcmV0", "more": "eA=="}}
+    assert diff.needs_apply(hashed, extra)
