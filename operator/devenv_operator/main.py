@@ -157,8 +157,9 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.watching.connect_timeout = 30
-    settings.watching.label_selectors["apps", "deployments"] = (
-        f"{builders.MANAGED_BY_LABEL}={builders.MANAGED_BY_VALUE}")
+    managed = f"{builders.MANAGED_BY_LABEL}={builders.MANAGED_BY_VALUE}"
+    for group, plural in CHILD_WATCHES:
+        settings.watching.label_selectors[group, plural] = managed
     settings.watching.label_selectors["v1", "secrets"] = f"{builders.COPYABLE_LABEL}=true"
     api = kube.Kube(kube.load_api_client(pool_size=config.workers),
                     on_request=metrics.api_request)
@@ -200,10 +201,17 @@ async def environment_event(body: kopf.Body, type: str | None, memo: kopf.Memo,
         controller.poke(name)
 
 
-@kopf.on.event("apps", "v1", "deployments",
-               labels={builders.MANAGED_BY_LABEL: builders.MANAGED_BY_VALUE})
-async def deployment_event(labels: Mapping[str, str], memo: kopf.Memo, **_: Any) -> None:
+async def child_event(labels: Mapping[str, str], memo: kopf.Memo, **_: Any) -> None:
+    """A child changed (readiness, hand edits, deletion): reconcile its environment."""
     _controller(memo).poke(labels.get(builders.ENVIRONMENT_LABEL))
+
+
+# Children whose changes we watch (server-side filtered to our label). Secrets are not here:
+# their watch is filtered to copy sources; seeded Secrets are repaired by the periodic resync.
+CHILD_WATCHES = (("apps", "deployments"), ("v1", "services"), ("v1", "configmaps"))
+for _group, _plural in CHILD_WATCHES:
+    kopf.on.event(_group, _plural, labels={
+        builders.MANAGED_BY_LABEL: builders.MANAGED_BY_VALUE})(child_event)
 
 
 @kopf.on.event("v1", "secrets")

@@ -83,3 +83,130 @@ def kubectl(cluster: localcluster.Cluster) -> Kubectl:
         return run_kubectl(cluster.kubeconfig, *args, input=input, check=check)
 
     return _kubectl
+
+
+# -- the operator, run as users run it: a separate process on the cluster's kubeconfig ----
+
+OPERATOR_SETTINGS = {
+    # Short periods so drift repair and rechecks show within a test's patience.
+    "DEVENV_RESYNC_INTERVAL": "20s",
+    "DEVENV_PROVISIONING_RECHECK": "2s",
+    "DEVENV_EXPIRY_WARNING": "5s",
+}
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Operator:
+    """The devenv-operator process under test (start, stop, kill, restart, read its output)."""
+
+    def __init__(self, kubeconfig: Path, log_dir: Path) -> None:
+        self.kubeconfig = kubeconfig
+        self.log_dir = log_dir
+        self.metrics_port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.runs = 0
+        self.extra_env: dict[str, str] = {}
+
+    @property
+    def log_path(self) -> Path:
+        return self.log_dir / f"operator-{self.runs}.log"
+
+    def start(self, **settings: str) -> None:
+        assert self.proc is None, "operator already running"
+        self.runs += 1
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DEVENV_")}
+        env.update(OPERATOR_SETTINGS)
+        env.update(settings)
+        env["KUBECONFIG"] = str(self.kubeconfig)
+        env["DEVENV_METRICS_PORT"] = str(self.metrics_port)
+        env["PYTHONPATH"] = str(ROOT / "operator")
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("wb") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "devenv_operator"], env=env, stdout=out,
+                stderr=subprocess.STDOUT, cwd=ROOT)
+        self.wait_ready()
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        import time
+        import urllib.request
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise AssertionError(f"operator exited with {self.proc.returncode}:\n"
+                                     + self.logs()[-4000:])
+            try:
+                with urllib.request.urlopen(
+                        f"http://127.0.0.1:{self.metrics_port}/readyz", timeout=2) as resp:
+                    if resp.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError("operator did not become ready:\n" + self.logs()[-4000:])
+
+    def stop(self, kill: bool = False) -> None:
+        if self.proc is None:
+            return
+        if kill:
+            self.proc.kill()
+        else:
+            self.proc.terminate()
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+    def restart(self, **settings: str) -> None:
+        self.stop()
+        self.start(**settings)
+
+    def logs(self) -> str:
+        return "\n".join(p.read_text(errors="replace")
+                         for p in sorted(self.log_dir.glob("operator-*.log")))
+
+    def metrics(self) -> str:
+        import urllib.request
+
+        with urllib.request.urlopen(
+                f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as resp:
+            text: str = resp.read().decode()
+            return text
+
+
+@pytest.fixture(scope="session")
+def crds(kubectl: Kubectl) -> None:
+    kubectl("apply", "--server-side", "-f", str(ROOT / "crds"))
+    kubectl("wait", "--for=condition=Established", "crd/devenvironments.shipit.dev",
+            "--timeout=60s")
+
+
+@pytest.fixture(scope="session")
+def operator(cluster: localcluster.Cluster, crds: None) -> Iterator[Operator]:
+    op = Operator(cluster.kubeconfig, STATE_DIR / "operator-logs")
+    op.start()
+    try:
+        yield op
+    finally:
+        op.stop()
+
+
+@pytest.fixture
+def running_operator(operator: Operator) -> Operator:
+    """The session's operator, (re)started if an earlier test stopped it."""
+    if operator.proc is None or operator.proc.poll() is not None:
+        operator.proc = None
+        operator.start()
+    return operator

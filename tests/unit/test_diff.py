@@ -28,7 +28,8 @@ def observed_from(desired: dict) -> dict:  # type: ignore[type-arg]
 
 
 @pytest.mark.parametrize(("text", "value"), [
-    ("1", Decimal(1)), ("1000m", Decimal(1)), ("1Gi", Decimal(2**30)), ("500M", Decimal(5e8)),
+    ("1", Decimal(1)), ("1000m", Decimal(1)), ("1Gi", Decimal(2**30)),
+    ("500M", Decimal(500_000_000)),
     ("0.5", Decimal("0.5")),
 ])
 def test_quantities(text: str, value: Decimal) -> None:

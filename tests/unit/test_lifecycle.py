@@ -45,6 +45,8 @@ def test_default_ttl_applies_unless_kept() -> None:
 def test_longer_requests_are_clamped_with_a_note() -> None:
     result = expiry(ttl="30d", maximum="7d")
     assert result.at == CREATED + timedelta(days=7)
-    assert result.clamped_note is not None and "7d" in result.clamped_note
+    assert result.clamped_note is not None
+    assert "7d" in result.clamped_note
     within = expiry(ttl="1d", maximum="7d")
-    assert within.at == CREATED + timedelta(days=1) and within.clamped_note is None
+    assert within.at == CREATED + timedelta(days=1)
+    assert within.clamped_note is None

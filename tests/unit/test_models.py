@@ -92,13 +92,14 @@ def test_crd_schema_is_structural_and_described() -> None:
     services = schema["properties"]["spec"]["properties"]["services"]
     assert services["x-kubernetes-list-type"] == "map"
     assert services["x-kubernetes-list-map-keys"] == ["name"]
-    assert services["maxItems"] == 50 and services["minItems"] == 1
+    assert services["maxItems"] == 50
+    assert services["minItems"] == 1
     assert "workloads" in services["description"]
 
     def walk(node: Any, path: str) -> None:
         if isinstance(node, dict):
-            assert "$ref" not in node and "anyOf" not in node or node.get(
-                "x-kubernetes-int-or-string"), path
+            assert "$ref" not in node, path
+            assert "anyOf" not in node or node.get("x-kubernetes-int-or-string"), path
             assert "title" not in node, path
             for key, value in node.items():
                 walk(value, f"{path}.{key}")

@@ -46,7 +46,7 @@ def namespace_name(env_name: str, spec: models.DevEnvironmentSpec, prefix: str) 
 
 def owner_label_value(owner: str) -> str:
     """A label-safe form of spec.owner (the annotation keeps it verbatim)."""
-    value = _LABEL_VALUE_BAD.sub("-", owner)[:63]
+    value = re.sub(r"-{2,}", "-", _LABEL_VALUE_BAD.sub("-", owner))[:63]
     return value.strip("-_.")
 
 
