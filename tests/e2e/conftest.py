@@ -20,8 +20,9 @@ import pytest
 import localcluster
 
 ROOT = Path(__file__).resolve().parents[2]
-STATE_DIR = ROOT / ".localcluster" / "test"
-PORT_BASE = 16443
+# Overridable so that several test runs (e.g. parallel developers) can share a machine.
+STATE_DIR = Path(os.environ.get("E2E_STATE_DIR", str(ROOT / ".localcluster" / "test")))
+PORT_BASE = int(os.environ.get("E2E_PORT_BASE", "16443"))
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
