@@ -7,8 +7,6 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import yaml
-
 T = TypeVar("T")
 
 
@@ -20,8 +18,10 @@ def manifest(name: str, **spec: Any) -> dict[str, Any]:
 
 
 def apply(kubectl: Any, obj: dict[str, Any] | list[dict[str, Any]], check: bool = True) -> Any:
+    # JSON, not YAML: kubectl's YAML 1.1 parser would turn strings like "y" into booleans.
     docs = obj if isinstance(obj, list) else [obj]
-    return kubectl("apply", "-f", "-", input=yaml.safe_dump_all(docs), check=check)
+    body = docs[0] if len(docs) == 1 else {"apiVersion": "v1", "kind": "List", "items": docs}
+    return kubectl("apply", "-f", "-", input=json.dumps(body), check=check)
 
 
 def get(kubectl: Any, *what: str) -> dict[str, Any] | None:
