@@ -28,11 +28,11 @@ $(CURDIR)/.tools/venv/bin/uv:
 sync: .venv/.synced ## Install Python dependencies (locked) into .venv
 
 lint: sync ## Run ruff and mypy --strict
-	$(PY) ruff check operator localcluster tests bench
+	$(PY) ruff check operator localcluster tests $(wildcard bench)
 	$(PY) mypy
 
 fmt: sync ## Fix what ruff can fix
-	$(PY) ruff check --fix operator localcluster tests bench
+	$(PY) ruff check --fix operator localcluster tests $(wildcard bench)
 
 manifests: sync ## Regenerate crds/ from the pydantic models
 	PYTHONPATH=operator $(PY) python -m devenv_operator.crdgen > crds/devenvironments.shipit.dev.yaml
