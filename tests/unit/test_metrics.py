@@ -1,0 +1,183 @@
+"""Collectors, their fixed label sets, the result-class mapping and the health server."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+
+from devenv_operator import metrics, models, status
+
+# Every label a devenv_* sample may carry, with every value it may take.
+ALLOWED: dict[str, set[str]] = {
+    "phase": set(models.PHASES),
+    "step": set(metrics.STEPS),
+    "outcome": set(metrics.OUTCOMES),
+    "reason": set(status.REASONS),
+    "verb": set(metrics.VERBS),
+    "result": set(metrics.RESULTS),
+}
+
+
+def samples() -> Iterator[tuple[str, dict[str, str]]]:
+    for family in metrics.REGISTRY.collect():
+        for sample in family.samples:
+            yield sample.name, dict(sample.labels)
+
+
+def test_every_metric_is_named_devenv() -> None:
+    names = {family.name for family in metrics.REGISTRY.collect()}
+    assert names
+    assert all(name.startswith("devenv_") for name in names), names
+
+
+def sample(name: str, **labels: str) -> float:
+    found = metrics.REGISTRY.get_sample_value(name, labels)
+    return 0.0 if found is None else found
+
+
+def test_the_issue_names_every_metric_it_asks_for() -> None:
+    metrics.api_request("get", "200")  # so that the labelled counter has a child
+    exposed = {name for name, _ in samples()}
+    for wanted in ("devenv_environments", "devenv_time_to_ready_seconds_bucket",
+                   "devenv_provisioning_step_seconds_bucket", "devenv_reconciles_total",
+                   "devenv_reconcile_duration_seconds_count", "devenv_failures_total",
+                   "devenv_expirations_total", "devenv_expiry_lateness_seconds_count",
+                   "devenv_teardown_seconds_count", "devenv_api_requests_total"):
+        assert wanted in exposed, wanted
+
+
+def test_label_values_come_only_from_the_declared_sets() -> None:
+    # Feed the collectors everything the operator can throw at them, odd input included.
+    for verb in (*metrics.VERBS, "deletecollection", "PATCH", ""):
+        for code in ("200", "201", "404", "409", "422", "403", "500", "503", "302", "error",
+                     "timeout", ""):
+            metrics.api_request(verb, code)
+    for phase in models.PHASES:
+        metrics.set_phases({phase: 1})
+    for name, labels in samples():
+        for key, val in labels.items():
+            if key in ("le", "quantile"):
+                continue
+            assert key in ALLOWED, f"{name} has a label {key!r} outside the fixed sets"
+            assert val in ALLOWED[key], f"{name}{{{key}={val!r}}} is not a declared value"
+
+
+def test_no_metric_is_labelled_by_object_identity() -> None:
+    keys = {key for _, labels in samples() for key in labels}
+    assert not keys & {"name", "uid", "namespace", "environment", "service", "owner"}
+
+
+def test_failed_reasons_are_declared_reasons() -> None:
+    assert set(status.FAILED_REASONS) <= set(status.REASONS)
+
+
+def test_labelled_series_exist_before_anything_happens() -> None:
+    # Pre-created children: dashboards and rate() see zeroes instead of "no data".
+    names = {(name, tuple(sorted(labels.items()))) for name, labels in samples()}
+    for phase in models.PHASES:
+        assert ("devenv_environments", (("phase", phase),)) in names
+    for outcome in metrics.OUTCOMES:
+        assert ("devenv_reconciles_total", (("outcome", outcome),)) in names
+    for reason in status.FAILED_REASONS:
+        assert ("devenv_failures_total", (("reason", reason),)) in names
+
+
+@pytest.mark.parametrize(("code", "expected"), [
+    ("200", "2xx"), ("201", "2xx"), ("204", "2xx"),
+    ("404", "404"), ("409", "409"), ("422", "422"),
+    ("400", "4xx"), ("401", "4xx"), ("403", "4xx"), ("410", "4xx"), ("429", "4xx"),
+    ("500", "5xx"), ("503", "5xx"), ("504", "5xx"),
+    ("error", "error"), ("timeout", "error"), ("", "error"),
+    ("302", "4xx"),  # redirects are not followed: treated as a client-side problem
+])
+def test_result_class_maps_status_codes_onto_the_fixed_set(code: str, expected: str) -> None:
+    assert metrics.result_class(code) == expected
+    assert expected in metrics.RESULTS
+
+
+def test_unknown_verbs_are_folded_into_a_declared_one() -> None:
+    before = sample("devenv_api_requests_total", verb="update", result="2xx")
+    metrics.api_request("deletecollection", "200")
+    assert sample("devenv_api_requests_total", verb="update", result="2xx") == before + 1
+
+
+def test_set_phases_zeroes_phases_that_disappeared() -> None:
+    metrics.set_phases({"Ready": 3, "Failed": 1})
+    metrics.set_phases({"Ready": 2})
+    values = {phase: sample("devenv_environments", phase=phase) for phase in models.PHASES}
+    assert values == {"Pending": 0, "Provisioning": 0, "Ready": 2, "Failed": 0,
+                      "Terminating": 0}
+
+
+# -- health ----------------------------------------------------------------------------
+
+
+def test_health_is_alive_but_not_ready_until_marked() -> None:
+    health = metrics.Health()
+    assert health.alive()
+    assert not health.ready()
+    health.mark_ready()
+    assert health.ready()
+
+
+def test_health_goes_stale_without_heartbeats_and_recovers_with_one() -> None:
+    health = metrics.Health(stale_after=0.05)
+    health.mark_ready()
+    time.sleep(0.1)
+    assert not health.alive()
+    assert not health.ready()  # a wedged operator is not ready either
+    health.beat()
+    assert health.alive()
+    assert health.ready()
+
+
+@pytest.fixture
+def server() -> Iterator[tuple[str, metrics.Health]]:
+    health = metrics.Health(stale_after=0.2)
+    srv = metrics.serve(0, health, host="127.0.0.1")
+    try:
+        yield f"http://127.0.0.1:{srv.server_address[1]}", health
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+def fetch(url: str) -> tuple[int, str, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310  # loopback http
+            return resp.status, resp.headers["Content-Type"], resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        body = exc.read().decode()
+        content_type = exc.headers["Content-Type"]
+        exc.close()
+        return exc.code, content_type, body
+
+
+def test_server_answers_probes_according_to_health(server: tuple[str, metrics.Health]) -> None:
+    base, health = server
+    assert fetch(base + "/healthz")[0] == 200
+    code, ctype, body = fetch(base + "/readyz")
+    assert (code, ctype, json.loads(body)) == (503, "application/json", {"ok": False})
+    health.mark_ready()
+    assert fetch(base + "/readyz")[:1] == (200,)
+    time.sleep(0.3)  # no heartbeat: the process is wedged
+    assert fetch(base + "/healthz")[0] == 503
+    assert fetch(base + "/readyz")[0] == 503
+    health.beat()
+    assert fetch(base + "/healthz?verbose=1")[0] == 200
+
+
+def test_server_exposes_metrics_in_prometheus_text(server: tuple[str, metrics.Health]) -> None:
+    base, _ = server
+    code, ctype, body = fetch(base + "/metrics")
+    assert code == 200
+    assert ctype.startswith("text/plain")
+    assert "# TYPE devenv_reconciles_total counter" in body
+    assert 'devenv_environments{phase="Ready"}' in body
+    assert "_created" not in body
+    assert fetch(base + "/secret-stuff")[0] == 404
