@@ -1,0 +1,9 @@
+"""Benchmarks of devenv-operator on the local control plane (``make bench``).
+
+Every scenario measures the operator against baselines in the same run on the same
+cluster (the floor of applying equivalent objects directly, ``kubectl apply``, ``helm
+install --wait``), so the ratios mean something even where absolute times are noisy.
+Layout: ``stats`` (pure numbers and the result schema), ``cluster`` (a small API client and
+watches), ``render`` (equivalent objects), ``methods`` (one way each to bring up an
+environment), ``scenarios`` and ``runner`` (the run), ``helm`` (builds the pinned Helm).
+"""
