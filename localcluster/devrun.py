@@ -79,7 +79,10 @@ def main() -> int:
 
 
 def _run_operator(env: dict[str, str]) -> int:
-    proc = subprocess.Popen([sys.executable, "-m", "devenv_operator"], env=env)
+    # Own process group: a terminal's Ctrl-C reaches only us, and we forward exactly one
+    # SIGINT (two would interrupt the operator's orderly shutdown).
+    proc = subprocess.Popen([sys.executable, "-m", "devenv_operator"], env=env,
+                            start_new_session=True)
     try:
         return proc.wait()
     except KeyboardInterrupt:

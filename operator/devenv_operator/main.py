@@ -195,6 +195,7 @@ async def environment_event(body: kopf.Body, type: str | None, memo: kopf.Memo,
     if type == "DELETED":
         controller.set_phase(name, None)
         controller.copy_index.pop(name, None)
+        controller.seen.pop(name, None)
         return
     controller.set_phase(name, (body.get("status") or {}).get("phase"))
     if controller.seen.get(name) != _identity(body):
