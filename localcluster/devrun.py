@@ -16,6 +16,7 @@ from pathlib import Path
 
 from . import cluster as cluster_mod
 from .config import default_state_dir
+from .procs import set_pdeathsig
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -81,8 +82,9 @@ def main() -> int:
 def _run_operator(env: dict[str, str]) -> int:
     # Own process group: a terminal's Ctrl-C reaches only us, and we forward exactly one
     # SIGINT (two would interrupt the operator's orderly shutdown).
+    # PDEATHSIG: if we are killed outright, the operator goes with us.
     proc = subprocess.Popen([sys.executable, "-m", "devenv_operator"], env=env,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=set_pdeathsig)
     try:
         return proc.wait()
     except KeyboardInterrupt:
