@@ -44,6 +44,7 @@ class Controller:
         self.seen: dict[str, tuple[Any, ...]] = {}
         self.phases: dict[str, str] = {}
         self.copy_index: dict[str, set[tuple[str, str]]] = {}
+        self.last_error: dict[str, str] = {}
 
     async def blocking(self, fn: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -94,6 +95,7 @@ class Controller:
         except errors.KubeError as exc:
             metrics.RECONCILES.labels("retry").inc()
             logger.warning("Reconcile of %s failed, retrying in %.0fs: %s", name, backoff, exc)
+            await self._report_error(name, snapshot, exc)
             return 0
         except Exception:
             metrics.RECONCILES.labels("error").inc()
@@ -102,10 +104,22 @@ class Controller:
         finally:
             metrics.RECONCILE_DURATION.observe(time.monotonic() - started)
         metrics.RECONCILES.labels("success").inc()
+        self.last_error.pop(name, None)
         self.copy_index[name] = outcome.copy_sources
         self.set_phase(name, outcome.status.get("phase"))
         record_outcome(outcome)
         return max(outcome.requeue_after, 0.05)
+
+
+    async def _report_error(self, name: str, snapshot: dict[str, Any],
+                            exc: errors.KubeError) -> None:
+        """One Warning Event per distinct error, so `kubectl describe` shows why it is stuck."""
+        message = f"Reconcile failed (will retry): {exc}"
+        if self.last_error.get(name) == message:
+            return
+        self.last_error[name] = message
+        reason = "Forbidden" if isinstance(exc, errors.Forbidden) else "ReconcileError"
+        await self.blocking(self.reconciler.api.event, snapshot, "Warning", reason, message)
 
 
 def record_outcome(outcome: reconcile.Outcome) -> None:

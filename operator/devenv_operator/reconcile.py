@@ -356,7 +356,7 @@ class Reconciler:
             run.writes += 1
             with self._lock:
                 self._written[meta["uid"]] = new
-        for event_type, reason, message in run.events:
+        for event_type, reason, message in _coalesce(run.events):
             self.api.event(body, event_type, reason, message)
         ready_after, steps = _timings(previous, new, now)
         return Outcome(new, self._requeue(obs, new, now, run.expiry), sources, run.writes,
@@ -456,6 +456,22 @@ def _expiry_events(previous: Mapping[str, Any], new: Mapping[str, Any]
     if after["reason"] in ("ExpiringSoon", "TTLClamped"):
         return [("Warning", after["reason"], after["message"])]
     return []
+
+
+def _coalesce(events: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+    """One Event per reason and run: "Created Deployment db, Service db in dev-x"."""
+    merged: dict[tuple[str, str], list[str]] = {}
+    for event_type, reason, message in events:
+        merged.setdefault((event_type, reason), []).append(message)
+    out = []
+    for (event_type, reason), messages in merged.items():
+        if reason in ("Created", "Updated", "Deleted") and len(messages) > 1:
+            suffix = messages[0].rsplit(" in ", 1)[-1]
+            objects = [m.removeprefix(f"{reason} ").rsplit(" in ", 1)[0] for m in messages]
+            out.append((event_type, reason, f"{reason} {', '.join(objects)} in {suffix}"))
+        else:
+            out.extend((event_type, reason, m) for m in messages)
+    return out
 
 
 _STEPS = {status.NAMESPACE_READY: "namespace", status.CONFIG_SEEDED: "config",
