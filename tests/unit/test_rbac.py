@@ -1,0 +1,250 @@
+"""The operator's RBAC in deploy/ grants what the code uses, and nothing more.
+
+``OPERATOR_NEEDS`` is the documented table of what the operator does with each resource.
+The tests derive the operator's API use from the code (the ``kube.Kind`` constants, every
+``api.<verb>(kube.KIND, ...)`` call, the resources Kopf watches) and check that the table
+covers it; then they check that deploy/ grants exactly the table: a missing verb is a 403
+in production, an extra one is privilege nobody reviewed.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import kopf
+import pytest
+import yaml
+
+from devenv_operator import kube, main, reconcile
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+SOURCES = ROOT / "operator" / "devenv_operator"
+
+Resource = tuple[str, str]  # (apiGroup, resource[/subresource])
+
+# What the operator does with each resource, and why. Update this together with deploy/.
+OPERATOR_NEEDS: dict[Resource, set[str]] = {
+    # Kopf: list+watch; merge patches of its finalizer and annotations. Expiry: delete.
+    ("shipit.dev", "devenvironments"): {"list", "watch", "patch", "delete"},
+    ("shipit.dev", "devenvironments/status"): {"patch"},
+    # blockOwnerDeletion on the Namespace's ownerReference (OwnerReferencesPermissionEnforcement).
+    ("shipit.dev", "devenvironments/finalizers"): {"update"},
+    ("", "namespaces"): {"get", "create", "patch", "delete"},
+    # Children: list by label, Kopf watch, server-side apply (patch, and create when the
+    # object is new), prune.
+    ("apps", "deployments"): {"list", "watch", "create", "patch", "delete"},
+    ("", "services"): {"list", "watch", "create", "patch", "delete"},
+    ("", "configmaps"): {"list", "watch", "create", "patch", "delete"},
+    # ... and `get` of copyFrom sources in other namespaces.
+    ("", "secrets"): {"get", "list", "watch", "create", "patch", "delete"},
+    ("", "pods"): {"list"},
+    ("", "events"): {"create"},
+}
+# Events are the one grant that is namespaced: they are only ever recorded in `default`.
+NAMESPACED_GRANTS: dict[Resource, str] = {("", "events"): "default"}
+
+# Kube method -> the RBAC verbs its HTTP request needs. A server-side apply is a PATCH, but
+# when the object does not exist yet the API server also authorizes it as a create.
+KUBE_VERBS = {"get": {"get"}, "list": {"list"}, "create": {"create"},
+              "apply": {"patch", "create"}, "patch": {"patch"}, "delete": {"delete"},
+              "event": {"create"}}
+SERVICE_ACCOUNT = {"kind": "ServiceAccount", "name": "devenv-operator",
+                   "namespace": "devenv-system"}
+
+
+def resource_of(kind: kube.Kind, subresource: str | None = None) -> Resource:
+    group = "" if kind.api_version == "v1" else kind.api_version.split("/")[0]
+    return group, kind.plural + (f"/{subresource}" if subresource else "")
+
+
+def kind_constants() -> dict[str, kube.Kind]:
+    return {name: value for name, value in vars(kube).items() if isinstance(value, kube.Kind)}
+
+
+def _kind_names(arg: ast.expr, constants: dict[str, kube.Kind]) -> list[kube.Kind]:
+    """The kinds an argument may be: ``kube.X``, else (a loop variable) any child kind."""
+    if isinstance(arg, ast.Attribute) and arg.attr in constants:
+        return [constants[arg.attr]]
+    if isinstance(arg, ast.Name):
+        return list(reconcile.CHILD_KINDS)
+    raise AssertionError(f"cannot tell the kind of {ast.unparse(arg)}: extend test_rbac.py")
+
+
+def api_calls() -> Iterator[tuple[str, Resource, str]]:
+    """(where, resource, verb) for every Kube call in the operator's source."""
+    constants = kind_constants()
+    for path in sorted(SOURCES.rglob("*.py")):
+        if path.name == "kube.py":
+            continue
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+                continue
+            func = node.func
+            receiver = ast.unparse(func.value)
+            where = f"{path.name}:{node.lineno} {ast.unparse(node)[:60]}"
+            if receiver.endswith("api") and func.attr in KUBE_VERBS:
+                if func.attr == "event":
+                    yield where, resource_of(kube.EVENT), "create"
+                    continue
+                sub = next((k.value for k in node.keywords if k.arg == "subresource"), None)
+                subresource = str(sub.value) if isinstance(sub, ast.Constant) else None
+                for kind in _kind_names(node.args[0], constants):
+                    for verb in KUBE_VERBS[func.attr]:
+                        yield where, resource_of(kind, subresource), verb
+            elif func.attr == "_apply" and receiver == "self":  # Reconciler._apply
+                for kind in _kind_names(node.args[1], constants):
+                    for verb in KUBE_VERBS["apply"]:
+                        yield where, resource_of(kind), verb
+
+
+def _kopf_resources(handlers: Iterable[Any]) -> set[Resource]:
+    found = set()
+    for handler in handlers:
+        selector = handler.selector
+        assert selector is not None, handler
+        found.add((str(selector.group or ""), str(selector.plural or selector.any_name)))
+    return found
+
+
+def kopf_watched() -> set[Resource]:
+    registry = kopf.get_default_registry()
+    return _kopf_resources([*registry._spawning.get_all_handlers(),
+                            *registry._watching.get_all_handlers(),
+                            *registry._changing.get_all_handlers()])
+
+
+def kopf_patched() -> set[Resource]:
+    """Resources with daemons or change handlers: Kopf patches finalizers/annotations."""
+    registry = kopf.get_default_registry()
+    return _kopf_resources([*registry._spawning.get_all_handlers(),
+                            *registry._changing.get_all_handlers()])
+
+
+def deploy_docs() -> list[dict[str, Any]]:
+    docs: list[dict[str, Any]] = []
+    for path in sorted(DEPLOY.rglob("*.yaml")):
+        docs.extend(d for d in yaml.safe_load_all(path.read_text()) if d)
+    return docs
+
+
+def granted(kinds: tuple[str, ...]) -> dict[Resource, set[str]]:
+    """What deploy/ grants the operator's ServiceAccount through roles of these kinds."""
+    docs = deploy_docs()
+    bound = {(d["roleRef"]["kind"], d["roleRef"]["name"], d["metadata"].get("namespace"))
+             for d in docs if d["kind"] in ("ClusterRoleBinding", "RoleBinding")
+             and SERVICE_ACCOUNT in d["subjects"]}
+    grants: dict[Resource, set[str]] = {}
+    for doc in docs:
+        if doc["kind"] not in kinds:
+            continue
+        key = (doc["kind"], doc["metadata"]["name"], doc["metadata"].get("namespace"))
+        if key not in bound:
+            continue
+        for rule in doc["rules"]:
+            assert "resourceNames" not in rule, rule
+            assert "nonResourceURLs" not in rule, rule
+            assert "*" not in rule["verbs"], rule
+            for group in rule["apiGroups"]:
+                for res in rule["resources"]:
+                    assert "*" not in (group, res), rule
+                    grants.setdefault((group, res), set()).update(rule["verbs"])
+    return grants
+
+
+def test_every_kind_the_operator_knows_is_in_the_table() -> None:
+    known = {resource_of(k) for k in kind_constants().values()}
+    assert known == {r for r in OPERATOR_NEEDS if "/" not in r[1]}
+
+
+def test_every_api_call_in_the_code_is_covered_by_the_table() -> None:
+    calls = list(api_calls())
+    assert len(calls) > 10, "the scanner found too few calls; has kube.Kube changed?"
+    missing = [f"{where}: {verb} {res}" for where, res, verb in calls
+               if verb not in OPERATOR_NEEDS.get(res, set())]
+    assert not missing, "\n".join(missing)
+
+
+def test_every_table_verb_is_used_by_the_code_or_kopf() -> None:
+    used: dict[Resource, set[str]] = {}
+    for _, res, verb in api_calls():
+        used.setdefault(res, set()).add(verb)
+    for res in kopf_watched():
+        used.setdefault(res, set()).update({"list", "watch"})
+    for res in kopf_patched():
+        used.setdefault(res, set()).add("patch")
+    # Not an API call but an authorization check on the Namespace's ownerReference.
+    used.setdefault(("shipit.dev", "devenvironments/finalizers"), set()).add("update")
+    assert used == OPERATOR_NEEDS
+
+
+def test_kopf_watches_only_what_the_table_lets_it_list_and_watch() -> None:
+    watched = kopf_watched()
+    assert resource_of(kube.DEVENV) in watched
+    assert {(g if g != "v1" else "", p) for g, p in main.CHILD_WATCHES} <= watched
+    for res in watched:
+        assert {"list", "watch"} <= OPERATOR_NEEDS[res], res
+
+
+def test_the_clusterrole_grants_exactly_the_table() -> None:
+    expected = {r: v for r, v in OPERATOR_NEEDS.items() if r not in NAMESPACED_GRANTS}
+    assert granted(("ClusterRole",)) == expected
+
+
+def test_events_are_granted_only_in_the_namespace_they_are_written_to() -> None:
+    roles = [d for d in deploy_docs() if d["kind"] == "Role"]
+    assert granted(("Role",)) == {r: OPERATOR_NEEDS[r] for r in NAMESPACED_GRANTS}
+    assert {r["metadata"]["namespace"] for r in roles} == set(NAMESPACED_GRANTS.values())
+    # kube.Kube.event() records events about cluster-scoped objects in that namespace.
+    import inspect
+
+    assert inspect.signature(kube.Kube.event).parameters["namespace"].default == "default"
+
+
+@pytest.mark.parametrize("role", ["devenv-operator-view", "devenv-operator-edit"])
+def test_user_roles_aggregate_into_the_builtin_roles(role: str) -> None:
+    doc = next(d for d in deploy_docs()
+               if d["kind"] == "ClusterRole" and d["metadata"]["name"] == role)
+    labels = doc["metadata"]["labels"]
+    assert labels["rbac.authorization.k8s.io/aggregate-to-edit"] == "true"
+    assert labels["rbac.authorization.k8s.io/aggregate-to-admin"] == "true"
+    if role.endswith("view"):
+        assert labels["rbac.authorization.k8s.io/aggregate-to-view"] == "true"
+        assert all(set(r["verbs"]) <= {"get", "list", "watch"} for r in doc["rules"])
+    else:
+        assert "rbac.authorization.k8s.io/aggregate-to-view" not in labels
+
+
+def test_the_deploy_crd_is_the_generated_one() -> None:
+    copy = DEPLOY / "crds" / "devenvironments.shipit.dev.yaml"
+    source = ROOT / "crds" / "devenvironments.shipit.dev.yaml"
+    assert copy.read_text() == source.read_text(), (
+        "deploy/crds is stale: run `make manifests` "
+        "(or cp crds/devenvironments.shipit.dev.yaml deploy/crds/)")
+
+
+def test_the_deployment_is_hardened_and_probed() -> None:
+    deployment = next(d for d in deploy_docs() if d["kind"] == "Deployment")
+    spec = deployment["spec"]
+    assert spec["replicas"] == 1  # Kopf standalone: no peering, so never two at once
+    assert spec["strategy"]["type"] == "Recreate"
+    pod = spec["template"]["spec"]
+    assert pod["serviceAccountName"] == SERVICE_ACCOUNT["name"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    (container,) = pod["containers"]
+    security = container["securityContext"]
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["capabilities"]["drop"] == ["ALL"]
+    assert container["ports"] == [{"name": "metrics", "containerPort": 8080, "protocol": "TCP"}]
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
+    assert {"requests", "limits"} <= set(container["resources"])
+    env = {e["name"]: e["value"] for e in container.get("env", [])}
+    assert env.get("DEVENV_METRICS_PORT") == "8080"
+    assert "DEVENV_PEERING" not in env
