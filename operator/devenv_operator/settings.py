@@ -52,12 +52,18 @@ class Settings(BaseModel):
     peering: str | None = Field(
         None, description="Kopf peering name for several replicas (none: standalone).")
 
-    @field_validator("default_ttl", "max_ttl", "expiry_warning", "resync_interval",
-                     "provisioning_recheck")
+    @field_validator("expiry_warning")
     @classmethod
-    def _durations(cls, value: str | None) -> str | None:
-        if value is not None:
-            parse_duration(value)
+    def _duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @field_validator("default_ttl", "max_ttl", "resync_interval", "provisioning_recheck")
+    @classmethod
+    def _positive_durations(cls, value: str | None) -> str | None:
+        # Zero would mean a busy reconcile loop, or deleting every environment on sight.
+        if value is not None and parse_duration(value).total_seconds() <= 0:
+            raise ValueError("must be longer than zero")
         return value
 
     def duration(self, name: str) -> timedelta | None:
@@ -80,7 +86,8 @@ def load(environ: Mapping[str, str]) -> Settings:
         if name not in fields:
             raise SettingsError(f"unknown setting {key}; known: "
                                 + ", ".join(PREFIX + f.upper() for f in fields))
-        values[name] = raw if raw != "" else None
+        if raw.strip() != "":  # set but empty: keep the default
+            values[name] = raw.strip()
     try:
         settings = Settings(**values)
     except ValidationError as exc:
