@@ -20,7 +20,17 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from devenv_operator import builders, diff, errors, kube, lifecycle, metrics, models, status
+from devenv_operator import (
+    builders,
+    diff,
+    errors,
+    kube,
+    lifecycle,
+    metrics,
+    models,
+    status,
+    transitions,
+)
 from devenv_operator.builders.config import GENERATED_ANNOTATION
 from devenv_operator.settings import Settings
 
@@ -349,16 +359,16 @@ class Reconciler:
         new = {k: v for k, v in status.compute(obs, previous, now).items() if v is not None}
         body = run.body
         meta = body["metadata"]
-        run.events.extend(transition_events(previous, new, now, meta))
+        run.events.extend(transitions.transition_events(previous, new, now, meta))
         if new != previous:
             self.api.patch(kube.DEVENV, meta["name"], {"status": _merge_nulls(previous, new)},
                            subresource="status")
             run.writes += 1
             with self._lock:
                 self._written[meta["uid"]] = new
-        for event_type, reason, message in _coalesce(run.events):
+        for event_type, reason, message in transitions.coalesce(run.events):
             self.api.event(body, event_type, reason, message)
-        ready_after, steps = _timings(previous, new, now)
+        ready_after, steps = transitions.timings(previous, new, now)
         return Outcome(new, self._requeue(obs, new, now, run.expiry), sources, run.writes,
                        run.events, ready_after, steps)
 
@@ -421,76 +431,6 @@ class Reconciler:
             if deadline is not None:
                 wait = min(wait, max((deadline - now).total_seconds(), 0.0))
         return wait
-
-
-def transition_events(previous: Mapping[str, Any], new: Mapping[str, Any], now: datetime,
-                      meta: Mapping[str, Any]) -> list[tuple[str, str, str]]:
-    """Events for a change of the Ready condition (nothing when it did not change)."""
-    events = _expiry_events(previous, new)
-    before: Mapping[str, Any] = next(
-        (c for c in previous.get("conditions") or [] if c["type"] == status.READY), {})
-    after = new["conditions"][0]
-    if (before.get("status"), before.get("reason")) == (after["status"], after["reason"]):
-        return events
-    if after["status"] == "True":
-        started = status.parse_time(new.get("provisioningStartedAt")) or now
-        took = max((now - started).total_seconds(), 0.0)
-        return [*events, ("Normal", "Ready",
-                          f"{after['message']} ({took:.1f}s after provisioning began)")]
-    if after["reason"] in status.FAILED_REASONS:
-        return [*events, ("Warning", after["reason"], after["message"])]
-    return [*events, ("Normal", after["reason"], after["message"])]
-
-
-def _expiry_events(previous: Mapping[str, Any], new: Mapping[str, Any]
-                   ) -> list[tuple[str, str, str]]:
-    def reason(conditions: Any) -> str | None:
-        for cond in conditions or []:
-            if cond["type"] == status.EXPIRING_SOON:
-                return str(cond["reason"])
-        return None
-
-    after = next(c for c in new["conditions"] if c["type"] == status.EXPIRING_SOON)
-    if reason(previous.get("conditions")) == after["reason"]:
-        return []
-    if after["reason"] in ("ExpiringSoon", "TTLClamped"):
-        return [("Warning", after["reason"], after["message"])]
-    return []
-
-
-def _coalesce(events: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
-    """One Event per reason and run: "Created Deployment db, Service db in dev-x"."""
-    merged: dict[tuple[str, str], list[str]] = {}
-    for event_type, reason, message in events:
-        merged.setdefault((event_type, reason), []).append(message)
-    out = []
-    for (event_type, reason), messages in merged.items():
-        if reason in ("Created", "Updated", "Deleted") and len(messages) > 1:
-            suffix = messages[0].rsplit(" in ", 1)[-1]
-            objects = [m.removeprefix(f"{reason} ").rsplit(" in ", 1)[0] for m in messages]
-            out.append((event_type, reason, f"{reason} {', '.join(objects)} in {suffix}"))
-        else:
-            out.extend((event_type, reason, m) for m in messages)
-    return out
-
-
-_STEPS = {status.NAMESPACE_READY: "namespace", status.CONFIG_SEEDED: "config",
-          status.SERVICES_READY: "services"}
-
-
-def _timings(previous: Mapping[str, Any], new: Mapping[str, Any], now: datetime
-             ) -> tuple[float | None, dict[str, float]]:
-    """Seconds since provisioning began for what became True in this run."""
-    started = status.parse_time(new.get("provisioningStartedAt"))
-    if started is None:
-        return None, {}
-    elapsed = max((now - started).total_seconds(), 0.0)
-    before: dict[str, str] = {c["type"]: c["status"] for c in previous.get("conditions") or []
-              if previous.get("observedGeneration") == new.get("observedGeneration")}
-    steps = {_STEPS[c["type"]]: elapsed for c in new["conditions"]
-             if c["type"] in _STEPS and c["status"] == "True" and before.get(c["type"]) != "True"}
-    ready = new["conditions"][0]["status"] == "True" and before.get(status.READY) != "True"
-    return (elapsed if ready else None), steps
 
 
 def _merge_nulls(previous: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:

@@ -146,13 +146,13 @@ def test_problem_messages_never_contain_secret_values() -> None:
 
 
 def test_child_events_of_one_run_are_coalesced() -> None:
-    from devenv_operator.reconcile import _coalesce
+    from devenv_operator.transitions import coalesce
 
     events = [("Normal", "NamespaceCreated", "Created Namespace dev-x"),
               ("Normal", "Created", "Created ConfigMap a in dev-x"),
               ("Normal", "Created", "Created Deployment db in dev-x"),
               ("Normal", "Deleted", "Deleted Service old in dev-x")]
-    assert _coalesce(events) == [
+    assert coalesce(events) == [
         ("Normal", "NamespaceCreated", "Created Namespace dev-x"),
         ("Normal", "Created", "Created ConfigMap a, Deployment db in dev-x"),
         ("Normal", "Deleted", "Deleted Service old in dev-x")]
