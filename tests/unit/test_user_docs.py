@@ -1,0 +1,153 @@
+"""The generated parts of the user docs match the code they describe.
+
+docs/configuration.md lists every setting from ``settings.describe()``; docs/reference.md
+lists every DevEnvironment field from the CRD schema (itself generated from the models).
+When a test fails, regenerate both blocks with::
+
+    uv run python tests/unit/test_user_docs.py
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+if __name__ == "__main__":  # run as a script: same import paths as under pytest
+    sys.path[:0] = [str(ROOT / "operator"), str(ROOT)]
+
+from devenv_operator import crdgen, models  # noqa: E402
+from devenv_operator.settings import describe  # noqa: E402
+
+CONFIGURATION = ROOT / "docs" / "configuration.md"
+REFERENCE = ROOT / "docs" / "reference.md"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def settings_table() -> str:
+    lines = ["| variable | default | meaning |", "|---|---|---|"]
+    lines += [f"| `{name}` | `{default}` | {_cell(text)} |" for name, default, text in describe()]
+    return "\n".join(lines)
+
+
+def _type(schema: dict[str, Any]) -> str:
+    if schema.get("x-kubernetes-int-or-string"):
+        return "int or string"
+    kind = schema.get("type", "")
+    if kind == "array":
+        return "[]" + _type(schema.get("items", {}))
+    if kind == "object" and "additionalProperties" in schema:
+        return "map[string]" + _type(schema["additionalProperties"])
+    if kind == "object" and "properties" not in schema:
+        return "object"
+    if schema.get("format"):
+        return f"{kind} ({schema['format']})"
+    if "enum" in schema:
+        return f"{kind} (" + ", ".join(str(v) for v in schema["enum"]) + ")"
+    return str(kind)
+
+
+def field_rows(schema: dict[str, Any], path: str) -> Iterator[tuple[str, str, str, str]]:
+    """(path, type, default or required, description) for every field below ``schema``."""
+    required = set(schema.get("required") or [])
+    for name, sub in (schema.get("properties") or {}).items():
+        here = f"{path}.{name}"
+        default = ("required" if name in required
+                   else f"`{sub['default']}`" if "default" in sub else "")
+        yield here, _type(sub), default, sub.get("description", "")
+        items = sub.get("items") or {}
+        if sub.get("type") == "array" and "properties" in items:
+            yield from field_rows(items, here + "[]")
+        elif "properties" in sub:
+            yield from field_rows(sub, here)
+
+
+def reference_table(part: str) -> str:
+    root = crdgen.crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    lines = ["| field | type | default | description |", "|---|---|---|---|"]
+    lines += [f"| `{p}` | {_cell(t)} | {d} | {_cell(text)} |"
+              for p, t, d, text in field_rows(root["properties"][part], part)]
+    return "\n".join(lines)
+
+
+BLOCKS = {
+    CONFIGURATION: {"settings": settings_table},
+    REFERENCE: {"spec": lambda: reference_table("spec"),
+                "status": lambda: reference_table("status")},
+}
+
+
+def _pattern(block: str) -> re.Pattern[str]:
+    return re.compile(rf"(<!-- BEGIN {block} \(generated\) -->\n)(.*?)(\n<!-- END {block} -->)",
+                      re.S)
+
+
+def rendered(path: Path, block: str) -> str:
+    match = _pattern(block).search(path.read_text())
+    assert match, f"{path.name}: no generated block {block!r}"
+    return match.group(2)
+
+
+def regenerate() -> None:
+    for path, blocks in BLOCKS.items():
+        text = path.read_text()
+        for block, make in blocks.items():
+            match = _pattern(block).search(text)
+            assert match, f"{path.name}: no generated block {block!r}"
+            text = text[:match.start(2)] + make() + text[match.end(2):]
+        path.write_text(text)
+
+
+def test_configuration_lists_every_setting_with_its_default() -> None:
+    assert rendered(CONFIGURATION, "settings") == settings_table(), (
+        "docs/configuration.md is stale: uv run python tests/unit/test_user_docs.py")
+
+
+def test_reference_lists_every_field_of_the_crd() -> None:
+    for part in ("spec", "status"):
+        assert rendered(REFERENCE, part) == reference_table(part), (
+            "docs/reference.md is stale: uv run python tests/unit/test_user_docs.py")
+
+
+def test_reference_covers_every_model_field() -> None:
+    text = REFERENCE.read_text()
+
+    def nested(annotation: Any, here: str) -> Iterator[str]:
+        """Fields of the models inside a type: Optional[X], list[X] (as ``here[]``) or X."""
+        if getattr(annotation, "__origin__", None) is list:
+            yield from nested(annotation.__args__[0], here + "[]")
+        elif isinstance(annotation, type) and issubclass(annotation, models.Model):
+            yield from paths(annotation, here)
+        else:
+            for arg in getattr(annotation, "__args__", ()):  # unions
+                if arg is not type(None):
+                    yield from nested(arg, here)
+
+    def paths(model: Any, prefix: str) -> Iterator[str]:
+        for name, info in model.model_fields.items():
+            here = f"{prefix}.{info.alias or name}"
+            yield here
+            yield from nested(info.annotation, here)
+
+    expected = [*paths(models.DevEnvironmentSpec, "spec"),
+                *paths(models.DevEnvironmentStatus, "status")]
+    assert len(expected) > 40
+    missing = [p for p in expected if f"`{p}`" not in text]
+    assert not missing, missing
+
+
+def test_docs_name_no_local_paths() -> None:
+    for path in sorted((ROOT / "docs").glob("*.md")):
+        text = path.read_text()
+        for bad in ("/work/", "/root/", "/tmp/"):
+            assert bad not in text, f"{path.name} names {bad}"
+
+
+if __name__ == "__main__":
+    regenerate()
