@@ -10,9 +10,8 @@ All calls are blocking: run them in a worker thread, never directly on the event
 
 from __future__ import annotations
 
-import contextlib
 import json
-import threading
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,6 +24,7 @@ from kubernetes import config as k8s_config
 
 from devenv_operator import errors
 
+log = logging.getLogger("devenv_operator.kube")
 FIELD_MANAGER = "devenv-operator"
 RequestHook = Callable[[str, str], None]  # (verb, result) -> None, for metrics
 
@@ -88,7 +88,7 @@ class Kube:
         self._api = api_client
         self._on_request = on_request
         self._timeout = timeout
-        self._lock = threading.Lock()
+        self._event_failures: set[str] = set()
 
     # -- plumbing ----------------------------------------------------------------------
 
@@ -219,9 +219,15 @@ class Kube:
             "action": reason,
             "count": 1,
         }
-        # Events are best effort: the status carries the same facts.
-        with contextlib.suppress(errors.KubeError):
+        # Events are best effort (the status carries the same facts), but say once why they
+        # fail, e.g. missing RBAC.
+        try:
             self.create(EVENT, event)
+        except errors.KubeError as exc:
+            kind = type(exc).__name__
+            if kind not in self._event_failures:
+                self._event_failures.add(kind)
+                log.warning("Cannot record Events (%s): %s", kind, exc)
 
 
 def name_is_collection(path: str) -> bool:

@@ -47,8 +47,6 @@ class Settings(BaseModel):
     log_format: Literal["text", "json"] = Field("text", description="Log format: text or json.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="Log level.")
-    kubeconfig: str | None = Field(
-        None, description="Kubeconfig path; default in-cluster, then KUBECONFIG/~/.kube/config.")
     peering: str | None = Field(
         None, description="Kopf peering name for several replicas (none: standalone).")
 
