@@ -113,10 +113,11 @@ def watch_deletions(kubectl: Kubectl, names: Sequence[str], timeout: float
     return seen
 
 
-def assert_on_time(seen_at: float, expires_at: datetime, what: str,
-                   operator: Operator) -> float:
+def assert_on_time(seen_at: float, expires_at: datetime, name: str,
+                   operator: Operator, note: str = "") -> float:
     lateness = seen_at - expires_at.timestamp()
-    said = "\n".join(line for line in operator.logs().splitlines() if what in line)
+    said = "\n".join(line for line in operator.logs().splitlines() if name in line)
+    what = f"{name} {note}".strip()
     assert lateness >= -0.5, f"{what} was deleted {-lateness:.1f}s BEFORE its expiry:\n{said}"
     assert lateness < LATENESS_BOUND, (
         f"{what} was deleted {lateness:.1f}s after its expiry; the operator said:\n{said}")
@@ -211,19 +212,19 @@ def test_warning_event_and_condition_appear_before_deletion(
 
 def test_extending_before_expiry_keeps_the_environment(
         running_operator: Operator, kubectl: Kubectl, names: list[str]) -> None:
-    by_date = create(kubectl, names, "ext-at", ttl="5s")
-    by_ttl = create(kubectl, names, "ext-ttl", ttl="5s")
+    by_date = create(kubectl, names, "ext-at", ttl="8s")
+    by_ttl = create(kubectl, names, "ext-ttl", ttl="8s")
     old = {n: wait_expires_at(kubectl, n) for n in (by_date, by_ttl)}
     new = {
-        by_date: creation(kubectl, by_date) + timedelta(seconds=17),
-        by_ttl: creation(kubectl, by_ttl) + timedelta(seconds=17),
+        by_date: creation(kubectl, by_date) + timedelta(seconds=20),
+        by_ttl: creation(kubectl, by_ttl) + timedelta(seconds=20),
     }
     kubectl("patch", "devenvironment", by_date, "--type=merge", "-p",
             json.dumps({"spec": {"expiresAt": rfc3339(new[by_date])}}))
     kubectl("patch", "devenvironment", by_ttl, "--type=merge", "-p",
-            json.dumps({"spec": {"ttl": "17s"}}))
+            json.dumps({"spec": {"ttl": "20s"}}))
     for name in (by_date, by_ttl):
-        wait_expires_at(kubectl, name, new[name], timeout=5)
+        wait_expires_at(kubectl, name, new[name], timeout=10)
 
     # Past the original expiry (plus the lateness bound, still before the new warning
     # window) both are still there, and no longer warned about.
@@ -258,9 +259,11 @@ def test_shortening_into_the_past_expires_at_once(
 def test_expiry_survives_an_operator_restart(
         running_operator: Operator, kubectl: Kubectl, names: list[str]) -> None:
     # A graceful stop takes the operator 5-7s, a start ~3s: `later` expires after both.
+    created_at = time.time()
     later = create(kubectl, names, "rs-late", ttl="18s")
     during = create(kubectl, names, "rs-down", ttl="4s")
     expiry = {n: wait_expires_at(kubectl, n) for n in (later, during)}
+    stopping_at = time.time()
     running_operator.stop()
     try:
         # `during` expires while nobody is watching ...
@@ -272,7 +275,13 @@ def test_expiry_survives_an_operator_restart(
     # ... and is deleted as soon as the operator is back; `later` is deleted on time.
     seen = watch_deletions(kubectl, [during, later], timeout=25)
     assert seen[during] - started_at < LATENESS_BOUND
-    assert_on_time(seen[later], expiry[later], later, running_operator)
+    # On a loaded machine the restart itself may outlast `later`'s TTL; then it must go as
+    # soon as the operator is back, like `during`.
+    restart = (f"(stop requested {stopping_at - created_at:.1f}s after creation, "
+               f"ready again after {started_at - created_at:.1f}s)")
+    due = expiry[later] if expiry[later].timestamp() > started_at else datetime.fromtimestamp(
+        started_at, UTC)
+    assert_on_time(seen[later], due, later, running_operator, restart)
 
 
 # -- operator policy: maximum lifetime, default TTL, keep annotation ----------------------
