@@ -107,6 +107,7 @@ class DeletionWatch:
         self.created: dict[str, datetime] = {}
         self.expires_at: dict[str, str] = {}
         self.lock = threading.Lock()
+        self.stopped = False
         listed: dict[str, Any] = self.api.list_cluster_custom_object(  # type: ignore[assignment]
             GROUP, VERSION, PLURAL)
         self.resource_version: str = listed["metadata"]["resourceVersion"]
@@ -114,6 +115,13 @@ class DeletionWatch:
         self.thread.start()
 
     def _run(self) -> None:
+        try:
+            self._follow()
+        except Exception:
+            if not self.stopped:  # the cluster going away at the end is expected
+                raise
+
+    def _follow(self) -> None:
         stream = self.watch.stream(  # type: ignore[no-untyped-call]
             self.api.list_cluster_custom_object, GROUP, VERSION, PLURAL,
             resource_version=self.resource_version, timeout_seconds=3600)
@@ -134,6 +142,7 @@ class DeletionWatch:
                     self.deleting[name] = received
 
     def stop(self) -> None:
+        self.stopped = True
         self.watch.stop()  # type: ignore[no-untyped-call]
 
 
