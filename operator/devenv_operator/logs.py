@@ -37,8 +37,11 @@ def configure_logging(fmt: str, level: str) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     # Kopf's per-object debug chatter and the HTTP client's are not actions worth a line.
-    logging.getLogger("kopf").setLevel(level)
-    if level != "DEBUG":  # "Handler ... succeeded" for every watch event is noise
-        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+    # Kopf's DEBUG lines print whole object bodies and patches, and a DevEnvironment's spec can
+    # hold literal Secret values (config.secrets[].stringData): never let them through, even
+    # when our own loggers run at DEBUG.
+    logging.getLogger("kopf").setLevel(max(logging.INFO, logging.getLevelName(level)))
+    # "Handler ... succeeded" for every watch event is noise.
+    logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     logging.getLogger("urllib3").setLevel(logging.WARNING)
     logging.getLogger("aiohttp").setLevel(logging.WARNING)
