@@ -269,7 +269,8 @@ class SecretSeed(Model):
 
     name: str = Field(max_length=253, pattern=DNS_SUBDOMAIN, description="Secret name.")
     string_data: dict[str, str] | None = Field(
-        None, description="Literal values.",
+        None, description="Literal values. Anyone who can read this DevEnvironment can read "
+        "them: use generate or copyFrom for real credentials.",
         json_schema_extra={"propertyNames": {"pattern": CONFIG_KEY}},
     )
     generate: GenerateSpec | None = Field(None, description="Random values, generated once.")
