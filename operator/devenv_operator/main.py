@@ -45,6 +45,7 @@ class Controller:
         self.phases: dict[str, str] = {}
         self.copy_index: dict[str, set[tuple[str, str]]] = {}
         self.last_error: dict[str, str] = {}
+        self.heartbeat: asyncio.Task[None] | None = None
 
     async def blocking(self, fn: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -164,8 +165,10 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.persistence.finalizer = FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
         prefix="kopf.shipit.dev")
+    # We have no update handlers (the daemon reconciles from the live body), so Kopf needs no
+    # copy of the spec; keeping it out also keeps literal Secret values out of annotations.
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix="kopf.shipit.dev", key="last-handled-configuration")
+        prefix="kopf.shipit.dev", key="last-handled-configuration", ignored_fields=["spec"])
     settings.posting.enabled = False  # we post our own, meaningful Events
     settings.scanning.disabled = True  # no need to watch CRDs (and no RBAC for it)
     settings.watching.server_timeout = 300
@@ -180,9 +183,18 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     controller = Controller(config, reconcile.Reconciler(api, config), memo["health"])
     memo["controller"] = controller
     metrics.set_phases({})
-    asyncio.get_running_loop().create_task(_heartbeat(controller))
+    controller.heartbeat = asyncio.get_running_loop().create_task(_heartbeat(controller))
     log.info("devenv-operator started (namespace prefix %r, %d workers)",
              config.namespace_prefix, config.workers)
+
+
+@kopf.on.cleanup()
+async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    """Stop our own background work, so that Kopf does not wait for it as a hung task."""
+    controller = _controller(memo)
+    if controller.heartbeat is not None:
+        controller.heartbeat.cancel()
+    controller.executor.shutdown(wait=False, cancel_futures=True)
 
 
 async def _heartbeat(controller: Controller) -> None:
