@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -104,18 +105,36 @@ def run(ctx: scenarios.Context, args: argparse.Namespace, only: set[str], helm_b
     started = time.monotonic()
     found: dict[str, Any] = {}
     cost: dict[str, Any] = {}
-    if "single" in only:
-        found["single"] = scenarios.single(ctx, args.reps)
-    if "burst" in only:
-        found["burst"], burst_cost = scenarios.burst(
+    failures: dict[str, str] = {}
+
+    def attempt(name: str, fn: Callable[[], None]) -> None:
+        # A failed scenario is reported, and the others still run.
+        try:
+            fn()
+        except Exception as exc:
+            failures[name] = f"{type(exc).__name__}: {exc}"
+            scenarios.say(f"{name} failed: {failures[name]}")
+
+    def burst() -> None:
+        found["burst"], cost["stack_burst"] = scenarios.burst(
             ctx, [int(x) for x in args.bursts.split(",")])
-        cost["stack_burst"] = burst_cost
-    if "expiry" in only:
+
+    def expiry() -> None:
         found["expiry"] = scenarios.expiry(ctx, args.expiry)
-    if "scale" in only:  # last: it restarts the operator (RSS from zero)
+
+    def scale() -> None:  # last: it restarts the operator (RSS from zero)
         checkpoints = tuple(sorted({min(100, args.scale), args.scale}))
         cost["one_service_scale"] = scenarios.scale(ctx, args.scale, 100 if args.scale >= 100
                                                     else max(args.scale // 2, 1), checkpoints)
+
+    if "single" in only:
+        attempt("single", lambda: found.update(single=scenarios.single(ctx, args.reps)))
+    if "burst" in only:
+        attempt("burst", burst)
+    if "expiry" in only:
+        attempt("expiry", expiry)
+    if "scale" in only:
+        attempt("scale", scale)
     if cost:
         found["cost"] = summarize_cost(cost)
     return {
@@ -137,6 +156,8 @@ def run(ctx: scenarios.Context, args: argparse.Namespace, only: set[str], helm_b
         "scenarios": found,
         "targets": targets(found),
         "watch_errors": ctx.tracker.errors[:10],
+        "scenario_failures": failures,
+        "operator_unexpected_exits": ctx.operator.unexpected_exits,
     }
 
 

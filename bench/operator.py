@@ -36,6 +36,17 @@ class Operator:
         self.log_path = log_path
         self.port = _free_port()
         self.proc: subprocess.Popen[bytes] | None = None
+        self.unexpected_exits: list[dict[str, object]] = []  # reported in the results
+
+    def ensure_running(self) -> None:
+        """Restart the operator if it exited on its own (or was killed from outside)."""
+        if self.proc is not None and self.proc.poll() is not None:
+            self.unexpected_exits.append({"at": time.strftime("%H:%M:%S"),
+                                          "returncode": self.proc.returncode})
+            print(f"[bench] operator exited unexpectedly ({self.proc.returncode}); restarting",
+                  file=sys.stderr, flush=True)
+            self.proc = None
+            self.start()
 
     def start(self, timeout: float = 60) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("DEVENV_")}

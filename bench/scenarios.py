@@ -38,6 +38,7 @@ class Context:
 
 def run_method(ctx: Context, method: str, spec: dict[str, Any], count: int
                ) -> tuple[methods.Plan, list[methods.Sample]]:
+    ctx.operator.ensure_running()
     p = methods.plan(method, spec, count)
     if method == "operator":
         return p, methods.run_operator(ctx.api, ctx.tracker, p, ctx.workers)
@@ -162,6 +163,7 @@ def burst(ctx: Context, sizes: list[int]) -> tuple[dict[str, Any], dict[str, Any
 
 
 def _operator_counters(ctx: Context) -> dict[str, Any]:
+    ctx.operator.ensure_running()
     return {"requests": ctx.operator.requests_by_verb(), "cpu": ctx.operator.cpu_seconds()}
 
 
