@@ -17,17 +17,19 @@ from pathlib import Path
 from typing import Any
 
 import localcluster
-import localcluster.components
+import localcluster.config
 from bench import helm, scenarios, stats
 from bench.cluster import Api, Tracker
 from bench.operator import SETTINGS, Operator
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-PORT_BASE = 58443  # apart from the test suite's and `make run`'s clusters
+# Apart from the test suite's (16443) and `make run`'s (6443) clusters, and below the
+# kernel's ephemeral port range, where a client socket could already hold one of ours.
+PORT_BASE = 18443
 NODES = 12  # 1,000 one-service environments need > 1,000 pod slots (110 per node)
 QPS = 200
-SERVICE_CIDR = "10.0.0.0/16"
+SERVICE_CIDR = localcluster.config.SERVICE_CIDR  # a /16: 200 stacks need 600 ClusterIPs
 WORKERS = 16  # the operator's default worker threads; the floor gets as many
 
 
@@ -69,10 +71,6 @@ def main(argv: list[str] | None = None) -> int:
     say("building (or reusing) the control plane and helm")
     localcluster.build()
     helm_bin = str(helm.build())
-    # localcluster's service range is a /24 (254 ClusterIPs): a burst of 200 three-service
-    # environments needs 600, 1,000 one-service environments 1,000. Widen it for our cluster
-    # only, keeping 10.0.0.1 (in the serving certificate) as the first address.
-    localcluster.components.SERVICE_CIDR = SERVICE_CIDR  # type: ignore[attr-defined]
     state = Path(tempfile.mkdtemp(prefix="devenv-bench-"))
     result: dict[str, Any] = {}
     try:

@@ -45,7 +45,7 @@ def test_apiserver_flags(tmp_path: Path) -> None:
     assert "--secure-port=16443" in argv
     assert "--etcd-servers=http://127.0.0.1:16444" in argv
     assert "--authorization-mode=Node,RBAC" in argv
-    assert "--service-cluster-ip-range=10.0.0.0/24" in argv
+    assert "--service-cluster-ip-range=10.0.0.0/16" in argv
     assert not any(a.startswith(("--enable-admission", "--disable-admission")) for a in argv)
     assert any(a.startswith("--service-account-signing-key-file=") for a in argv)
     assert any(a.startswith("--service-account-issuer=") for a in argv)
