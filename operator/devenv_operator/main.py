@@ -178,7 +178,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     for group, plural in CHILD_WATCHES:
         settings.watching.label_selectors[group, plural] = managed
     settings.watching.label_selectors["v1", "secrets"] = f"{builders.COPYABLE_LABEL}=true"
-    api = kube.Kube(kube.load_api_client(pool_size=config.workers),
+    # Connections for the reconcile threads and for the parallel applies within them.
+    api = kube.Kube(kube.load_api_client(pool_size=2 * config.workers),
                     on_request=metrics.api_request)
     controller = Controller(config, reconcile.Reconciler(api, config), memo["health"])
     memo["controller"] = controller
@@ -259,6 +260,7 @@ async def teardown(body: kopf.Body, memo: kopf.Memo, logger: logging.Logger,
     controller = _controller(memo)
     snapshot = copy.deepcopy(dict(body))
     deadline = time.monotonic() + 30
+    delay = 0.5  # the namespace controller takes seconds: poll gently, more so as time goes on
     while True:
         try:
             blocked = await controller.blocking(controller.reconciler.teardown, snapshot)
@@ -274,7 +276,8 @@ async def teardown(body: kopf.Body, memo: kopf.Memo, logger: logging.Logger,
             return
         if time.monotonic() > deadline:
             raise kopf.TemporaryError(blocked, delay=1)
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(delay)
+        delay = min(delay * 1.5, 2.0)
 
 
 # -- entry point ---------------------------------------------------------------------------

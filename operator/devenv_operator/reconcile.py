@@ -8,15 +8,17 @@ Blocking: called from a worker thread. Kubernetes I/O goes through ``kube.Kube``
 
 from __future__ import annotations
 
+import concurrent.futures
+import functools
 import logging
 import re
 import secrets as pysecrets
 import string
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -37,6 +39,7 @@ from devenv_operator.settings import Settings
 log = logging.getLogger("devenv_operator.reconcile")
 
 Clock = Callable[[], datetime]
+T = TypeVar("T")
 _ALPHABET = string.ascii_letters + string.digits
 CHILD_KINDS = (kube.CONFIGMAP, kube.SECRET, kube.DEPLOYMENT, kube.SERVICE)
 
@@ -72,6 +75,7 @@ class _Run:
     writes: int = 0
     events: list[tuple[str, str, str]] = field(default_factory=list)  # (type, reason, message)
     keep: dict[str, set[str]] = field(default_factory=dict)  # kind -> names still desired
+    lock: threading.Lock = field(default_factory=threading.Lock)  # applies run in parallel
     expiry: lifecycle.Expiry = field(default_factory=lambda: lifecycle.Expiry(None, None))
 
 
@@ -109,6 +113,10 @@ class Reconciler:
         self.random = random
         self._written: dict[str, dict[str, Any]] = {}  # uid -> last status we wrote
         self._lock = threading.Lock()
+        # Independent objects of one environment are applied in parallel, as a client doing
+        # it by hand would; this pool is separate from the one running reconciles.
+        self._fanout = concurrent.futures.ThreadPoolExecutor(
+            max_workers=settings.workers, thread_name_prefix="apply")
 
     # -- entry point -------------------------------------------------------------------
 
@@ -137,11 +145,13 @@ class Reconciler:
 
         env = builders.Env(name=name, uid=uid, spec=spec, namespace=namespace)
         state = self._ensure_namespace(run, env)
+        fresh = state == "created"  # a namespace we just created has no children to list
+        state = "ready" if fresh else state
         if state != "ready":
             obs = replace(base, namespace_state=state)
             return self._finish(run, previous, obs, now, set())
 
-        children = self._observe(env)
+        children = ({k.kind: {} for k in CHILD_KINDS} if fresh else self._observe(env))
         secret_problems, config_errors, sources = self._converge_config(run, env, children)
         services = self._converge_services(run, env, children)
         self._prune(run, env, children)
@@ -200,7 +210,7 @@ class Reconciler:
                 run.events.append(("Normal", "NamespaceCreated",
                                    f"Created Namespace {env.namespace}"))
                 log.info("Created Namespace %s for DevEnvironment %s", env.namespace, env.name)
-                return "ready"
+                return "created"
             except errors.AlreadyExists:
                 observed = self.api.get(kube.NAMESPACE, env.namespace)
                 if observed is None:
@@ -240,18 +250,28 @@ class Reconciler:
         refs = {(s.copy_from.namespace, s.copy_from.name)
                 for s in (env.spec.config.secrets or [] if env.spec.config else [])
                 if s.copy_from is not None}
-        sources = {ref: self.api.get(kube.SECRET, ref[1], ref[0]) for ref in sorted(refs)}
+        ordered = sorted(refs)
+
+        def read(ref: tuple[str, str]) -> dict[str, Any] | None:
+            return self.api.get(kube.SECRET, ref[1], ref[0])
+
+        found = self._parallel([functools.partial(read, ref) for ref in ordered])
+        sources = dict(zip(ordered, found, strict=True))
         secrets, problems = builders.build_secrets(env, existing=existing, sources=sources,
                                                    random_value=self.random)
-        apply_errors: list[str] = []
-        for kind, objects in ((kube.CONFIGMAP, builders.build_config_maps(env)),
-                              (kube.SECRET, secrets)):
-            for obj in objects:
-                name = obj["metadata"]["name"]
-                try:
-                    self._apply(run, kind, obj, children[kind.kind].get(name))
-                except errors.Invalid as exc:
-                    apply_errors.append(f"{kind.kind} {name}: {exc}")
+        def seed(kind: kube.Kind, obj: dict[str, Any]) -> str | None:
+            name = obj["metadata"]["name"]
+            try:
+                self._apply(run, kind, obj, children[kind.kind].get(name))
+            except errors.Invalid as exc:
+                return f"{kind.kind} {name}: {exc}"
+            return None
+
+        jobs = [functools.partial(seed, kind, obj)
+                for kind, objects in ((kube.CONFIGMAP, builders.build_config_maps(env)),
+                                      (kube.SECRET, secrets))
+                for obj in objects]
+        apply_errors = [e for e in self._parallel(jobs) if e is not None]
         run.keep[kube.SECRET.kind] = {s["metadata"]["name"] for s in secrets}
         run.keep[kube.CONFIGMAP.kind] = {c["metadata"]["name"]
                                          for c in builders.build_config_maps(env)}
@@ -263,40 +283,57 @@ class Reconciler:
                            children: dict[str, dict[str, dict[str, Any]]]
                            ) -> list[status.ServiceObservation]:
         by_name = {s.name: s for s in env.spec.services}
-        order = builders.creation_order({s.name: list(s.depends_on or [])
-                                         for s in env.spec.services})
-        deployments = children[kube.DEPLOYMENT.kind]
+        waves = builders.dependency_levels({s.name: list(s.depends_on or [])
+                                            for s in env.spec.services})
         available: dict[str, bool] = {}
         found: dict[str, status.ServiceObservation] = {}
-        keep_services: set[str] = set()
-        for name in order:
-            service = by_name[name]
-            current = deployments.get(name)
-            waiting = [d for d in service.depends_on or [] if not available.get(d)]
-            if current is None and waiting:
-                available[name] = False
-                found[name] = status.ServiceObservation(name, service.replicas,
-                                                        waiting_for=waiting)
-                continue
-            try:
-                current = self._apply(run, kube.DEPLOYMENT, builders.build_deployment(env, service),
-                                      current)
-                svc = builders.build_service(env, service)
-                if svc is not None:
-                    keep_services.add(name)
-                    self._apply(run, kube.SERVICE, svc, children[kube.SERVICE.kind].get(name))
-            except errors.Invalid as exc:
-                available[name] = False
-                found[name] = status.ServiceObservation(name, service.replicas, current,
-                                                        error=str(exc))
-                continue
-            available[name] = status.deployment_available(current, service.replicas)
-            found[name] = status.ServiceObservation(name, service.replicas, current)
+        keep_services = {s.name for s in env.spec.services if s.ports}
+        # Each wave depends only on earlier ones, so its services are applied in parallel,
+        # and whether a dependency is Available is judged on what this run just applied.
+        for wave in waves:
+            jobs = []
+            for name in wave:
+                service = by_name[name]
+                current = children[kube.DEPLOYMENT.kind].get(name)
+                waiting = [d for d in service.depends_on or [] if not available.get(d)]
+                if current is None and waiting:
+                    available[name] = False
+                    found[name] = status.ServiceObservation(name, service.replicas,
+                                                            waiting_for=waiting)
+                    continue
+                jobs.append(functools.partial(self._apply_service, run, env, service, children))
+            for result in self._parallel(jobs):
+                found[result.name] = result
+                available[result.name] = result.error is None and status.deployment_available(
+                    result.deployment, result.replicas)
         run.keep[kube.DEPLOYMENT.kind] = set(by_name)
         run.keep[kube.SERVICE.kind] = keep_services
         if not all(available.values()):
             found = self._attach_pods(env, found)
         return [found[s.name] for s in env.spec.services]
+
+    def _apply_service(self, run: _Run, env: builders.Env, service: models.Service,
+                       children: dict[str, dict[str, dict[str, Any]]]
+                       ) -> status.ServiceObservation:
+        current = children[kube.DEPLOYMENT.kind].get(service.name)
+        try:
+            current = self._apply(run, kube.DEPLOYMENT, builders.build_deployment(env, service),
+                                  current)
+            svc = builders.build_service(env, service)
+            if svc is not None:
+                self._apply(run, kube.SERVICE, svc,
+                            children[kube.SERVICE.kind].get(service.name))
+        except errors.Invalid as exc:
+            return status.ServiceObservation(service.name, service.replicas, current,
+                                             error=str(exc))
+        return status.ServiceObservation(service.name, service.replicas, current)
+
+    def _parallel(self, jobs: Sequence[Callable[[], T]]) -> list[T]:
+        """Run blocking calls concurrently; results in order; the first error is raised."""
+        if len(jobs) <= 1:
+            return [job() for job in jobs]
+        futures = [self._fanout.submit(job) for job in jobs]
+        return [future.result() for future in futures]
 
     def _attach_pods(self, env: builders.Env, found: dict[str, status.ServiceObservation]
                      ) -> dict[str, status.ServiceObservation]:
@@ -320,7 +357,8 @@ class Reconciler:
         if not diff.needs_apply(desired, observed):
             return dict(observed or {})
         result = self.api.apply(kind, desired)
-        run.writes += 1
+        with run.lock:
+            run.writes += 1
         meta = desired["metadata"]
         verb = "Created" if observed is None else "Updated"
         log.info("%s %s %s in %s", verb, kind.kind, meta["name"], meta["namespace"])
@@ -367,7 +405,8 @@ class Reconciler:
             with self._lock:
                 self._written[meta["uid"]] = new
         for event_type, reason, message in transitions.coalesce(run.events):
-            self.api.event(body, event_type, reason, message)
+            # Events are best effort and nothing waits for them: post them off this thread.
+            self._fanout.submit(self.api.event, body, event_type, reason, message)
         ready_after, steps = transitions.timings(previous, new, now)
         return Outcome(new, self._requeue(obs, new, now, run.expiry), sources, run.writes,
                        run.events, ready_after, steps)

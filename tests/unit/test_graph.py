@@ -20,3 +20,11 @@ def test_cycle_is_reported_as_a_path() -> None:
 
 def test_no_cycle_in_a_dag() -> None:
     assert find_cycle({"a": ["b"], "b": [], "c": ["a", "b"]}) is None
+
+
+def test_levels_group_independent_services_into_waves() -> None:
+    from devenv_operator.builders import dependency_levels
+
+    deps = {"api": ["db", "cache"], "db": [], "web": ["api"], "cache": [], "docs": []}
+    assert dependency_levels(deps) == [["db", "cache", "docs"], ["api"], ["web"]]
+    assert dependency_levels({}) == []

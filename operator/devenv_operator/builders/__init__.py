@@ -19,7 +19,7 @@ from devenv_operator.builders.config import (
     build_config_maps,
     build_secrets,
 )
-from devenv_operator.builders.graph import creation_order, find_cycle
+from devenv_operator.builders.graph import creation_order, dependency_levels, find_cycle
 from devenv_operator.builders.namespace import (
     Ownership,
     build_namespace,
@@ -44,6 +44,7 @@ __all__ = [
     "build_service",
     "child_labels",
     "creation_order",
+    "dependency_levels",
     "find_cycle",
     "namespace_name",
     "namespace_ownership",

@@ -46,3 +46,14 @@ def creation_order(deps: Mapping[str, Sequence[str]]) -> list[str]:
             order.append(name)
         remaining = [n for n in remaining if n not in done]
     return order
+
+
+def dependency_levels(deps: Mapping[str, Sequence[str]]) -> list[list[str]]:
+    """Names grouped in waves: each wave depends only on earlier waves (spec order kept)."""
+    level: dict[str, int] = {}
+    for name in creation_order(deps):
+        level[name] = 1 + max((level[d] for d in deps[name]), default=-1)
+    waves: list[list[str]] = [[] for _ in range(max(level.values(), default=-1) + 1)]
+    for name in deps:
+        waves[level[name]].append(name)
+    return waves
