@@ -32,6 +32,7 @@ import yaml
 
 import localcluster
 from bench.stats import parse_prometheus, summarize
+from localcluster.procs import set_pdeathsig
 
 ROOT = Path(__file__).resolve().parents[1]
 GROUP, VERSION, PLURAL = "shipit.dev", "v1alpha1", "devenvironments"
@@ -67,7 +68,8 @@ class Operator:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with log_path.open("wb") as out:
             self.proc = subprocess.Popen([sys.executable, "-m", "devenv_operator"], env=env,
-                                         stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+                                         stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
+                                         preexec_fn=set_pdeathsig)  # dies with us
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -15,6 +15,7 @@ import urllib.request
 from pathlib import Path
 
 from bench import stats
+from localcluster.procs import set_pdeathsig
 
 ROOT = Path(__file__).resolve().parents[1]
 # The operator's defaults, except the metrics port; recorded in the results.
@@ -56,7 +57,8 @@ class Operator:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as out:
             self.proc = subprocess.Popen([sys.executable, "-m", "devenv_operator"], env=env,
-                                         stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+                                         stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
+                                         preexec_fn=set_pdeathsig)  # dies with us
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -18,6 +18,7 @@ from typing import Protocol
 import pytest
 
 import localcluster
+from localcluster.procs import set_pdeathsig
 
 ROOT = Path(__file__).resolve().parents[2]
 # Overridable so that several test runs (e.g. parallel developers) can share a machine.
@@ -133,7 +134,8 @@ class Operator:
         with self.log_path.open("wb") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "devenv_operator"], env=env, stdout=out,
-                stderr=subprocess.STDOUT, cwd=ROOT)
+                stderr=subprocess.STDOUT, cwd=ROOT,
+                preexec_fn=set_pdeathsig)  # never outlives a killed test run
         self.wait_ready()
 
     def wait_ready(self, timeout: float = 30) -> None:
