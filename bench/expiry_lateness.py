@@ -18,12 +18,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -32,7 +30,7 @@ import yaml
 
 import localcluster
 from bench.stats import parse_prometheus, summarize
-from localcluster.procs import set_pdeathsig
+from localcluster.operator_process import OperatorProcess
 
 ROOT = Path(__file__).resolve().parents[1]
 GROUP, VERSION, PLURAL = "shipit.dev", "v1alpha1", "devenvironments"
@@ -43,13 +41,6 @@ def parse_time(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def kubectl(kubeconfig: Path, *args: str, stdin: str | None = None) -> str:
     exe = Path(sys.prefix) / "bin" / "kubectl"
     proc = subprocess.run([str(exe), f"--kubeconfig={kubeconfig}", *args], input=stdin,
@@ -57,43 +48,12 @@ def kubectl(kubeconfig: Path, *args: str, stdin: str | None = None) -> str:
     return proc.stdout
 
 
-class Operator:
-    """The operator as a subprocess, with the metrics port on a free local port."""
+class Operator(OperatorProcess):
+    """The operator as a subprocess, started at once, with the metrics port on a free port."""
 
     def __init__(self, kubeconfig: Path, log_path: Path, settings: dict[str, str]) -> None:
-        self.port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DEVENV_")}
-        env.update(settings, KUBECONFIG=str(kubeconfig), DEVENV_METRICS_PORT=str(self.port),
-                   PYTHONPATH=str(ROOT / "operator"))
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        with log_path.open("wb") as out:
-            self.proc = subprocess.Popen([sys.executable, "-m", "devenv_operator"], env=env,
-                                         stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
-                                         preexec_fn=set_pdeathsig)  # dies with us
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"operator exited; see {log_path}")
-            try:
-                if self.get("/readyz"):
-                    return
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError(f"operator not ready; see {log_path}")
-
-    def get(self, path: str) -> str:
-        url = f"http://127.0.0.1:{self.port}{path}"
-        with urllib.request.urlopen(url, timeout=5) as resp:  # loopback http
-            text: str = resp.read().decode()
-            return text
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        super().__init__(kubeconfig, settings)
+        self.launch(log_path)
 
 
 class DeletionWatch:
@@ -220,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="TTLs are spread evenly over this many seconds")
     parser.add_argument("--state-dir", type=Path,
                         default=ROOT / ".localcluster" / "bench-expiry")
-    parser.add_argument("--port-base", type=int, default=26443)
+    parser.add_argument("--port-base", type=int, default=19443)
     parser.add_argument("--keep-cluster", action="store_true",
                         help="leave the local cluster running afterwards")
     args = parser.parse_args(argv)

@@ -18,7 +18,7 @@ from typing import Protocol
 import pytest
 
 import localcluster
-from localcluster.procs import set_pdeathsig
+from localcluster.operator_process import OperatorProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 # Overridable so that several test runs (e.g. parallel developers) can share a machine.
@@ -97,80 +97,28 @@ OPERATOR_SETTINGS = {
 }
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-class Operator:
-    """The devenv-operator process under test (start, stop, kill, restart, read its output)."""
+class Operator(OperatorProcess):
+    """The devenv-operator process under test: one log file per run, test-friendly periods."""
 
     def __init__(self, kubeconfig: Path, log_dir: Path) -> None:
-        self.kubeconfig = kubeconfig
+        super().__init__(kubeconfig, OPERATOR_SETTINGS)
         self.log_dir = log_dir
-        self.metrics_port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
         self.runs = 0
-        self.extra_env: dict[str, str] = {}
+
+    @property
+    def metrics_port(self) -> int:
+        return self.port
 
     @property
     def log_path(self) -> Path:
         return self.log_dir / f"operator-{self.runs}.log"
 
     def start(self, **settings: str) -> None:
-        assert self.proc is None, "operator already running"
         self.runs += 1
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DEVENV_")}
-        env.update(OPERATOR_SETTINGS)
-        env.update(settings)
-        env["KUBECONFIG"] = str(self.kubeconfig)
-        env["DEVENV_METRICS_PORT"] = str(self.metrics_port)
-        env["PYTHONPATH"] = str(ROOT / "operator")
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("wb") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "devenv_operator"], env=env, stdout=out,
-                stderr=subprocess.STDOUT, cwd=ROOT,
-                preexec_fn=set_pdeathsig)  # never outlives a killed test run
-        self.wait_ready()
-
-    def wait_ready(self, timeout: float = 30) -> None:
-        import time
-        import urllib.request
-
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                raise AssertionError(f"operator exited with {self.proc.returncode}:\n"
-                                     + self.logs()[-4000:])
-            try:
-                with urllib.request.urlopen(
-                        f"http://127.0.0.1:{self.metrics_port}/readyz", timeout=2) as resp:
-                    if resp.status == 200:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError("operator did not become ready:\n" + self.logs()[-4000:])
-
-    def stop(self, kill: bool = False) -> None:
-        if self.proc is None:
-            return
-        if kill:
-            self.proc.kill()
-        else:
-            self.proc.terminate()
         try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.proc = None
+            self.launch(self.log_path, settings, timeout=30)
+        except RuntimeError as exc:
+            raise AssertionError(f"{exc}\n{self.logs()[-4000:]}") from exc
 
     def restart(self, **settings: str) -> None:
         self.stop()
@@ -181,12 +129,7 @@ class Operator:
                          for p in sorted(self.log_dir.glob("operator-*.log")))
 
     def metrics(self) -> str:
-        import urllib.request
-
-        with urllib.request.urlopen(
-                f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as resp:
-            text: str = resp.read().decode()
-            return text
+        return self.get("/metrics", timeout=5)
 
 
 @pytest.fixture(scope="session")
