@@ -156,3 +156,12 @@ def running_operator(operator: Operator) -> Operator:
         operator.proc = None
         operator.start()
     return operator
+
+
+@pytest.fixture
+def names(kubectl: Kubectl) -> Iterator[list[str]]:
+    """DevEnvironment names a test creates; whatever is left is deleted afterwards."""
+    created: list[str] = []
+    yield created
+    for name in created:
+        kubectl("delete", "devenvironment", name, "--ignore-not-found", "--wait=false")

@@ -76,5 +76,12 @@ def events_for(kubectl: Any, name: str) -> list[dict[str, Any]]:
                  f"involvedObject.kind=DevEnvironment,involvedObject.name={name}")
 
 
+def unique(prefix: str) -> str:
+    """A fresh DevEnvironment name, so tests never collide with leftovers."""
+    import uuid
+
+    return f"{prefix}-{uuid.uuid4().hex[:6]}"
+
+
 def delete_env(kubectl: Any, name: str, wait: bool = False) -> None:
     kubectl("delete", "devenvironment", name, "--ignore-not-found", f"--wait={str(wait).lower()}")

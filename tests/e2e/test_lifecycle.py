@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -21,11 +20,11 @@ import pytest
 from tests.e2e.helpers import (
     apply,
     condition,
-    delete_env,
     devenv,
     events_for,
     get,
     manifest,
+    unique,
     wait_for,
 )
 
@@ -45,19 +44,6 @@ def parse_time(text: str) -> datetime:
 
 def rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:6]}"
-
-
-@pytest.fixture
-def names(kubectl: Kubectl) -> Iterator[list[str]]:
-    """Names a test creates; whatever is left is deleted afterwards."""
-    created: list[str] = []
-    yield created
-    for name in created:
-        delete_env(kubectl, name)
 
 
 def create(kubectl: Kubectl, names: list[str], prefix: str, *,

@@ -22,11 +22,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.e2e.helpers import (
     apply,
     condition,
-    delete_env,
     devenv,
     get,
     items,
     manifest,
+    unique,
     wait_for,
     wait_phase,
 )
@@ -60,18 +60,6 @@ def value(samples: Samples, name: str, **labels: str) -> float:
 
 def grew(before: Samples, after: Samples, name: str, **labels: str) -> float:
     return value(after, name, **labels) - value(before, name, **labels)
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:6]}"
-
-
-@pytest.fixture
-def names(kubectl: Kubectl) -> Iterator[list[str]]:
-    created: list[str] = []
-    yield created
-    for name in created:
-        delete_env(kubectl, name)
 
 
 def create(kubectl: Kubectl, names: list[str], prefix: str, **spec: Any) -> str:
