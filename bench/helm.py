@@ -9,18 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from localcluster.builder import go_env, go_version
-from localcluster.config import LocalClusterError, cache_root, module_version
+from localcluster.builder import go_version, run_go_build
+from localcluster.config import cache_root, module_version
 
 TOOLS_DIR = Path(__file__).resolve().parent / "tools" / "helm"
 MODULE = "helm.sh/helm/v3"
-PROGRESS_EVERY_S = 20.0
 
 
 def _say(msg: str) -> None:
@@ -51,27 +48,11 @@ def build() -> Path:
     ldflags = f"-s -w -X helm.sh/helm/v3/internal/version.version={version}"
     cmd = ["go", "build", "-trimpath", "-ldflags", ldflags, "-o", tmp_name,
            "helm.sh/helm/v3/cmd/helm"]
-    started = time.monotonic()
-    log = target.parent / "build.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(cmd, cwd=TOOLS_DIR, env=go_env(), stdout=out,
-                                stderr=subprocess.STDOUT)
     try:
-        next_note = started + PROGRESS_EVERY_S
-        while proc.poll() is None:
-            time.sleep(0.5)
-            if time.monotonic() >= next_note:
-                _say(f"still building helm… {time.monotonic() - started:.0f}s elapsed")
-                next_note += PROGRESS_EVERY_S
-        output = log.read_text(errors="replace")
+        run_go_build(cmd, TOOLS_DIR, target.parent / "build.log", f"helm {version}", say=_say)
     except BaseException:
-        proc.kill()
-        proc.wait()
         Path(tmp_name).unlink(missing_ok=True)
         raise
-    if proc.returncode != 0:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise LocalClusterError(f"building helm failed (exit {proc.returncode}):\n{output[-3000:]}")
     Path(tmp_name).chmod(0o755)
     Path(tmp_name).rename(target)
     _say(f"built helm {version}: {target}")

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -153,23 +153,24 @@ def _fmt(seconds: float) -> str:
     return f"{m}m{s:02d}s" if m else f"{s}s"
 
 
-def _run_step(step: BuildStep, out_dir: Path, log_path: Path) -> None:
-    cmd = go_command(step, out_dir)
-    names = ", ".join(step.outputs)
-    _say(f"building {names} (go build in tools/{step.module_dir}; log {log_path})")
+def run_go_build(cmd: list[str], cwd: Path, log_path: Path, what: str,
+                 say: Callable[[str], None] | None = None) -> None:
+    """Run a ``go build`` with its output in ``log_path``, saying it is still going.
+
+    Raises LocalClusterError with the log's tail when it fails; an interrupt stops it.
+    """
+    say = say or _say
     start = time.monotonic()
     with log_path.open("a") as log:
         log.write("$ " + " ".join(cmd) + "\n")
         log.flush()
-        proc = subprocess.Popen(
-            cmd, cwd=TOOLS_DIR / step.module_dir, env=go_env(), stdout=log, stderr=log
-        )
+        proc = subprocess.Popen(cmd, cwd=cwd, env=go_env(), stdout=log, stderr=log)
         try:
             next_note = start + PROGRESS_EVERY_S
             while proc.poll() is None:
                 time.sleep(0.5)
                 if time.monotonic() >= next_note:
-                    _say(f"still building {names}… {_fmt(time.monotonic() - start)} elapsed")
+                    say(f"still building {what}… {_fmt(time.monotonic() - start)} elapsed")
                     next_note += PROGRESS_EVERY_S
         except BaseException:
             proc.terminate()
@@ -181,8 +182,14 @@ def _run_step(step: BuildStep, out_dir: Path, log_path: Path) -> None:
             raise
     if proc.returncode != 0:
         tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-30:])
-        raise LocalClusterError(f"building {names} failed (exit {proc.returncode}):\n{tail}")
-    _say(f"built {names} in {_fmt(time.monotonic() - start)}")
+        raise LocalClusterError(f"building {what} failed (exit {proc.returncode}):\n{tail}")
+    say(f"built {what} in {_fmt(time.monotonic() - start)}")
+
+
+def _run_step(step: BuildStep, out_dir: Path, log_path: Path) -> None:
+    names = ", ".join(step.outputs)
+    _say(f"building {names} (go build in tools/{step.module_dir}; log {log_path})")
+    run_go_build(go_command(step, out_dir), TOOLS_DIR / step.module_dir, log_path, names)
 
 
 def build(force: bool = False) -> Path:

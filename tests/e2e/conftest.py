@@ -7,6 +7,7 @@ tears it down at the end. ``kubectl`` runs the venv's real kubectl against it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -119,6 +120,21 @@ class Operator(OperatorProcess):
             self.launch(self.log_path, settings, timeout=30)
         except RuntimeError as exc:
             raise AssertionError(f"{exc}\n{self.logs()[-4000:]}") from exc
+
+    @contextlib.contextmanager
+    def settings_applied(self, **settings: str) -> Iterator[None]:
+        """Run with other settings, then with the defaults again.
+
+        SIGKILL rather than a graceful stop: a restart costs seconds less, and all the
+        operator needs survives a crash anyway (tested on its own).
+        """
+        self.stop(kill=True)
+        self.start(**settings)
+        try:
+            yield
+        finally:
+            self.stop(kill=True)
+            self.start()
 
     def restart(self, **settings: str) -> None:
         self.stop()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -108,22 +107,6 @@ def assert_on_time(seen_at: float, expires_at: datetime, name: str,
     assert lateness < LATENESS_BOUND, (
         f"{what} was deleted {lateness:.1f}s after its expiry; the operator said:\n{said}")
     return lateness
-
-
-@contextmanager
-def operator_settings(operator: Operator, **settings: str) -> Iterator[None]:
-    """Run the operator with other settings, then with the defaults again.
-
-    SIGKILL instead of a graceful stop: a restart then costs ~3s instead of ~10s, and
-    everything the operator needs survives a crash anyway (that is tested below).
-    """
-    operator.stop(kill=True)
-    operator.start(**settings)
-    try:
-        yield
-    finally:
-        operator.stop(kill=True)
-        operator.start()
 
 
 def wait_gone(kubectl: Kubectl, *what: str, timeout: float = 30) -> None:
@@ -279,7 +262,7 @@ MAX_TTL, DEFAULT_TTL = 12, 6
 @pytest.fixture(scope="module")
 def policy_operator(operator: Operator) -> Iterator[Operator]:
     """One operator run with both a maximum lifetime and a default TTL, for the tests below."""
-    with operator_settings(operator, DEVENV_MAX_TTL=f"{MAX_TTL}s",
+    with operator.settings_applied(DEVENV_MAX_TTL=f"{MAX_TTL}s",
                            DEVENV_DEFAULT_TTL=f"{DEFAULT_TTL}s"):
         yield operator
 

@@ -13,7 +13,6 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -67,18 +66,6 @@ def create(kubectl: Kubectl, names: list[str], prefix: str, **spec: Any) -> str:
     apply(kubectl, manifest(name, **spec))
     names.append(name)
     return name
-
-
-@contextmanager
-def operator_settings(operator: Operator, **settings: str) -> Iterator[None]:
-    """Run the operator with other settings (killed and restarted), then the defaults again."""
-    operator.stop(kill=True)
-    operator.start(**settings)
-    try:
-        yield
-    finally:
-        operator.stop(kill=True)
-        operator.start()
 
 
 def cluster_phase_counts(kubectl: Kubectl) -> dict[str, int]:
@@ -189,7 +176,7 @@ def test_phase_gauge_is_right_after_a_restart(
 
 @pytest.fixture(scope="module")
 def verbose_operator(operator: Operator) -> Iterator[Operator]:
-    with operator_settings(operator, DEVENV_LOG_LEVEL="DEBUG", DEVENV_LOG_FORMAT="json"):
+    with operator.settings_applied(DEVENV_LOG_LEVEL="DEBUG", DEVENV_LOG_FORMAT="json"):
         yield operator
 
 
