@@ -43,6 +43,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--expiry", type=int, default=200)
     parser.add_argument("--only", default="single,burst,scale,expiry",
                         help="comma-separated scenarios to run")
+    parser.add_argument("--tag", default="",
+                        help="suffix for the results file name (bench/results/<date>-<tag>.json)")
     parser.add_argument("--no-readme", action="store_true", help="do not append to README.md")
     parser.add_argument("--port-base", type=int, default=PORT_BASE)
     args = parser.parse_args(argv)
@@ -216,7 +218,11 @@ def write(result: dict[str, Any], args: argparse.Namespace) -> None:
         scenarios.say(f"result schema problems: {problems}")
     out_dir = HERE / "results"
     out_dir.mkdir(exist_ok=True)
-    path = out_dir / f"{result['date'][:10]}{'-quick' if args.quick else ''}.json"
+    stem = result["date"][:10] + ("-quick" if args.quick else "") + (
+        f"-{args.tag}" if args.tag else "")
+    path = out_dir / f"{stem}.json"
+    if path.exists():  # never overwrite an earlier run's results
+        path = out_dir / f"{stem}-{result['date'][11:19].replace(':', '')}.json"
     path.write_text(json.dumps(result, indent=2, sort_keys=False) + "\n")
     scenarios.say(f"wrote {path.relative_to(ROOT)}")
     summary = stats.markdown(result)
