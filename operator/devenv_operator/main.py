@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+import aiohttp
 import kopf
 
 from devenv_operator import builders, errors, kube, metrics, models, reconcile, status
@@ -26,6 +27,10 @@ from devenv_operator.logs import configure_logging
 from devenv_operator.settings import Settings, SettingsError, describe, load
 
 FINALIZER = "shipit.dev/teardown"
+# Kopf's own client (watch streams, finalizer patches) opens connections without limit by
+# default: a burst of 1,000 new environments meant hundreds of TLS connections at once, and
+# the memory they took stayed with the process. Its 5 watch streams each hold one.
+KOPF_CONNECTIONS = 16
 T = TypeVar("T")
 log = logging.getLogger("devenv_operator")
 
@@ -187,6 +192,20 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     controller.heartbeat = asyncio.get_running_loop().create_task(_heartbeat(controller))
     log.info("devenv-operator started (namespace prefix %r, %d workers)",
              config.namespace_prefix, config.workers)
+
+
+@kopf.on.login()
+async def login(**kwargs: Any) -> kopf.AiohttpSession | None:
+    """Kopf's usual credentials (from the kubernetes client), on a bounded connection pool."""
+    info = kopf.login_via_client(**kwargs)
+    if info is None:
+        return None
+    session = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=KOPF_CONNECTIONS, ssl=info.as_ssl_context()),
+        headers=info.as_http_headers(), trust_env=info.trust_env, proxy=info.proxy_url)
+    return kopf.AiohttpSession(aiohttp_session=session, server=info.server,
+                               default_namespace=info.default_namespace,
+                               expiration=info.expiration)
 
 
 @kopf.on.cleanup()
