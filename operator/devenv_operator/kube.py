@@ -134,18 +134,24 @@ class Kube:
             return None
         return result
 
-    def list(self, kind: Kind, namespace: str | None = None,
-             label_selector: str | None = None) -> list[dict[str, Any]]:
+    def list_versioned(self, kind: Kind, namespace: str | None = None,
+                       label_selector: str | None = None
+                       ) -> tuple[list[dict[str, Any]], str | None]:
+        """The items, and the resourceVersion the list was taken at."""
         query = {"labelSelector": label_selector} if label_selector else None
         try:
             result = self._call("GET", kind.path(namespace), query=query)
         except errors.NotFound:
-            return []
+            return [], None
         items: list[dict[str, Any]] = result.get("items") or []
         for item in items:  # list responses omit these on each item
             item.setdefault("apiVersion", kind.api_version)
             item.setdefault("kind", kind.kind)
-        return items
+        return items, (result.get("metadata") or {}).get("resourceVersion")
+
+    def list(self, kind: Kind, namespace: str | None = None,
+             label_selector: str | None = None) -> list[dict[str, Any]]:
+        return self.list_versioned(kind, namespace, label_selector)[0]
 
     def create(self, kind: Kind, obj: Mapping[str, Any]) -> dict[str, Any]:
         """POST; raises errors.AlreadyExists when the name is taken."""

@@ -248,17 +248,30 @@ async def environment_event(body: kopf.Body, type: str | None, memo: kopf.Memo,
         controller.poke(name)
 
 
-async def child_event(labels: Mapping[str, str], memo: kopf.Memo, **_: Any) -> None:
-    """A child changed (readiness, hand edits, deletion): reconcile its environment."""
-    _controller(memo).poke(labels.get(builders.ENVIRONMENT_LABEL))
+def _child_handler(kind: str) -> Callable[..., Any]:
+    async def child_event(event: Mapping[str, Any], labels: Mapping[str, str],
+                          memo: kopf.Memo, **_: Any) -> None:
+        """A child changed (readiness, hand edits, deletion): remember it, then reconcile
+        its environment (in that order: the reconcile reads the cache)."""
+        controller = _controller(memo)
+        obj = event.get("object") or {}
+        if event.get("type") == "DELETED":
+            controller.reconciler.cache.remove(kind, obj)
+        else:
+            controller.reconciler.cache.put(kind, obj)
+        controller.poke(labels.get(builders.ENVIRONMENT_LABEL))
+    return child_event
 
 
 # Children whose changes we watch (server-side filtered to our label). Secrets are not here:
 # their watch is filtered to copy sources; seeded Secrets are repaired by the periodic resync.
 CHILD_WATCHES = (("apps", "deployments"), ("v1", "services"), ("v1", "configmaps"))
+_CHILD_KINDS = {"deployments": kube.DEPLOYMENT.kind, "services": kube.SERVICE.kind,
+                "configmaps": kube.CONFIGMAP.kind}
 for _group, _plural in CHILD_WATCHES:
-    kopf.on.event(_group, _plural, labels={
-        builders.MANAGED_BY_LABEL: builders.MANAGED_BY_VALUE})(child_event)
+    kopf.on.event(_group, _plural, id=f"{_plural}-event", labels={
+        builders.MANAGED_BY_LABEL: builders.MANAGED_BY_VALUE,
+    })(_child_handler(_CHILD_KINDS[_plural]))
 
 
 @kopf.on.event("v1", "secrets")

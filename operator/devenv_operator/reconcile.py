@@ -24,6 +24,7 @@ from pydantic import ValidationError
 
 from devenv_operator import (
     builders,
+    cache,
     diff,
     errors,
     kube,
@@ -42,6 +43,9 @@ Clock = Callable[[], datetime]
 T = TypeVar("T")
 _ALPHABET = string.ascii_letters + string.digits
 CHILD_KINDS = (kube.CONFIGMAP, kube.SECRET, kube.DEPLOYMENT, kube.SERVICE)
+# Pods are listed to name what blocks a Deployment (image pulls, scheduling), but not while
+# it is only seconds old and simply coming up: that LIST would slow every normal start.
+POD_LOOK_AFTER = 3.0
 
 
 def random_value(length: int) -> str:
@@ -112,6 +116,10 @@ class Reconciler:
         self.clock = clock
         self.random = random
         self._written: dict[str, dict[str, Any]] = {}  # uid -> last status we wrote
+        # Children come from this cache (fed by the operator's watches and by our writes);
+        # each environment's are LISTed into it at its first reconcile and at every resync.
+        self.cache = cache.ChildCache(builders.ENVIRONMENT_LABEL)
+        self._listed: dict[str, datetime] = {}  # uid -> when its children were last LISTed
         self._lock = threading.Lock()
         # Independent objects of one environment are applied in parallel, as a client doing
         # it by hand would; this pool is separate from the one running reconciles.
@@ -121,6 +129,14 @@ class Reconciler:
     # -- entry point -------------------------------------------------------------------
 
     def reconcile(self, body: Mapping[str, Any]) -> Outcome:
+        try:
+            return self._reconcile(body)
+        except errors.KubeError:
+            with self._lock:  # something unexpected: read the cluster itself next time
+                self._listed.pop(body["metadata"]["uid"], None)
+            raise
+
+    def _reconcile(self, body: Mapping[str, Any]) -> Outcome:
         run = _Run(body)
         meta = body["metadata"]
         name, uid = meta["name"], meta["uid"]
@@ -151,7 +167,7 @@ class Reconciler:
             obs = replace(base, namespace_state=state)
             return self._finish(run, previous, obs, now, set())
 
-        children = ({k.kind: {} for k in CHILD_KINDS} if fresh else self._observe(env))
+        children = self._observe(env, fresh=fresh, now=now)
         secret_problems, config_errors, sources = self._converge_config(run, env, children)
         services = self._converge_services(run, env, children)
         self._prune(run, env, children)
@@ -228,14 +244,28 @@ class Reconciler:
 
     # -- observe -----------------------------------------------------------------------
 
-    def _observe(self, env: builders.Env) -> dict[str, dict[str, dict[str, Any]]]:
-        selector = (f"{builders.MANAGED_BY_LABEL}={builders.MANAGED_BY_VALUE},"
-                    f"{builders.ENVIRONMENT_LABEL}={env.name}")
-        return {
-            k.kind: {o["metadata"]["name"]: o
-                     for o in self.api.list(k, env.namespace, label_selector=selector)}
-            for k in CHILD_KINDS
-        }
+    def _observe(self, env: builders.Env, *, fresh: bool, now: datetime
+                 ) -> dict[str, dict[str, dict[str, Any]]]:
+        """The environment's children by kind and name: from the cache, LISTed when due."""
+        with self._lock:
+            listed = self._listed.get(env.uid)
+            due = listed is None or (now - listed).total_seconds() >= (
+                0.9 * self.settings.seconds("resync_interval"))
+            if fresh or due:
+                self._listed[env.uid] = now
+        if fresh:  # a namespace we just created has no children to list
+            self.cache.forget_namespace(env.namespace)  # whatever an earlier one held
+            return {k.kind: {} for k in CHILD_KINDS}
+        if due:
+            selector = (f"{builders.MANAGED_BY_LABEL}={builders.MANAGED_BY_VALUE},"
+                        f"{builders.ENVIRONMENT_LABEL}={env.name}")
+            listings = self._parallel([
+                functools.partial(self.api.list_versioned, k, env.namespace, selector)
+                for k in CHILD_KINDS])
+            for k, (items, version) in zip(CHILD_KINDS, listings, strict=True):
+                self.cache.replace(k.kind, env.namespace, env.name, items, version)
+        return {k.kind: self.cache.children(k.kind, env.namespace, env.name)
+                for k in CHILD_KINDS}
 
     # -- config ------------------------------------------------------------------------
 
@@ -308,7 +338,7 @@ class Reconciler:
                     result.deployment, result.replicas)
         run.keep[kube.DEPLOYMENT.kind] = set(by_name)
         run.keep[kube.SERVICE.kind] = keep_services
-        if not all(available.values()):
+        if not all(available.values()) and self._worth_looking_at_pods(found):
             found = self._attach_pods(env, found)
         return [found[s.name] for s in env.spec.services]
 
@@ -335,6 +365,17 @@ class Reconciler:
         futures = [self._fanout.submit(job) for job in jobs]
         return [future.result() for future in futures]
 
+    def _worth_looking_at_pods(self, found: Mapping[str, status.ServiceObservation]) -> bool:
+        now = self.clock()
+        for obs in found.values():
+            if obs.deployment is None or status.deployment_available(obs.deployment,
+                                                                     obs.replicas):
+                continue
+            created = status.parse_time(obs.deployment["metadata"].get("creationTimestamp"))
+            if created is None or (now - created).total_seconds() >= POD_LOOK_AFTER:
+                return True
+        return False
+
     def _attach_pods(self, env: builders.Env, found: dict[str, status.ServiceObservation]
                      ) -> dict[str, status.ServiceObservation]:
         selector = f"{builders.ENVIRONMENT_LABEL}={env.name}"
@@ -357,6 +398,7 @@ class Reconciler:
         if not diff.needs_apply(desired, observed):
             return dict(observed or {})
         result = self.api.apply(kind, desired)
+        self.cache.put(kind.kind, result)
         with run.lock:
             run.writes += 1
         meta = desired["metadata"]
@@ -374,7 +416,10 @@ class Reconciler:
             for name, obj in children[kind.kind].items():
                 if name in keep:
                     continue
-                if self.api.delete(kind, name, env.namespace, uid=obj["metadata"].get("uid")):
+                deleted = self.api.delete(kind, name, env.namespace,
+                                          uid=obj["metadata"].get("uid"))
+                self.cache.remove(kind.kind, obj)
+                if deleted:
                     run.writes += 1
                     log.info("Deleted %s %s in %s", kind.kind, name, env.namespace)
                     run.events.append(("Normal", "Deleted",
@@ -421,6 +466,8 @@ class Reconciler:
         if not namespace:
             _, namespace, _ = validate(body, self.settings.namespace_prefix)
         observed = self.api.get(kube.NAMESPACE, namespace) if namespace else None
+        if observed is None and namespace:
+            self.cache.forget_namespace(namespace)  # gone: nothing of it is left to remember
         if observed is None or not builders.owned_by(observed, meta["uid"]):
             return None  # never created, already gone, or not ours to delete
         if not observed["metadata"].get("deletionTimestamp"):
@@ -451,6 +498,7 @@ class Reconciler:
     def forget(self, uid: str) -> None:
         with self._lock:
             self._written.pop(uid, None)
+            self._listed.pop(uid, None)
 
     def _requeue(self, obs: status.Observation, new: Mapping[str, Any], now: datetime,
                  expiry: lifecycle.Expiry) -> float:

@@ -37,7 +37,8 @@ class Settings(BaseModel):
     expiry_warning: str = Field(
         "15m", description="How long before expiry the ExpiringSoon Event and condition appear.")
     resync_interval: str = Field(
-        "5m", description="How often a settled environment is re-checked for drift.")
+        "5m", description="How often a settled environment is re-checked for drift; each "
+        "re-check also re-reads its children from the API instead of the operator's cache.")
     provisioning_recheck: str = Field(
         "5s", description="How often a provisioning environment re-reads its pods' state.")
     workers: int = Field(

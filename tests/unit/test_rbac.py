@@ -49,7 +49,8 @@ NAMESPACED_GRANTS: dict[Resource, str] = {("", "events"): "default"}
 
 # Kube method -> the RBAC verbs its HTTP request needs. A server-side apply is a PATCH, but
 # when the object does not exist yet the API server also authorizes it as a create.
-KUBE_VERBS = {"get": {"get"}, "list": {"list"}, "create": {"create"},
+KUBE_VERBS = {"get": {"get"}, "list": {"list"}, "list_versioned": {"list"},
+              "create": {"create"},
               "apply": {"patch", "create"}, "patch": {"patch"}, "delete": {"delete"},
               "event": {"create"}}
 SERVICE_ACCOUNT = {"kind": "ServiceAccount", "name": "devenv-operator",
@@ -85,8 +86,12 @@ def api_calls() -> Iterator[tuple[str, Resource, str]]:
             if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
                 continue
             func = node.func
-            receiver = ast.unparse(func.value)
             where = f"{path.name}:{node.lineno} {ast.unparse(node)[:60]}"
+            if (func.attr == "partial" and node.args
+                    and isinstance(node.args[0], ast.Attribute)):  # partial(self.api.x, kind, ..)
+                func = node.args[0]
+                node = ast.Call(func=func, args=node.args[1:], keywords=node.keywords)
+            receiver = ast.unparse(func.value)
             if receiver.endswith("api") and func.attr in KUBE_VERBS:
                 if func.attr == "event":
                     yield where, resource_of(kube.EVENT), "create"
