@@ -7,15 +7,16 @@ children are LISTed once when it is first reconciled (and again at every resync,
 also catches what a watch could have missed, and the Secrets, which are not watched), and
 ``replace`` merges such a LIST without undoing a newer watch event.
 
-Entries are kept compactly (JSON text, without ``managedFields``) because at 1,000
-environments this is most of what the operator holds. Thread-safe: the event loop writes
-watch events while worker threads read and write.
+Entries are kept compactly (compressed JSON, without ``managedFields``): at 1,000
+environments, plain dicts of every child would be a large share of the operator's memory.
+Thread-safe: the event loop writes watch events while worker threads read and write.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -29,7 +30,7 @@ Key = tuple[str, str]  # (kind, namespace)
 class _Entry:
     version: int | None
     environment: str | None
-    text: str
+    packed: bytes  # zlib-compressed JSON
 
 
 def _version(obj: Mapping[str, Any]) -> int | None:
@@ -46,9 +47,14 @@ def _newer(candidate: int | None, current: int | None) -> bool:
     return candidate is None or current is None or candidate >= current
 
 
-def _encode(obj: Mapping[str, Any]) -> str:
+def _encode(obj: Mapping[str, Any]) -> bytes:
     meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k != "managedFields"}
-    return json.dumps({**obj, "metadata": meta}, separators=(",", ":"))
+    return zlib.compress(json.dumps({**obj, "metadata": meta}, separators=(",", ":")).encode(), 1)
+
+
+def _decode(packed: bytes) -> dict[str, Any]:
+    obj: dict[str, Any] = json.loads(zlib.decompress(packed))
+    return obj
 
 
 class ChildCache:
@@ -122,10 +128,10 @@ class ChildCache:
     def children(self, kind: str, namespace: str, environment: str) -> dict[str, dict[str, Any]]:
         """One environment's children of one kind, by name (fresh copies)."""
         with self._lock:
-            entries = [(name, entry.text) for name, entry in
+            entries = [(name, entry.packed) for name, entry in
                        self._objects.get((kind, namespace), {}).items()
                        if entry.environment == environment]
-        return {name: json.loads(text) for name, text in entries}
+        return {name: _decode(packed) for name, packed in entries}
 
     def forget_namespace(self, namespace: str) -> None:
         """Drop everything about a namespace (its environment is gone)."""

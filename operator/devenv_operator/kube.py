@@ -196,10 +196,13 @@ class Kube:
         return True
 
     def event(self, involved: Mapping[str, Any], event_type: str, reason: str,
-              message: str, namespace: str = "default") -> None:
-        """Record an Event on an object (cluster-scoped objects get theirs in ``default``)."""
+              message: str, namespace: str = "default", at: datetime | None = None) -> None:
+        """Record an Event on an object (cluster-scoped objects get theirs in ``default``).
+
+        ``at`` is when it happened, if the Event is posted later (from a queue).
+        """
         meta = involved.get("metadata", {})
-        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        now = (at or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         target_ns = meta.get("namespace") or namespace
         event = {
             "apiVersion": "v1",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import functools
+import json
 import logging
 import re
 import secrets as pysecrets
@@ -115,7 +116,9 @@ class Reconciler:
         self.settings = settings
         self.clock = clock
         self.random = random
-        self._written: dict[str, dict[str, Any]] = {}  # uid -> last status we wrote
+        # uid -> the last status we wrote (JSON text: compact at thousands of environments),
+        # until the watch brings the body that carries it.
+        self._written: dict[str, str] = {}
         # Children come from this cache (fed by the operator's watches and by our writes);
         # each environment's are LISTed into it at its first reconcile and at every resync.
         self.cache = cache.ChildCache(builders.ENVIRONMENT_LABEL)
@@ -125,6 +128,10 @@ class Reconciler:
         # it by hand would; this pool is separate from the one running reconciles.
         self._fanout = concurrent.futures.ThreadPoolExecutor(
             max_workers=settings.workers, thread_name_prefix="apply")
+        # Events are best effort and nothing waits for them: a small pool of their own, so
+        # that in a burst they queue behind the applies instead of delaying them.
+        self._events = concurrent.futures.ThreadPoolExecutor(
+            max_workers=2, thread_name_prefix="events")
 
     # -- entry point -------------------------------------------------------------------
 
@@ -430,7 +437,8 @@ class Reconciler:
     def _previous_status(self, body: Mapping[str, Any]) -> dict[str, Any]:
         uid = body["metadata"]["uid"]
         with self._lock:
-            cached = self._written.get(uid)
+            text = self._written.get(uid)
+        cached: dict[str, Any] | None = json.loads(text) if text is not None else None
         current = dict(body.get("status") or {})
         if cached is not None and cached.get("observedGeneration", 0) >= current.get(
                 "observedGeneration", 0):
@@ -448,10 +456,9 @@ class Reconciler:
                            subresource="status")
             run.writes += 1
             with self._lock:
-                self._written[meta["uid"]] = new
+                self._written[meta["uid"]] = json.dumps(new)
         for event_type, reason, message in transitions.coalesce(run.events):
-            # Events are best effort and nothing waits for them: post them off this thread.
-            self._fanout.submit(self.api.event, body, event_type, reason, message)
+            self._events.submit(self.api.event, body, event_type, reason, message, at=now)
         ready_after, steps = transitions.timings(previous, new, now)
         return Outcome(new, self._requeue(obs, new, now, run.expiry), sources, run.writes,
                        run.events, ready_after, steps)
@@ -493,7 +500,12 @@ class Reconciler:
         self.api.patch(kube.DEVENV, body["metadata"]["name"], {"status": new},
                        subresource="status")
         with self._lock:
-            self._written[body["metadata"]["uid"]] = new
+            self._written[body["metadata"]["uid"]] = json.dumps(new)
+
+    def close(self) -> None:
+        """Drop queued work (Events not yet posted); the operator is stopping."""
+        for pool in (self._fanout, self._events):
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def forget(self, uid: str) -> None:
         with self._lock:
