@@ -175,8 +175,11 @@ class Reconciler:
             return self._finish(run, previous, obs, now, set())
 
         children = self._observe(env, fresh=fresh, now=now)
-        secret_problems, config_errors, sources = self._converge_config(run, env, children)
+        # Config and the first services go out together, as a client applying a directory
+        # would: a pod that starts before its ConfigMap exists is retried by the kubelet.
+        secret_problems, config_pending, sources = self._converge_config(run, env, children)
         services = self._converge_services(run, env, children)
+        config_errors = [e for e in self._collect(config_pending) if e is not None]
         self._prune(run, env, children)
         obs = replace(base, namespace_state="ready", secret_problems=secret_problems,
                       apply_errors=config_errors, services=services)
@@ -224,8 +227,12 @@ class Reconciler:
         return _state_of(builders.namespace_ownership(observed, name, uid))
 
     def _ensure_namespace(self, run: _Run, env: builders.Env) -> str:
-        observed = self.api.get(kube.NAMESPACE, env.namespace)
         desired = diff.with_hash(builders.build_namespace(env))
+        # A new environment (no namespace in its status yet) most likely needs a new
+        # namespace: try to create it straight away. A create never adopts anything; when
+        # the name is taken, the ownership check below decides, as for any other run.
+        recorded = self._previous_status(run.body).get("namespace")
+        observed = self.api.get(kube.NAMESPACE, env.namespace) if recorded else None
         if observed is None:
             try:
                 self.api.create(kube.NAMESPACE, desired)
@@ -278,7 +285,10 @@ class Reconciler:
 
     def _converge_config(self, run: _Run, env: builders.Env,
                          children: dict[str, dict[str, dict[str, Any]]]
-                         ) -> tuple[list[builders.SecretProblem], list[str], set[tuple[str, str]]]:
+                         ) -> tuple[list[builders.SecretProblem],
+                                    list[concurrent.futures.Future[str | None]],
+                                    set[tuple[str, str]]]:
+        """Start applying ConfigMaps and Secrets; (problems, pending applies, copy sources)."""
         observed_secrets = children[kube.SECRET.kind]
         existing = {
             name: dict(obj.get("data") or {}) for name, obj in observed_secrets.items()
@@ -308,11 +318,11 @@ class Reconciler:
                 for kind, objects in ((kube.CONFIGMAP, builders.build_config_maps(env)),
                                       (kube.SECRET, secrets))
                 for obj in objects]
-        apply_errors = [e for e in self._parallel(jobs) if e is not None]
+        pending = self._start(jobs)
         run.keep[kube.SECRET.kind] = {s["metadata"]["name"] for s in secrets}
         run.keep[kube.CONFIGMAP.kind] = {c["metadata"]["name"]
                                          for c in builders.build_config_maps(env)}
-        return problems, apply_errors, refs
+        return problems, pending, refs
 
     # -- services ----------------------------------------------------------------------
 
@@ -328,7 +338,7 @@ class Reconciler:
         # Each wave depends only on earlier ones, so its services are applied in parallel,
         # and whether a dependency is Available is judged on what this run just applied.
         for wave in waves:
-            jobs = []
+            applying: list[models.Service] = []
             for name in wave:
                 service = by_name[name]
                 current = children[kube.DEPLOYMENT.kind].get(name)
@@ -338,38 +348,54 @@ class Reconciler:
                     found[name] = status.ServiceObservation(name, service.replicas,
                                                             waiting_for=waiting)
                     continue
-                jobs.append(functools.partial(self._apply_service, run, env, service, children))
-            for result in self._parallel(jobs):
-                found[result.name] = result
-                available[result.name] = result.error is None and status.deployment_available(
-                    result.deployment, result.replicas)
+                applying.append(service)
+            # A Deployment and its Service do not depend on each other: apply both at once.
+            jobs: list[Callable[[], tuple[dict[str, Any] | None, str | None]]] = []
+            for service in applying:
+                jobs.append(functools.partial(
+                    self._apply_child, run, kube.DEPLOYMENT,
+                    builders.build_deployment(env, service), children))
+                svc = builders.build_service(env, service)
+                jobs.append(functools.partial(self._apply_child, run, kube.SERVICE, svc, children)
+                            if svc is not None else _nothing)
+            results = self._parallel(jobs)
+            for i, service in enumerate(applying):
+                (deployment, deployment_error), (_, service_error) = results[2 * i:2 * i + 2]
+                error = deployment_error or service_error
+                found[service.name] = status.ServiceObservation(
+                    service.name, service.replicas,
+                    deployment or children[kube.DEPLOYMENT.kind].get(service.name), error=error)
+                available[service.name] = error is None and status.deployment_available(
+                    deployment, service.replicas)
         run.keep[kube.DEPLOYMENT.kind] = set(by_name)
         run.keep[kube.SERVICE.kind] = keep_services
         if not all(available.values()) and self._worth_looking_at_pods(found):
             found = self._attach_pods(env, found)
         return [found[s.name] for s in env.spec.services]
 
-    def _apply_service(self, run: _Run, env: builders.Env, service: models.Service,
-                       children: dict[str, dict[str, dict[str, Any]]]
-                       ) -> status.ServiceObservation:
-        current = children[kube.DEPLOYMENT.kind].get(service.name)
+    def _apply_child(self, run: _Run, kind: kube.Kind, obj: dict[str, Any],
+                     children: dict[str, dict[str, dict[str, Any]]]
+                     ) -> tuple[dict[str, Any] | None, str | None]:
+        """(the object as applied, or None; why the API server refused it, or None)."""
         try:
-            current = self._apply(run, kube.DEPLOYMENT, builders.build_deployment(env, service),
-                                  current)
-            svc = builders.build_service(env, service)
-            if svc is not None:
-                self._apply(run, kube.SERVICE, svc,
-                            children[kube.SERVICE.kind].get(service.name))
+            return self._apply(run, kind, obj,
+                               children[kind.kind].get(obj["metadata"]["name"])), None
         except errors.Invalid as exc:
-            return status.ServiceObservation(service.name, service.replicas, current,
-                                             error=str(exc))
-        return status.ServiceObservation(service.name, service.replicas, current)
+            return None, str(exc)
 
     def _parallel(self, jobs: Sequence[Callable[[], T]]) -> list[T]:
         """Run blocking calls concurrently; results in order; the first error is raised."""
         if len(jobs) <= 1:
             return [job() for job in jobs]
-        futures = [self._fanout.submit(job) for job in jobs]
+        return self._collect(self._start(jobs))
+
+    def _start(self, jobs: Sequence[Callable[[], T]]) -> list[concurrent.futures.Future[T]]:
+        """Submit blocking calls; only the reconcile's own thread may wait for them (a job
+        that waited for other jobs could deadlock the pool)."""
+        return [self._fanout.submit(job) for job in jobs]
+
+    @staticmethod
+    def _collect(futures: Sequence[concurrent.futures.Future[T]]) -> list[T]:
         return [future.result() for future in futures]
 
     def _worth_looking_at_pods(self, found: Mapping[str, status.ServiceObservation]) -> bool:
@@ -530,6 +556,10 @@ class Reconciler:
             if deadline is not None:
                 wait = min(wait, max((deadline - now).total_seconds(), 0.0))
         return wait
+
+
+def _nothing() -> tuple[dict[str, Any] | None, str | None]:
+    return None, None
 
 
 def _merge_nulls(previous: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
