@@ -189,6 +189,11 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     api = kube.Kube(kube.load_api_client(pool_size=2 * config.workers),
                     on_request=metrics.api_request)
     controller = Controller(config, reconcile.Reconciler(api, config), memo["health"])
+    loop = asyncio.get_running_loop()
+
+    def status_lost(name: str) -> None:  # called from a worker thread
+        loop.call_soon_threadsafe(controller.poke, name)
+    controller.reconciler.on_status_lost = status_lost
     memo["controller"] = controller
     metrics.set_phases({})
     controller.heartbeat = asyncio.get_running_loop().create_task(_heartbeat(controller))

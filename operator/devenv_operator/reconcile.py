@@ -132,11 +132,25 @@ class Reconciler:
         # that in a burst they queue behind the applies instead of delaying them.
         self._events = concurrent.futures.ThreadPoolExecutor(
             max_workers=2, thread_name_prefix="events")
+        # Status writes leave the reconcile without waiting, so that the next reconcile (a
+        # dependency just became Available) is not held up by the previous one's status
+        # patch. They stay in order per environment: each waits for the one before it.
+        self._status_pool = concurrent.futures.ThreadPoolExecutor(
+            max_workers=settings.workers, thread_name_prefix="status")
+        self._status_writes: dict[str, concurrent.futures.Future[None]] = {}
+        self._status_failed: dict[str, errors.KubeError] = {}  # raised by the next reconcile
+        # Told (from a worker thread) the name of an environment whose status write failed,
+        # so that it is reconciled again.
+        self.on_status_lost: Callable[[str], None] | None = None
 
     # -- entry point -------------------------------------------------------------------
 
     def reconcile(self, body: Mapping[str, Any]) -> Outcome:
         try:
+            with self._lock:
+                failed = self._status_failed.pop(body["metadata"]["uid"], None)
+            if failed is not None:  # the caller backs off and reports it, as for any error
+                raise failed
             return self._reconcile(body)
         except errors.KubeError:
             with self._lock:  # something unexpected: read the cluster itself next time
@@ -478,16 +492,48 @@ class Reconciler:
         meta = body["metadata"]
         run.events.extend(transitions.transition_events(previous, new, now, meta))
         if new != previous:
-            self.api.patch(kube.DEVENV, meta["name"], {"status": _merge_nulls(previous, new)},
-                           subresource="status")
+            self._write_status(meta["uid"], meta["name"], {"status": _merge_nulls(previous, new)},
+                               json.dumps(new))
             run.writes += 1
-            with self._lock:
-                self._written[meta["uid"]] = json.dumps(new)
         for event_type, reason, message in transitions.coalesce(run.events):
             self._events.submit(self.api.event, body, event_type, reason, message, at=now)
         ready_after, steps = transitions.timings(previous, new, now)
         return Outcome(new, self._requeue(obs, new, now, run.expiry), sources, run.writes,
                        run.events, ready_after, steps)
+
+    def _write_status(self, uid: str, name: str, patch: dict[str, Any], written: str) -> None:
+        with self._lock:
+            self._written[uid] = written
+            before = self._status_writes.get(uid)
+            future = self._status_pool.submit(self._patch_status, uid, name, patch, before)
+            self._status_writes[uid] = future
+
+        def done(_: concurrent.futures.Future[None]) -> None:
+            with self._lock:
+                if self._status_writes.get(uid) is future:
+                    del self._status_writes[uid]
+        future.add_done_callback(done)
+
+    def _patch_status(self, uid: str, name: str, patch: dict[str, Any],
+                      before: concurrent.futures.Future[None] | None) -> None:
+        if before is not None:
+            concurrent.futures.wait([before])  # submitted earlier: running or done (FIFO)
+        try:
+            self.api.patch(kube.DEVENV, name, patch, subresource="status")
+        except errors.KubeError as exc:
+            log.warning("Writing the status of %s failed, reconciling again: %s", name, exc)
+            with self._lock:
+                self._written.pop(uid, None)
+                self._status_failed[uid] = exc
+            if self.on_status_lost is not None:
+                self.on_status_lost(name)
+
+    def _status_written(self, uid: str) -> None:
+        """Wait until this environment's queued status writes are done."""
+        with self._lock:
+            pending = self._status_writes.get(uid)
+        if pending is not None:
+            concurrent.futures.wait([pending])
 
     def teardown(self, body: Mapping[str, Any]) -> str | None:
         """Delete the environment's namespace if we created it; None once it is gone.
@@ -513,6 +559,7 @@ class Reconciler:
         return message
 
     def _write_terminating(self, body: Mapping[str, Any], message: str) -> None:
+        self._status_written(body["metadata"]["uid"])  # never overtaken by an older status
         previous = self._previous_status(body)
         if previous.get("phase") == "Terminating" and previous.get("message") == message:
             return
@@ -530,13 +577,15 @@ class Reconciler:
 
     def close(self) -> None:
         """Drop queued work (Events not yet posted); the operator is stopping."""
-        for pool in (self._fanout, self._events):
+        for pool in (self._fanout, self._events, self._status_pool):
             pool.shutdown(wait=False, cancel_futures=True)
 
     def forget(self, uid: str) -> None:
         with self._lock:
             self._written.pop(uid, None)
             self._listed.pop(uid, None)
+            self._status_writes.pop(uid, None)
+            self._status_failed.pop(uid, None)
 
     def _requeue(self, obs: status.Observation, new: Mapping[str, Any], now: datetime,
                  expiry: lifecycle.Expiry) -> float:
