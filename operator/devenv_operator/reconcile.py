@@ -47,6 +47,9 @@ CHILD_KINDS = (kube.CONFIGMAP, kube.SECRET, kube.DEPLOYMENT, kube.SERVICE)
 # Pods are listed to name what blocks a Deployment (image pulls, scheduling), but not while
 # it is only seconds old and simply coming up: that LIST would slow every normal start.
 POD_LOOK_AFTER = 3.0
+# Threads writing statuses: one small PATCH each, at most one per reconcile; every thread
+# costs memory whether busy or not.
+STATUS_WRITERS = 4
 
 
 def random_value(length: int) -> str:
@@ -136,7 +139,7 @@ class Reconciler:
         # dependency just became Available) is not held up by the previous one's status
         # patch. They stay in order per environment: each waits for the one before it.
         self._status_pool = concurrent.futures.ThreadPoolExecutor(
-            max_workers=settings.workers, thread_name_prefix="status")
+            max_workers=STATUS_WRITERS, thread_name_prefix="status")
         self._status_writes: dict[str, concurrent.futures.Future[None]] = {}
         self._status_failed: dict[str, errors.KubeError] = {}  # raised by the next reconcile
         # Told (from a worker thread) the name of an environment whose status write failed,
