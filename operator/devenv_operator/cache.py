@@ -140,7 +140,3 @@ class ChildCache:
                 del self._objects[key]
             for gone in [k for k in self._gone if k[1] == namespace]:
                 del self._gone[gone]
-
-    def size(self) -> int:
-        with self._lock:
-            return sum(len(bucket) for bucket in self._objects.values())

@@ -196,7 +196,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     controller.reconciler.on_status_lost = status_lost
     memo["controller"] = controller
     metrics.set_phases({})
-    controller.heartbeat = asyncio.get_running_loop().create_task(_heartbeat(controller))
+    controller.heartbeat = loop.create_task(_heartbeat(controller))
     log.info("devenv-operator started (namespace prefix %r, %d workers)",
              config.namespace_prefix, config.workers)
 
@@ -204,7 +204,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
 @kopf.on.login()
 async def login(**kwargs: Any) -> kopf.AiohttpSession | None:
     """Kopf's usual credentials (from the kubernetes client), on a bounded connection pool."""
-    info = kopf.login_via_client(**kwargs)
+    # It reads the kubeconfig (and may run its credential plugin): not on the event loop.
+    info = await asyncio.to_thread(kopf.login_via_client, **kwargs)
     if info is None:
         return None
     session = aiohttp.ClientSession(

@@ -331,14 +331,13 @@ class Reconciler:
                 return f"{kind.kind} {name}: {exc}"
             return None
 
+        config_maps = builders.build_config_maps(env)
         jobs = [functools.partial(seed, kind, obj)
-                for kind, objects in ((kube.CONFIGMAP, builders.build_config_maps(env)),
-                                      (kube.SECRET, secrets))
+                for kind, objects in ((kube.CONFIGMAP, config_maps), (kube.SECRET, secrets))
                 for obj in objects]
         pending = self._start(jobs)
         run.keep[kube.SECRET.kind] = {s["metadata"]["name"] for s in secrets}
-        run.keep[kube.CONFIGMAP.kind] = {c["metadata"]["name"]
-                                         for c in builders.build_config_maps(env)}
+        run.keep[kube.CONFIGMAP.kind] = {c["metadata"]["name"] for c in config_maps}
         return problems, pending, refs
 
     # -- services ----------------------------------------------------------------------
@@ -449,14 +448,14 @@ class Reconciler:
             return dict(observed or {})
         result = self.api.apply(kind, desired)
         self.cache.put(kind.kind, result)
-        with run.lock:
-            run.writes += 1
         meta = desired["metadata"]
         verb = "Created" if observed is None else "Updated"
         log.info("%s %s %s in %s", verb, kind.kind, meta["name"], meta["namespace"])
-        if kind in (kube.DEPLOYMENT, kube.SERVICE) or observed is None:
-            run.events.append(("Normal", verb, f"{verb} {kind.kind} {meta['name']} "
-                                               f"in {meta['namespace']}"))
+        with run.lock:  # applies of one run go in parallel
+            run.writes += 1
+            if kind in (kube.DEPLOYMENT, kube.SERVICE) or observed is None:
+                run.events.append(("Normal", verb, f"{verb} {kind.kind} {meta['name']} "
+                                                   f"in {meta['namespace']}"))
         return result
 
     def _prune(self, run: _Run, env: builders.Env,
@@ -523,6 +522,8 @@ class Reconciler:
             concurrent.futures.wait([before])  # submitted earlier: running or done (FIFO)
         try:
             self.api.patch(kube.DEVENV, name, patch, subresource="status")
+            with self._lock:  # a later write went through: an earlier failure is moot
+                self._status_failed.pop(uid, None)
         except errors.KubeError as exc:
             log.warning("Writing the status of %s failed, reconciling again: %s", name, exc)
             with self._lock:
