@@ -137,7 +137,7 @@ def burst(ctx: Context, sizes: list[int]) -> tuple[dict[str, Any], dict[str, Any
         for method in BURST_METHODS:
             before = _operator_counters(ctx)
             p, samples = run_method(ctx, method, spec, size)
-            after = _operator_counters(ctx)
+            after = _operator_counters(ctx, settle=method == "operator")
             starts = [s.started for s in samples]
             ends = [s.ready_at for s in samples if s.ready_at is not None]
             makespan = (max(ends) - min(starts)) if ends else None
@@ -162,9 +162,19 @@ def burst(ctx: Context, sizes: list[int]) -> tuple[dict[str, Any], dict[str, Any
             "ratios": {k: v["ratios"] for k, v in rounds.items()}}, cost
 
 
-def _operator_counters(ctx: Context) -> dict[str, Any]:
+def _operator_counters(ctx: Context, settle: bool = False) -> dict[str, Any]:
+    """The operator's request counts and CPU; with settle, once its request counts have
+    stopped moving (Events are posted from a queue, after the environments are Ready)."""
     ctx.operator.ensure_running()
-    return {"requests": ctx.operator.requests_by_verb(), "cpu": ctx.operator.cpu_seconds()}
+    requests = ctx.operator.requests_by_verb()
+    deadline = time.monotonic() + 30
+    while settle and time.monotonic() < deadline:
+        time.sleep(1.0)
+        again = ctx.operator.requests_by_verb()
+        if again == requests:
+            break
+        requests = again
+    return {"requests": requests, "cpu": ctx.operator.cpu_seconds()}
 
 
 def _count_events(ctx: Context, names: set[str]) -> int:
@@ -217,8 +227,8 @@ def scale(ctx: Context, total: int, batch: int, checkpoints: tuple[int, ...]) ->
             time.sleep(2)
             rss[str(created)] = ctx.operator.rss_mb()
             say(f"scale: {created} environments Ready, operator RSS {rss[str(created)]} MB")
-    after = _operator_counters(ctx)
     elapsed = time.monotonic() - started
+    after = _operator_counters(ctx, settle=True)
     rss[f"{total} (after 30 s)"] = _settle(ctx, 30)
     requests = stats.counter_deltas(before["requests"], after["requests"])
     left = 0
