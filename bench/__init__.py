@@ -5,5 +5,7 @@ cluster (the floor of applying equivalent objects directly, ``kubectl apply``, `
 install --wait``), so the ratios mean something even where absolute times are noisy.
 Layout: ``stats`` (pure numbers and the result schema), ``cluster`` (a small API client and
 watches), ``render`` (equivalent objects), ``methods`` (one way each to bring up an
-environment), ``scenarios`` and ``runner`` (the run), ``helm`` (builds the pinned Helm).
+environment), ``operator_run`` (the operator under benchmark, a subprocess), ``scenarios``
+and ``__main__`` (the run), ``helm`` (builds the pinned Helm), ``expiry_lateness`` (a
+standalone expiry measurement).
 """

@@ -20,7 +20,7 @@ import localcluster
 import localcluster.config
 from bench import helm, scenarios, stats
 from bench.cluster import Api, Tracker
-from bench.operator import SETTINGS, Operator
+from bench.operator_run import SETTINGS, Operator
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent

@@ -16,7 +16,7 @@ from typing import Any
 
 from bench import methods, render, stats
 from bench.cluster import Api, Tracker
-from bench.operator import Operator
+from bench.operator_run import Operator
 
 CHART = Path(__file__).resolve().parent / "chart"
 

@@ -2,6 +2,7 @@
 
 Besides start/stop it reads what the cost scenario needs: its /metrics (API requests by
 verb, step histograms) and, from /proc, its CPU seconds (utime + stime) and resident memory.
+(Not ``bench/operator.py``: that name would shadow the standard library's ``operator``.)
 """
 
 from __future__ import annotations
