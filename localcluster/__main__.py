@@ -4,7 +4,8 @@ Settings come from flags, else env vars (LOCALCLUSTER_STATE_DIR, LOCALCLUSTER_NO
 LOCALCLUSTER_PORT_BASE, LOCALCLUSTER_QPS), else defaults (state dir ``.localcluster/``
 in the project root, 3 nodes, port base 6443, QPS 20 / burst 30 for the
 controller-manager and scheduler clients). The binaries are cached under
-``${DEVENV_CACHE_DIR:-${XDG_CACHE_HOME:-~/.cache}/devenv-operator}/localcluster``.
+``${LOCALCLUSTER_CACHE_DIR:-${XDG_CACHE_HOME:-~/.cache}/devenv-operator}/localcluster``.
+No DEVENV_* variable is read: those are the operator's settings.
 
 Exit codes: 0 success; 1 failure (message on stderr); 2 usage error;
 3 ``status``: no cluster running; 4 ``status``: running but unhealthy/degraded;

@@ -36,7 +36,9 @@ ENV_STATE_DIR = "LOCALCLUSTER_STATE_DIR"
 ENV_NODES = "LOCALCLUSTER_NODES"
 ENV_PORT_BASE = "LOCALCLUSTER_PORT_BASE"
 ENV_QPS = "LOCALCLUSTER_QPS"
-ENV_CACHE_DIR = "DEVENV_CACHE_DIR"
+# Not DEVENV_*: that prefix belongs to the operator, whose settings refuse unknown names,
+# and `make run` passes the environment on to the operator.
+ENV_CACHE_DIR = "LOCALCLUSTER_CACHE_DIR"
 
 BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd", "kwok")
 
@@ -145,7 +147,11 @@ def settings_from_env(
 
 
 def cache_root() -> Path:
-    """``${DEVENV_CACHE_DIR:-${XDG_CACHE_HOME:-~/.cache}/devenv-operator}/localcluster``."""
+    """``${LOCALCLUSTER_CACHE_DIR:-${XDG_CACHE_HOME:-~/.cache}/devenv-operator}/localcluster``.
+
+    The variable names the base cache dir; the binaries go to its ``localcluster/`` and the
+    benchmark's tools next to it (``bench/``).
+    """
     explicit = os.environ.get(ENV_CACHE_DIR, "").strip()
     if explicit:
         base = Path(explicit).expanduser()

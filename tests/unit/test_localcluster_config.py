@@ -74,10 +74,10 @@ def test_cache_key_changes_with_every_input() -> None:
 
 
 def test_cache_root_honours_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.delenv("DEVENV_CACHE_DIR", raising=False)
+    monkeypatch.delenv("LOCALCLUSTER_CACHE_DIR", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert config.cache_root() == tmp_path / "xdg" / "devenv-operator" / "localcluster"
-    monkeypatch.setenv("DEVENV_CACHE_DIR", str(tmp_path / "explicit"))
+    monkeypatch.setenv("LOCALCLUSTER_CACHE_DIR", str(tmp_path / "explicit"))
     assert config.cache_root() == tmp_path / "explicit" / "localcluster"
 
 
