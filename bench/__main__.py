@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.run([kubectl, f"--kubeconfig={cluster.kubeconfig}", "wait",
                         "--for=condition=Established", "crd/devenvironments.shipit.dev",
                         "--timeout=60s"], check=True, capture_output=True)
-        api = Api(str(cluster.kubeconfig), pool_size=WORKERS * 2)
+        api = Api.connect(str(cluster.kubeconfig), pool_size=WORKERS * 2)
         tracker = Tracker(api)
         tracker.start()
         op = Operator(cluster.kubeconfig, state / "operator.log")

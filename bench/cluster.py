@@ -1,153 +1,87 @@
-"""A small direct API client and the watches that timestamp what happens in the cluster.
+"""The benchmark's side of the cluster: a retrying client, and watches that timestamp milestones.
 
-``Api`` speaks JSON over the kubeconfig's credentials (the official client only loads the
-config and pools connections); it is the "direct client" of the floor baseline. ``Tracker``
-runs one watch per kind in threads and records, on the benchmark's clock, when each
-namespace, config object, Deployment and DevEnvironment reached each milestone.
+``Api`` is the "direct client" of the floor baseline: the operator's own client
+(``devenv_operator.kube.Kube``) under the benchmark's field manager, retrying throttled (429)
+and unavailable (503) answers and counting those retries, which the results report. ``Tracker``
+runs one watch per kind in threads and records, on the benchmark's clock, when each namespace,
+config object, Deployment and DevEnvironment reached each milestone.
 """
 
 from __future__ import annotations
 
-import json
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
-from urllib.parse import urlencode
+from typing import Any, TypeVar
 
-import urllib3
-from kubernetes import client as k8s_client
-from kubernetes import config as k8s_config
-
+from bench.render import BENCH_MANAGER
+from devenv_operator import errors, kube
+from devenv_operator.kube import Kind
 from devenv_operator.status import deployment_available
 
-FIELD_MANAGER = "devenv-bench"
+FIELD_MANAGER = BENCH_MANAGER  # server-side apply owner of everything the baselines write
 LABEL = "shipit.dev/environment"
 RETRIES = 20
-
-
-class ApiError(RuntimeError):
-    """Raised when the API answers a request with a non-2xx status."""
-
-    def __init__(self, status: int, text: str) -> None:
-        super().__init__(f"HTTP {status}: {text[:300]}")
-        self.status = status
-
-
-@dataclass(frozen=True)
-class Kind:
-    prefix: str  # /api/v1 or /apis/group/version
-    plural: str
-    namespaced: bool
-
-    def path(self, namespace: str | None = None, name: str | None = None) -> str:
-        base = self.prefix
-        if self.namespaced and namespace:
-            base += f"/namespaces/{namespace}"
-        base += f"/{self.plural}"
-        return f"{base}/{name}" if name else base
-
-
-KINDS = {
-    "Namespace": Kind("/api/v1", "namespaces", False),
-    "ConfigMap": Kind("/api/v1", "configmaps", True),
-    "Secret": Kind("/api/v1", "secrets", True),
-    "Service": Kind("/api/v1", "services", True),
-    "Deployment": Kind("/apis/apps/v1", "deployments", True),
-    "Event": Kind("/api/v1", "events", True),
-    "DevEnvironment": Kind("/apis/shipit.dev/v1alpha1", "devenvironments", False),
-}
+RETRY_STATUSES = (429, 503)
+REQUEST_TIMEOUT_S = 60.0
+T = TypeVar("T")
 
 
 class Api:
-    """Blocking JSON requests; safe to share between threads."""
+    """The operator's client with the benchmark's field manager; safe to share between threads.
 
-    def __init__(self, kubeconfig: str, pool_size: int = 32) -> None:
-        configuration = k8s_client.Configuration()
-        k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
-            config_file=kubeconfig, client_configuration=configuration)
-        configuration.connection_pool_maxsize = pool_size
-        self._client = k8s_client.ApiClient(configuration)
-        self.host: str = configuration.host
-        self.retries = 0  # reported: a floor that had to retry is no floor
+    A 429 or 503 (throttling, or a just-registered CRD's storage warming up) is retried every
+    0.5 s up to ``RETRIES`` times; ``retries`` counts them: a floor that had to retry is no floor.
+    """
 
-    def _headers(self, content_type: str | None = None) -> dict[str, str]:
-        headers = {"Accept": "application/json", "User-Agent": FIELD_MANAGER}
-        if content_type:
-            headers["Content-Type"] = content_type
-        return headers
+    def __init__(self, client: kube.Kube) -> None:
+        self.kube = client
+        self.retries = 0
+        self._lock = threading.Lock()
 
-    def request(self, method: str, path: str, *, query: Mapping[str, str] | None = None,
-                body: Any = None, content_type: str = "application/json",
-                timeout: float = 60.0) -> Any:
-        url = self.host + path + ("?" + urlencode(query) if query else "")
-        payload = json.dumps(body).encode() if body is not None else None
-        for attempt in range(RETRIES + 1):
-            resp = self._client.rest_client.pool_manager.request(
-                method, url, body=payload, timeout=timeout, retries=False,
-                headers=self._headers(content_type if payload else None))
-            # Throttling or a just-registered CRD's storage warming up: retry, then give up.
-            if resp.status not in (429, 503) or attempt == RETRIES:
-                break
-            self.retries += 1
+    @classmethod
+    def connect(cls, kubeconfig: str, pool_size: int = 32) -> Api:
+        api_client = kube.load_api_client(kubeconfig, pool_size=pool_size)
+        return cls(kube.Kube(api_client, timeout=REQUEST_TIMEOUT_S, field_manager=FIELD_MANAGER))
+
+    def _retrying(self, call: Callable[[], T]) -> T:
+        for _ in range(RETRIES):
+            try:
+                return call()
+            except errors.KubeError as exc:
+                if exc.status not in RETRY_STATUSES:
+                    raise
+            with self._lock:
+                self.retries += 1
             time.sleep(0.5)
-        if not 200 <= resp.status < 300:
-            raise ApiError(resp.status, resp.data.decode(errors="replace"))
-        return json.loads(resp.data) if resp.data else None
+        return call()
 
-    def apply(self, obj: Mapping[str, Any]) -> Any:
+    def apply(self, obj: Mapping[str, Any]) -> dict[str, Any]:
         """Server-side apply (force) with the benchmark's field manager."""
-        meta = obj["metadata"]
-        path = KINDS[obj["kind"]].path(meta.get("namespace"), meta["name"])
-        return self.request("PATCH", path, body=obj, content_type="application/apply-patch+yaml",
-                            query={"fieldManager": FIELD_MANAGER, "force": "true"})
+        kind = kube.KINDS[obj["kind"]]
+        return self._retrying(lambda: self.kube.apply(kind, obj))
 
-    def create(self, obj: Mapping[str, Any]) -> Any:
-        kind = KINDS[obj["kind"]]
-        return self.request("POST", kind.path(obj["metadata"].get("namespace")), body=obj)
+    def create(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        kind = kube.KINDS[obj["kind"]]
+        return self._retrying(lambda: self.kube.create(kind, obj))
 
-    def delete(self, kind: str, name: str, namespace: str | None = None) -> bool:
-        try:
-            self.request("DELETE", KINDS[kind].path(namespace, name),
-                         body={"propagationPolicy": "Background"})
-        except ApiError as exc:
-            if exc.status == 404:
-                return False
-            raise
-        return True
+    def delete(self, kind: Kind, name: str, namespace: str | None = None) -> bool:
+        """Delete in the background; False if it was already gone."""
+        return self._retrying(lambda: self.kube.delete(kind, name, namespace))
 
-    def list(self, kind: str, namespace: str | None = None, selector: str | None = None
-             ) -> dict[str, Any]:
-        query = {"labelSelector": selector} if selector else None
-        result: dict[str, Any] = self.request("GET", KINDS[kind].path(namespace), query=query)
-        return result
+    def list_versioned(self, kind: Kind, label_selector: str | None = None
+                       ) -> tuple[list[dict[str, Any]], str]:
+        """Every object of a kind, and the resourceVersion to watch from."""
+        items, version = self._retrying(
+            lambda: self.kube.list_versioned(kind, label_selector=label_selector))
+        if version is None:
+            raise errors.NotFound(f"{kind.plural} are not served")
+        return items, version
 
-    def watch(self, kind: str, resource_version: str, selector: str | None,
-              stop: threading.Event) -> Iterator[dict[str, Any]]:
-        """Watch events (dicts with type and object) from a resourceVersion until stopped."""
-        query = {"watch": "1", "resourceVersion": resource_version,
-                 "allowWatchBookmarks": "true", "timeoutSeconds": "1800"}
-        if selector:
-            query["labelSelector"] = selector
-        url = self.host + KINDS[kind].path() + "?" + urlencode(query)
-        resp = self._client.rest_client.pool_manager.request(
-            "GET", url, headers=self._headers(), preload_content=False, retries=False,
-            timeout=urllib3.Timeout(connect=10, read=None))
-        try:
-            if resp.status != 200:
-                raise ApiError(resp.status, resp.read().decode(errors="replace"))
-            buffer = b""
-            for chunk in resp.stream(65536, decode_content=True):
-                if stop.is_set():
-                    return
-                buffer += chunk
-                while b"\n" in buffer:
-                    line, buffer = buffer.split(b"\n", 1)
-                    if line.strip():
-                        yield json.loads(line)
-        finally:
-            resp.release_conn()
+    def list(self, kind: Kind, namespace: str | None = None,
+             label_selector: str | None = None) -> list[dict[str, Any]]:
+        return self._retrying(lambda: self.kube.list(kind, namespace, label_selector))
 
 
 @dataclass
@@ -174,8 +108,9 @@ class DevEnvTimes:
 class Tracker:
     """Watches namespaces, config, Deployments and DevEnvironments; records milestones."""
 
-    WATCHED = (("Namespace", None), ("ConfigMap", LABEL), ("Secret", LABEL),
-               ("Deployment", LABEL), ("DevEnvironment", None))
+    WATCHED: tuple[tuple[Kind, str | None], ...] = (
+        (kube.NAMESPACE, None), (kube.CONFIGMAP, LABEL), (kube.SECRET, LABEL),
+        (kube.DEPLOYMENT, LABEL), (kube.DEVENV, None))
 
     def __init__(self, api: Api) -> None:
         self.api = api
@@ -190,28 +125,37 @@ class Tracker:
 
     def start(self) -> None:
         for kind, selector in self.WATCHED:
-            listing = self.api.list(kind, selector=selector)
-            now = time.time()
-            with self._cond:
-                for obj in listing.get("items") or []:
-                    self._record(kind, "ADDED", obj, now)
-            rv = listing["metadata"]["resourceVersion"]
-            thread = threading.Thread(target=self._run, args=(kind, selector, rv),
-                                      name=f"watch-{kind}", daemon=True)
+            version = self._relist(kind, selector)
+            thread = threading.Thread(target=self._run, args=(kind, selector, version),
+                                      name=f"watch-{kind.kind}", daemon=True)
             thread.start()
             self._threads.append(thread)
 
     def stop(self) -> None:
         self._stop.set()
 
-    def _run(self, kind: str, selector: str | None, rv: str) -> None:
+    def _relist(self, kind: Kind, selector: str | None) -> str:
+        """Record every existing object as ADDED; the resourceVersion to watch from."""
+        items, version = self.api.list_versioned(kind, selector)
+        now = time.time()
+        with self._cond:
+            for obj in items:
+                self._record(kind, "ADDED", obj, now)
+            self._cond.notify_all()
+        return version
+
+    def _run(self, kind: Kind, selector: str | None, version: str | None) -> None:
         while not self._stop.is_set():
             try:
-                for event in self.api.watch(kind, rv, selector, self._stop):
+                if version is None:
+                    version = self._relist(kind, selector)
+                for event in self.api.kube.watch(kind, version, label_selector=selector,
+                                                 stopped=self._stop.is_set):
                     obj = event.get("object") or {}
-                    if event.get("type") == "ERROR":
-                        raise ApiError(int(obj.get("code", 500)), str(obj.get("message")))
-                    rv = obj.get("metadata", {}).get("resourceVersion", rv)
+                    if event.get("type") == "ERROR":  # e.g. 410 Gone: relist
+                        raise errors.from_status(int(obj.get("code", 500)), obj.get("reason", ""),
+                                                 str(obj.get("message")), f"watch {kind.plural}")
+                    version = obj.get("metadata", {}).get("resourceVersion", version)
                     if event["type"] == "BOOKMARK":
                         continue
                     now = time.time()
@@ -221,20 +165,14 @@ class Tracker:
             except Exception as exc:
                 if self._stop.is_set():
                     return
-                self.errors.append(f"watch {kind}: {exc}")
+                self.errors.append(f"watch {kind.kind}: {exc}")
                 time.sleep(0.5)
-                listing = self.api.list(kind, selector=selector)
-                now = time.time()
-                with self._cond:
-                    for obj in listing.get("items") or []:
-                        self._record(kind, "ADDED", obj, now)
-                    self._cond.notify_all()
-                rv = listing["metadata"]["resourceVersion"]
+                version = None
 
-    def _record(self, kind: str, etype: str, obj: Mapping[str, Any], now: float) -> None:
+    def _record(self, kind: Kind, etype: str, obj: Mapping[str, Any], now: float) -> None:
         meta = obj.get("metadata", {})
         name, ns = meta.get("name", ""), meta.get("namespace", "")
-        if kind == "Namespace":
+        if kind == kube.NAMESPACE:
             times = self.envs.setdefault(name, EnvTimes())
             if etype == "DELETED":
                 self.namespaces.discard(name)
@@ -242,14 +180,14 @@ class Tracker:
             else:
                 self.namespaces.add(name)
                 times.namespace = times.namespace or now
-        elif kind in ("ConfigMap", "Secret"):
+        elif kind in (kube.CONFIGMAP, kube.SECRET):
             if etype != "DELETED":
-                self.envs.setdefault(ns, EnvTimes()).config.setdefault(f"{kind}/{name}", now)
-        elif kind == "Deployment":
+                self.envs.setdefault(ns, EnvTimes()).config.setdefault(f"{kind.kind}/{name}", now)
+        elif kind == kube.DEPLOYMENT:
             replicas = int((obj.get("spec") or {}).get("replicas", 1))
             if etype != "DELETED" and deployment_available(obj, replicas):
                 self.envs.setdefault(ns, EnvTimes()).available.setdefault(name, now)
-        elif kind == "DevEnvironment":
+        elif kind == kube.DEVENV:
             times_d = self.devenvs.setdefault(name, DevEnvTimes())
             if etype == "DELETED":
                 self.devenv_names.discard(name)

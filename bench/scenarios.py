@@ -17,6 +17,7 @@ from typing import Any
 from bench import methods, render, stats
 from bench.cluster import Api, Tracker
 from bench.operator_run import Operator
+from devenv_operator import kube
 
 CHART = Path(__file__).resolve().parent / "chart"
 
@@ -53,9 +54,9 @@ def run_method(ctx: Context, method: str, spec: dict[str, Any], count: int
 def delete(ctx: Context, p: methods.Plan) -> None:
     with cf.ThreadPoolExecutor(ctx.workers) as pool:
         if p.method == "operator":
-            list(pool.map(lambda n: ctx.api.delete("DevEnvironment", n), p.names))
+            list(pool.map(lambda n: ctx.api.delete(kube.DEVENV, n), p.names))
         else:
-            list(pool.map(lambda ns: ctx.api.delete("Namespace", ns), p.namespaces))
+            list(pool.map(lambda ns: ctx.api.delete(kube.NAMESPACE, ns), p.namespaces))
 
 
 def teardown(ctx: Context, p: methods.Plan, timeout: float = 600, *,
@@ -178,10 +179,9 @@ def _operator_counters(ctx: Context, settle: bool = False) -> dict[str, Any]:
 
 
 def _count_events(ctx: Context, names: set[str]) -> int:
-    listing = ctx.api.list("Event", "default")
-    return sum(1 for e in listing.get("items") or []
+    return sum(1 for e in ctx.api.list(kube.EVENT, "default")
                if (e.get("involvedObject") or {}).get("name") in names
-               and e.get("reportingComponent") == "devenv-operator")
+               and e.get("reportingComponent") == kube.FIELD_MANAGER)
 
 
 def _cost(ctx: Context, p: methods.Plan, n: int, before: dict[str, Any],
