@@ -1,13 +1,132 @@
-"""Small helpers for e2e tests: apply manifests, read objects, wait for conditions."""
+"""What e2e tests share besides fixtures: where the cluster lives, kubectl, the operator
+process under test, and small helpers to apply manifests, read objects and wait.
+
+Tests import from here, never from ``conftest`` (pytest imports conftest itself, and a
+second import under another name would be a second copy of it); conftest builds its
+fixtures from these.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import shutil
+import subprocess
+import sys
 import time
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+import pytest
+
+from localcluster.operator_process import OperatorProcess
 
 T = TypeVar("T")
+
+ROOT = Path(__file__).resolve().parents[2]
+# Overridable so that several test runs (e.g. parallel developers) can share a machine.
+STATE_DIR = Path(os.environ.get("E2E_STATE_DIR", str(ROOT / ".localcluster" / "test")))
+PORT_BASE = int(os.environ.get("E2E_PORT_BASE", "16443"))
+
+
+# -- kubectl ------------------------------------------------------------------------------
+
+
+def kubectl_path() -> str:
+    venv_kubectl = Path(sys.prefix) / "bin" / "kubectl"
+    found = str(venv_kubectl) if venv_kubectl.is_file() else shutil.which("kubectl")
+    if not found:
+        pytest.fail("kubectl not found (install the dev dependencies: uv sync)")
+    return found
+
+
+def run_kubectl(
+    kubeconfig: Path,
+    *args: str,
+    input: str | None = None,
+    check: bool = True,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``kubectl --kubeconfig KUBECONFIG ARGS``; with ``check`` fail loudly on errors."""
+    cmd = [kubectl_path(), f"--kubeconfig={kubeconfig}", *args]
+    proc = subprocess.run(cmd, input=input, capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"kubectl {' '.join(args)} failed with exit {proc.returncode}\n"
+            f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+        )
+    return proc
+
+
+class Kubectl(Protocol):
+    def __call__(
+        self, *args: str, input: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]: ...
+
+
+# -- the operator, run as users run it: a separate process on the cluster's kubeconfig ----
+
+OPERATOR_SETTINGS = {
+    # Short periods so drift repair and rechecks show within a test's patience.
+    "DEVENV_RESYNC_INTERVAL": "20s",
+    "DEVENV_PROVISIONING_RECHECK": "2s",
+    "DEVENV_EXPIRY_WARNING": "5s",
+}
+
+
+class Operator(OperatorProcess):
+    """The devenv-operator process under test: one log file per run, test-friendly periods."""
+
+    def __init__(self, kubeconfig: Path, log_dir: Path) -> None:
+        super().__init__(kubeconfig, OPERATOR_SETTINGS)
+        self.log_dir = log_dir
+        self.runs = 0
+
+    @property
+    def metrics_port(self) -> int:
+        return self.port
+
+    @property
+    def log_path(self) -> Path:
+        return self.log_dir / f"operator-{self.runs}.log"
+
+    def start(self, **settings: str) -> None:
+        self.runs += 1
+        try:
+            self.launch(self.log_path, settings, timeout=30)
+        except RuntimeError as exc:
+            raise AssertionError(f"{exc}\n{self.logs()[-4000:]}") from exc
+
+    @contextlib.contextmanager
+    def settings_applied(self, **settings: str) -> Iterator[None]:
+        """Run with other settings, then with the defaults again.
+
+        SIGKILL rather than a graceful stop: a restart costs seconds less, and all the
+        operator needs survives a crash anyway (tested on its own).
+        """
+        self.stop(kill=True)
+        self.start(**settings)
+        try:
+            yield
+        finally:
+            self.stop(kill=True)
+            self.start()
+
+    def restart(self, **settings: str) -> None:
+        self.stop()
+        self.start(**settings)
+
+    def logs(self) -> str:
+        return "\n".join(p.read_text(errors="replace")
+                         for p in sorted(self.log_dir.glob("operator-*.log")))
+
+    def metrics(self) -> str:
+        return self.get("/metrics", timeout=5)
+
+
+# -- manifests, reads and waits -------------------------------------------------------------
 
 
 def manifest(name: str, **spec: Any) -> dict[str, Any]:

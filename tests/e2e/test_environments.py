@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import base64
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from conftest import Kubectl, Operator
-from helpers import (
+
+from tests.e2e.helpers import (
+    ROOT,
+    Kubectl,
+    Operator,
     apply,
     condition,
     delete_env,
@@ -29,7 +31,6 @@ from helpers import (
 )
 
 pytestmark = pytest.mark.e2e
-ROOT = Path(__file__).resolve().parents[2]
 UNPULLABLE = "unpullable.invalid/never:1"
 MANAGED = "app.kubernetes.io/managed-by=devenv-operator"
 
@@ -41,7 +42,7 @@ def ready(kubectl: Kubectl, name: str, timeout: str = "60s") -> dict[str, Any]:
     return env
 
 
-def names(kubectl: Kubectl, kind: str, namespace: str) -> set[str]:
+def managed_names(kubectl: Kubectl, kind: str, namespace: str) -> set[str]:
     return {o["metadata"]["name"] for o in items(kubectl, kind, "-n", namespace, "-l", MANAGED)}
 
 
@@ -73,10 +74,10 @@ def test_stack_example_becomes_ready_with_labelled_children(
     [owner] = ns["metadata"]["ownerReferences"]
     assert (owner["kind"], owner["uid"]) == ("DevEnvironment", env["metadata"]["uid"])
 
-    assert names(kubectl, "deployments", "dev-stack-e2e") == {"db", "cache", "api"}
-    assert names(kubectl, "services", "dev-stack-e2e") == {"db", "cache", "api"}
-    assert names(kubectl, "configmaps", "dev-stack-e2e") == {"app-config"}
-    assert names(kubectl, "secrets", "dev-stack-e2e") == {"db", "api"}
+    assert managed_names(kubectl, "deployments", "dev-stack-e2e") == {"db", "cache", "api"}
+    assert managed_names(kubectl, "services", "dev-stack-e2e") == {"db", "cache", "api"}
+    assert managed_names(kubectl, "configmaps", "dev-stack-e2e") == {"app-config"}
+    assert managed_names(kubectl, "secrets", "dev-stack-e2e") == {"db", "api"}
     for kind in ("deployments", "services"):
         for obj in items(kubectl, kind, "-n", "dev-stack-e2e", "-l", MANAGED):
             labels = obj["metadata"]["labels"]
@@ -116,10 +117,10 @@ def test_spec_update_converges(kubectl: Kubectl, running_operator: Operator) -> 
         return bool(
             web and web["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.27"
             and keep and keep["data"] == {"A": "changed"}
-            and names(kubectl, "deployments", ns) == {"web"}
-            and names(kubectl, "services", ns) == {"web"}
-            and names(kubectl, "configmaps", ns) == {"keep"}
-            and names(kubectl, "secrets", ns) == set())
+            and managed_names(kubectl, "deployments", ns) == {"web"}
+            and managed_names(kubectl, "services", ns) == {"web"}
+            and managed_names(kubectl, "configmaps", ns) == {"keep"}
+            and managed_names(kubectl, "secrets", ns) == set())
     wait_for(converged, 60, what="children to converge to the new spec")
     env = ready(kubectl, "update-e2e")
     assert env["status"]["observedGeneration"] == env["metadata"]["generation"] == 2
@@ -434,10 +435,10 @@ def test_operator_killed_mid_provisioning_converges_without_duplicates(
     op.start()
     env = ready(kubectl, "crash-e2e")
     ns = env["status"]["namespace"]
-    assert names(kubectl, "deployments", ns) == {"db", "cache", "api"}
+    assert managed_names(kubectl, "deployments", ns) == {"db", "cache", "api"}
     assert len(items(kubectl, "deployments", "-n", ns)) == 3
     assert len(items(kubectl, "replicasets", "-n", ns)) == 3
-    assert names(kubectl, "secrets", ns) == {"db", "api"}
+    assert managed_names(kubectl, "secrets", ns) == {"db", "api"}
     password_after = get(kubectl, "secret", "db", "-n", ns)
     assert password_after is not None
     if password_before is not None:  # generated once: a restart must not rotate it

@@ -19,8 +19,11 @@ import pytest
 import yaml
 
 import localcluster
-from tests.e2e.conftest import ROOT, STATE_DIR, Kubectl, Operator
 from tests.e2e.helpers import (
+    ROOT,
+    STATE_DIR,
+    Kubectl,
+    Operator,
     apply,
     condition,
     delete_env,

@@ -8,8 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.conftest import Kubectl, Operator
-from tests.e2e.helpers import apply, delete_env, manifest, wait_for
+from tests.e2e.helpers import Kubectl, Operator, apply, delete_env, manifest, wait_for
 
 pytestmark = pytest.mark.e2e
 

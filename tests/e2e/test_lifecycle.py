@@ -12,11 +12,13 @@ import json
 import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
 from tests.e2e.helpers import (
+    Kubectl,
+    Operator,
     apply,
     condition,
     devenv,
@@ -26,9 +28,6 @@ from tests.e2e.helpers import (
     unique,
     wait_for,
 )
-
-if TYPE_CHECKING:
-    from tests.e2e.conftest import Kubectl, Operator
 
 pytestmark = pytest.mark.e2e
 

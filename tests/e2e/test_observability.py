@@ -13,12 +13,14 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.helpers import (
+    Kubectl,
+    Operator,
     apply,
     condition,
     devenv,
@@ -29,9 +31,6 @@ from tests.e2e.helpers import (
     wait_for,
     wait_phase,
 )
-
-if TYPE_CHECKING:
-    from tests.e2e.conftest import Kubectl, Operator
 
 pytestmark = pytest.mark.e2e
 
