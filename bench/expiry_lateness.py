@@ -29,11 +29,12 @@ from typing import Any
 import yaml
 
 import localcluster
+from bench.cluster import Api
 from bench.stats import parse_prometheus, summarize
+from devenv_operator import errors, kube
 from localcluster.operator_process import OperatorProcess
 
 ROOT = Path(__file__).resolve().parents[1]
-GROUP, VERSION, PLURAL = "shipit.dev", "v1alpha1", "devenvironments"
 PREFIX = "bench-exp-"
 
 
@@ -60,19 +61,13 @@ class DeletionWatch:
     """Timestamps (wall clock, on receipt) when each bench environment starts deleting."""
 
     def __init__(self, kubeconfig: Path) -> None:
-        from kubernetes import client, config, watch
-
-        self.api = client.CustomObjectsApi(
-            config.new_client_from_config(str(kubeconfig)))  # type: ignore[no-untyped-call]
-        self.watch = watch.Watch()  # type: ignore[no-untyped-call]
+        self.api = Api.connect(str(kubeconfig), pool_size=2)
         self.deleting: dict[str, float] = {}
         self.created: dict[str, datetime] = {}
         self.expires_at: dict[str, str] = {}
         self.lock = threading.Lock()
         self.stopped = False
-        listed: dict[str, Any] = self.api.list_cluster_custom_object(  # type: ignore[assignment]
-            GROUP, VERSION, PLURAL)
-        self.resource_version: str = listed["metadata"]["resourceVersion"]
+        self.resource_version = self.api.list_versioned(kube.DEVENV)[1]
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
@@ -84,12 +79,15 @@ class DeletionWatch:
                 raise
 
     def _follow(self) -> None:
-        stream = self.watch.stream(  # type: ignore[no-untyped-call]
-            self.api.list_cluster_custom_object, GROUP, VERSION, PLURAL,
-            resource_version=self.resource_version, timeout_seconds=3600)
-        for event in stream:
+        for event in self.api.kube.watch(kube.DEVENV, self.resource_version,
+                                         timeout_seconds=3600, stopped=lambda: self.stopped):
             received = time.time()
             obj: dict[str, Any] = event["object"]
+            if event["type"] == "ERROR":
+                raise errors.from_status(int(obj.get("code", 500)), obj.get("reason", ""),
+                                         str(obj.get("message")), "watch devenvironments")
+            if event["type"] == "BOOKMARK":
+                continue
             meta = obj["metadata"]
             name = meta["name"]
             if not name.startswith(PREFIX):
@@ -104,12 +102,11 @@ class DeletionWatch:
                     self.deleting[name] = received
 
     def stop(self) -> None:
-        self.stopped = True
-        self.watch.stop()  # type: ignore[no-untyped-call]
+        self.stopped = True  # the watch ends at its next chunk (or when the cluster goes)
 
 
 def manifest(name: str, ttl: int) -> dict[str, Any]:
-    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "DevEnvironment",
+    return {"apiVersion": kube.DEVENV.api_version, "kind": kube.DEVENV.kind,
             "metadata": {"name": name},
             "spec": {"ttl": f"{ttl}s",
                      "services": [{"name": "web", "image": "nginx:1.27", "replicas": 0}]}}
