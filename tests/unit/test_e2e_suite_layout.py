@@ -89,15 +89,16 @@ def shadowing(source: str, fixtures: set[str], filename: str = "<module>") -> li
 def conftest_imports(source: str, filename: str = "<module>") -> list[str]:
     found = []
     for node in ast.walk(ast.parse(source, filename)):
-        modules: list[str] = []
         if isinstance(node, ast.ImportFrom):
-            modules = [node.module or ""]
-            if node.module is None:  # from . import conftest
-                modules = [a.name for a in node.names]
+            prefix = f"{node.module}." if node.module else ""
+            modules = [node.module or ""] + [prefix + a.name for a in node.names]
         elif isinstance(node, ast.Import):
             modules = [a.name for a in node.names]
-        found += [f"{filename}:{node.lineno}: imports {m}" for m in modules
-                  if m.split(".")[-1] == "conftest"]
+        else:
+            continue
+        hits = [m for m in modules if "conftest" in m.split(".")]
+        if hits:
+            found.append(f"{filename}:{node.lineno}: imports {hits[0]}")
     return found
 
 
@@ -175,6 +176,7 @@ from conftest import Kubectl
 from tests.e2e.conftest import Operator
 import tests.e2e.conftest as c
 from . import conftest
+from tests.e2e import helpers, conftest as fixtures
 from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from tests.e2e.conftest import ROOT
@@ -182,7 +184,7 @@ from tests.e2e.helpers import Kubectl
 '''
     assert [hit.split(": ", 1)[1] for hit in conftest_imports(source)] == [
         "imports conftest", "imports tests.e2e.conftest", "imports tests.e2e.conftest",
-        "imports conftest", "imports tests.e2e.conftest"]
+        "imports conftest", "imports tests.e2e.conftest", "imports tests.e2e.conftest"]
 
 
 def test_fixtures_are_found_by_decorator_and_name() -> None:
