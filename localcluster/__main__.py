@@ -7,6 +7,11 @@ controller-manager and scheduler clients). The binaries are cached under
 ``${LOCALCLUSTER_CACHE_DIR:-${XDG_CACHE_HOME:-~/.cache}/devenv-operator}/localcluster``.
 No DEVENV_* variable is read: those are the operator's settings.
 
+``up`` reuses a cluster that is already running in the state dir and never stops one: if
+it is still starting or its apiserver is slow to answer, ``up`` waits (``--wait``) and
+then gives up with the reason, leaving it running. ``down`` with nothing running says so
+and succeeds.
+
 Exit codes: 0 success; 1 failure (message on stderr); 2 usage error;
 3 ``status``: no cluster running; 4 ``status``: running but unhealthy/degraded;
 130 interrupted.
@@ -20,7 +25,7 @@ import sys
 from pathlib import Path
 
 from .builder import build
-from .cluster import down, status, up
+from .cluster import EXISTING_WAIT_S, MARKER, down, status, up
 from .config import (
     DEFAULT_NODES,
     DEFAULT_PORT_BASE,
@@ -32,6 +37,7 @@ from .config import (
     LocalClusterError,
     Ports,
     burst_for,
+    settings_from_env,
 )
 
 EXIT_FAILURE = 1
@@ -69,6 +75,14 @@ def _parser() -> argparse.ArgumentParser:
         f"burst {burst_for(DEFAULT_QPS)})",
     )
     u.add_argument("--owner-pid", type=int, help="stop the cluster when this process exits")
+    u.add_argument(
+        "--wait",
+        type=float,
+        default=EXISTING_WAIT_S,
+        metavar="SECONDS",
+        help="how long to wait for a cluster already running here to become ready "
+        f"(default {EXISTING_WAIT_S:.0f})",
+    )
     sub.add_parser("down", parents=[common], help="stop the cluster and delete its state dir")
     st = sub.add_parser("status", parents=[common], help="show whether the cluster runs")
     st.add_argument("--json", action="store_true", help="machine-readable output")
@@ -87,17 +101,29 @@ def _how_to(kubeconfig: Path, server: str, port_base: int) -> str:
     )
 
 
+def _down(state_dir: Path | None) -> str:
+    """Stop the cluster; the sentence that says what there was to stop."""
+    root = settings_from_env(state_dir=state_dir).state_dir
+    had_state = (root / MARKER).exists()
+    if down(root):
+        return f"cluster in {root} stopped; state removed"
+    if had_state:
+        return f"no cluster was running in {root}; removed its leftover state"
+    return f"no cluster is running in {root}; nothing to stop"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "build":
             print(build(force=args.force))
         elif args.command == "up":
-            c = up(args.state_dir, args.nodes, args.port_base, args.qps, args.owner_pid)
+            c = up(
+                args.state_dir, args.nodes, args.port_base, args.qps, args.owner_pid, args.wait
+            )
             print(_how_to(c.kubeconfig, c.server, c.port_base), end="")
         elif args.command == "down":
-            was = down(args.state_dir)
-            print("cluster stopped" if was else "no cluster was running; state removed")
+            print(_down(args.state_dir))
         else:
             st = status(args.state_dir)
             if args.json:
@@ -114,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
             if st["state"] in ("absent", "stopped", "failed"):
                 return EXIT_NOT_RUNNING
             return EXIT_UNHEALTHY
-    except LocalClusterError as e:
+    except (LocalClusterError, OSError) as e:
         print(f"localcluster: error: {e}", file=sys.stderr)
         return EXIT_FAILURE
     except KeyboardInterrupt:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import ssl
 import urllib.error
@@ -50,10 +51,10 @@ class Api:
             raise ApiError(status, text)
         return json.loads(text) if text else None
 
-    def healthy(self, path: str = "/readyz") -> bool:
+    def healthy(self, path: str = "/readyz", timeout: float = 3.0) -> bool:
         try:
-            status, _ = self.request("GET", path, timeout=3.0)
-        except (OSError, ssl.SSLError):
+            status, _ = self.request("GET", path, timeout=timeout)
+        except (OSError, ssl.SSLError, http.client.HTTPException):
             return False
         return status == 200
 

@@ -4,10 +4,17 @@
 supervisor (which runs the components), then registers the kwok nodes and waits until
 they are schedulable and the ``default`` ServiceAccount exists. ``down`` stops the
 supervisor, verifies that every process is gone and removes the state dir.
+
+A cluster whose supervisor is alive belongs to whoever started it: ``up`` reuses it, or
+waits (bounded, with progress) until it answers, or refuses with the reason; it never
+stops it. Only ``down`` stops a live cluster. State left by a dead supervisor is stale and
+``up`` cleans it before starting afresh (see :func:`assess`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import enum
 import json
 import os
 import shutil
@@ -17,7 +24,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +37,12 @@ from .config import PROJECT_ROOT, LocalClusterError, Settings, read_pins, settin
 
 MARKER = ".localcluster-state"
 READY_TIMEOUT_S = 120.0
+# How long ``up`` waits for a cluster that is already running but not usable yet (starting,
+# or its apiserver slow to answer under load) before giving up and leaving it alone.
+EXISTING_WAIT_S = 120.0
+# A loaded apiserver can take seconds to answer /readyz; a short probe mistook that for death.
+PROBE_TIMEOUT_S = 10.0
+PROGRESS_EVERY_S = 5.0
 NODE_CAPACITY = {"cpu": "8", "memory": "32Gi", "pods": "110", "ephemeral-storage": "100Gi"}
 NODE_PREFIX = "kwok-node-"
 UNSCHEDULABLE_TAINTS = ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable")
@@ -44,6 +57,9 @@ class Cluster:
     server: str
     port_base: int
     nodes: tuple[str, ...]
+    # True only when the ``up`` call that returned this started it; False when it reused a
+    # cluster that was already running (whoever started that one is the one to stop it).
+    started: bool = False
 
     @property
     def logs_dir(self) -> Path:
@@ -107,27 +123,45 @@ def _read_json(path: Path) -> Any:
         return None
 
 
+def _proc_id(data: Any) -> procs.ProcId | None:
+    # A damaged file must read as "no process", not end the command in a traceback.
+    try:
+        return procs.ProcId.from_json(data)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def _supervisor(layout: Layout) -> procs.ProcId | None:
-    data = _read_json(layout.supervisor_pid)
-    return procs.ProcId.from_json(data) if isinstance(data, dict) else None
+    return _proc_id(_read_json(layout.supervisor_pid))
 
 
 def _component_pids(layout: Layout) -> list[procs.ProcId]:
     data = _read_json(layout.pids)
-    return [procs.ProcId.from_json(e) for e in data] if isinstance(data, list) else []
+    found = [_proc_id(e) for e in data] if isinstance(data, list) else []
+    return [p for p in found if p is not None]
 
 
 def _saved_cluster(layout: Layout) -> Cluster | None:
     data = _read_json(layout.root / "cluster.json")
-    if not isinstance(data, dict):
+    try:
+        return Cluster(
+            state_dir=layout.root,
+            kubeconfig=layout.kubeconfig,
+            server=data["server"],
+            port_base=int(data["port_base"]),
+            nodes=tuple(data["nodes"]),
+        )
+    except (KeyError, TypeError, ValueError):
         return None
-    return Cluster(
-        state_dir=layout.root,
-        kubeconfig=layout.kubeconfig,
-        server=data["server"],
-        port_base=int(data["port_base"]),
-        nodes=tuple(data["nodes"]),
-    )
+
+
+def _answers(cluster: Cluster, layout: Layout, timeout: float = 3.0) -> bool:
+    """True if the apiserver answers /readyz with 200 within ``timeout`` seconds."""
+    try:
+        api = Api(cluster.server, layout.pki)
+    except (OSError, ValueError):  # certificates missing or unreadable
+        return False
+    return api.healthy(timeout=timeout)
 
 
 def _wait(what: str, check: Callable[[], bool], timeout: float, interval: float = 0.25) -> bool:
@@ -170,7 +204,7 @@ def status(state_dir: Path | None = None) -> dict[str, Any]:
     }
     if cluster is not None:
         result.update(server=cluster.server, kubeconfig=str(cluster.kubeconfig))
-        if result["state"] == "running" and not Api(cluster.server, layout.pki).healthy():
+        if result["state"] == "running" and not _answers(cluster, layout):
             result["state"] = "unhealthy"
     return result
 
@@ -183,19 +217,37 @@ def _remove_state(root: Path) -> None:
         nested = [c for c in root.iterdir() if c.is_dir() and (c / MARKER).exists()]
         if not nested:
             raise LocalClusterError(f"{root} is not a localcluster state dir; not removing it")
-    for child in root.iterdir():
-        if child.is_dir() and not child.is_symlink() and (child / MARKER).exists():
-            continue
-        if child.is_dir() and not child.is_symlink():
-            shutil.rmtree(child)
-        else:
-            child.unlink()
-    if not any(root.iterdir()):
-        root.rmdir()
+    # Another ``down`` (say ``make run`` exiting while ``make cluster-down`` runs) may be
+    # removing the same files: what is already gone is fine.
+    with contextlib.suppress(FileNotFoundError):
+        for child in list(root.iterdir()):
+            with contextlib.suppress(FileNotFoundError):
+                if child.is_dir() and not child.is_symlink() and (child / MARKER).exists():
+                    continue
+                if child.is_dir() and not child.is_symlink():
+                    shutil.rmtree(child)
+                else:
+                    child.unlink()
+        if not any(root.iterdir()):
+            root.rmdir()
+
+
+def _clean_stale(layout: Layout) -> None:
+    """Remove the state of a cluster whose supervisor is gone (and any leftover component)."""
+    sup = _supervisor(layout)
+    if sup is not None and procs.alive(sup):
+        raise LocalClusterError(f"supervisor {sup.pid} of {layout.root} is alive; not stale")
+    left = procs.kill_all(_component_pids(layout), grace=3.0)
+    if left:
+        raise LocalClusterError(f"processes still running after down: {[p.pid for p in left]}")
+    _remove_state(layout.root)
 
 
 def down(state_dir: Path | None = None, timeout: float = 30.0) -> bool:
-    """Stop the cluster in ``state_dir`` and remove its state. True if it was running."""
+    """Stop the cluster in ``state_dir`` and remove its state. True if it was running.
+
+    Nothing running and no state dir is not an error: there is nothing to do.
+    """
     layout = Layout(settings_from_env(state_dir=state_dir).state_dir)
     sup = _supervisor(layout)
     was_running = sup is not None and procs.alive(sup)
@@ -204,12 +256,9 @@ def down(state_dir: Path | None = None, timeout: float = 30.0) -> bool:
         if procs.wait_gone([sup], timeout):
             _say(f"supervisor {sup.pid} did not stop in {timeout:.0f}s; killing it")
             procs.kill_all([sup], grace=0.0)
-    left = procs.kill_all(_component_pids(layout), grace=3.0)
-    if sup is not None:
-        left += procs.wait_gone([sup], 5.0)
-    if left:
-        raise LocalClusterError(f"processes still running after down: {[p.pid for p in left]}")
-    _remove_state(layout.root)
+        if procs.wait_gone([sup], 5.0):
+            raise LocalClusterError(f"supervisor {sup.pid} of {layout.root} is still running")
+    _clean_stale(layout)
     return was_running
 
 
@@ -245,7 +294,7 @@ def _prepare(s: Settings, layout: Layout, bin_dir: Path) -> Cluster:
     nodes = tuple(f"{NODE_PREFIX}{i}" for i in range(s.nodes))
     info = {"server": server, "port_base": s.port_base, "nodes": list(nodes), "qps": s.qps}
     (layout.root / "cluster.json").write_text(json.dumps(info, indent=2) + "\n")
-    return Cluster(layout.root, layout.kubeconfig, server, s.port_base, nodes)
+    return Cluster(layout.root, layout.kubeconfig, server, s.port_base, nodes, started=True)
 
 
 def _launch_supervisor(layout: Layout) -> None:
@@ -302,13 +351,122 @@ def _wait_supervisor(layout: Layout) -> None:
     raise _fail(layout, "control plane did not start in time", "kube-apiserver")
 
 
-def _healthy_existing(layout: Layout) -> Cluster | None:
+class Verdict(enum.Enum):
+    """What ``up`` does with what it finds in a state dir."""
+
+    START = "start"  # nothing there: start a cluster
+    CLEAN_STALE = "clean"  # state of a dead supervisor: remove it, then start
+    REUSE = "reuse"  # running and answering: use it as it is
+    WAIT = "wait"  # supervisor alive but not usable yet: wait, never tear it down
+    REFUSE = "refuse"  # supervisor alive, and waiting will not make it usable
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One look at a state dir (``answering`` is only probed when it could be True)."""
+
+    has_state: bool
+    supervisor_alive: bool
+    state: str | None = None
+    message: str = ""
+    has_info: bool = True
+    answering: bool = False
+
+
+def assess(seen: Seen) -> tuple[Verdict, str]:
+    """Decide what ``up`` may do, and why. Pure.
+
+    Only a dead supervisor (gone, or its pid now another process) makes state stale. While
+    it is alive the cluster belongs to whoever started it, however unwell it looks.
+    """
+    if not seen.supervisor_alive:
+        if seen.has_state:
+            return Verdict.CLEAN_STALE, "its supervisor is not running"
+        return Verdict.START, "no cluster there"
+    detail = f" ({seen.message})" if seen.message else ""
+    if not seen.has_info:
+        return Verdict.REFUSE, "its cluster.json is missing or damaged"
+    if seen.state == "running":
+        if seen.answering:
+            return Verdict.REUSE, "running"
+        return Verdict.WAIT, "its apiserver does not answer /readyz yet (busy?)"
+    if seen.state in (None, "starting"):
+        return Verdict.WAIT, f"it is starting{detail}"
+    if seen.state in ("stopped", "failed"):
+        return Verdict.WAIT, f"its supervisor is shutting down{detail}"
+    if seen.state == "degraded":
+        return Verdict.REFUSE, f"a component has exited{detail}"
+    return Verdict.REFUSE, f"its state is {seen.state!r}{detail}"
+
+
+def _look(
+    layout: Layout, probe_timeout: float
+) -> tuple[Seen, procs.ProcId | None, Cluster | None]:
     sup = _supervisor(layout)
+    alive = sup is not None and procs.alive(sup)
+    if not alive:
+        return Seen((layout.root / MARKER).exists(), False), sup, None
+    st = _read_json(layout.status)
+    st = st if isinstance(st, dict) else {}
     cluster = _saved_cluster(layout)
-    st = _read_json(layout.status) or {}
-    if sup is None or cluster is None or not procs.alive(sup) or st.get("state") != "running":
-        return None
-    return cluster if Api(cluster.server, layout.pki).healthy() else None
+    state = st.get("state")
+    answering = (
+        state == "running" and cluster is not None and _answers(cluster, layout, probe_timeout)
+    )
+    seen = Seen(True, True, state, str(st.get("message", "")), cluster is not None, answering)
+    return seen, sup, cluster
+
+
+def _stop_hint(root: Path) -> str:
+    return (
+        f"stop it with `python -m localcluster down --state-dir {root}` "
+        "(`make cluster-down` for the default state dir)"
+    )
+
+
+def _existing(layout: Layout, wait_timeout: float) -> Cluster | None:
+    """The usable cluster already in ``layout``, else None once nothing (stale) is left.
+
+    A live cluster that is not usable yet is waited for up to ``wait_timeout`` seconds;
+    one that cannot become usable, or does not in time, raises and is left running.
+    """
+    start = time.monotonic()
+    deadline = start + wait_timeout
+    said, said_at = "", 0.0
+    while True:
+        # At most half the time left, so a silent apiserver still gets a second look and
+        # the wait shows progress before it ends.
+        remaining = deadline - time.monotonic()
+        seen, sup, cluster = _look(layout, max(0.5, min(PROBE_TIMEOUT_S, remaining / 2)))
+        verdict, why = assess(seen)
+        if verdict is Verdict.START:
+            return None
+        if verdict is Verdict.CLEAN_STALE:
+            _say(f"cleaning stale state in {layout.root} ({why})")
+            _clean_stale(layout)
+            return None
+        if verdict is Verdict.REUSE and cluster is not None:
+            return cluster
+        owner = f"supervisor pid {sup.pid}" if sup is not None else "supervisor"
+        if verdict is Verdict.REFUSE:
+            raise LocalClusterError(
+                f"cannot use the cluster in {layout.root}: {why}. It is still running "
+                f"({owner}) and was left alone; {_stop_hint(layout.root)}"
+            )
+        now = time.monotonic()
+        if now >= deadline:
+            raise LocalClusterError(
+                f"the cluster in {layout.root} is running ({owner}) but was not usable "
+                f"after waiting {now - start:.0f}s: {why}. It was left alone: retry later, "
+                f"or {_stop_hint(layout.root)}"
+            )
+        if why != said or now - said_at >= PROGRESS_EVERY_S:
+            _say(
+                f"waiting for the cluster already running in {layout.root} ({owner}): "
+                f"{why} [{now - start:.0f}s of at most {wait_timeout:.0f}s]"
+            )
+            said, said_at = why, now
+        time.sleep(min(0.5, max(0.0, deadline - now)))
 
 
 def up(
@@ -317,17 +475,21 @@ def up(
     port_base: int | None = None,
     qps: int | None = None,
     owner_pid: int | None = None,
+    wait_timeout: float | None = None,
 ) -> Cluster:
-    """Bring up (or reuse) the cluster in ``state_dir``; return it once nodes are Ready."""
+    """Bring up (or reuse) the cluster in ``state_dir``; return it once nodes are Ready.
+
+    A cluster already running there is reused as it is (``started`` False; ``owner_pid``
+    and the other settings do not apply to it). If it is not usable yet, wait up to
+    ``wait_timeout`` seconds (default ``EXISTING_WAIT_S``); it is never stopped.
+    """
     s = settings_from_env(state_dir, nodes, port_base, qps, owner_pid)
     layout = Layout(s.state_dir)
-    existing = _healthy_existing(layout)
+    wait = EXISTING_WAIT_S if wait_timeout is None else wait_timeout
+    existing = _existing(layout, wait)
     if existing is not None:
-        _say(f"cluster in {layout.root} is already up ({existing.server})")
-        return existing
-    if (layout.root / MARKER).exists():
-        _say(f"cleaning stale state in {layout.root}")
-        down(layout.root)
+        _say(f"cluster in {layout.root} is already up ({existing.server}); using it")
+        return replace(existing, started=False)
     busy = {n: p for n, p in s.ports.all().items() if port_in_use(p)}
     if busy:
         raise LocalClusterError(

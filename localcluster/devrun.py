@@ -1,8 +1,10 @@
 """``make run``: run the operator in the foreground against a cluster.
 
 With a reachable cluster in ``$KUBECONFIG`` (or ``~/.kube/config``) it uses that cluster.
-Otherwise it starts the local control plane (owned by this process, so it never outlives
-it), installs ``crds/``, and runs the operator until Ctrl-C, then stops what it started.
+Otherwise it uses the local control plane: the one already running in the default state
+dir if there is one (waiting for it if it is busy, never stopping it), else one it starts
+(owned by this process, so it never outlives it). It installs ``crds/`` and runs the
+operator until Ctrl-C, then stops the local cluster only if it started it.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import time
 from pathlib import Path
 
 from . import cluster as cluster_mod
-from .config import default_state_dir
+from .components import Layout
+from .config import LocalClusterError, default_state_dir
 from .procs import set_pdeathsig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,20 +47,43 @@ def _user_kubeconfig() -> str | None:
     return str(default) if default.is_file() else None
 
 
-def main() -> int:
+def _same_file(a: str | Path, b: Path) -> bool:
+    try:
+        return Path(a).expanduser().resolve() == b.resolve()
+    except OSError:
+        return False
+
+
+def choose_cluster(state_dir: Path) -> tuple[str, bool]:
+    """(kubeconfig, whether this call started the local cluster and so must stop it)."""
     kubeconfig = _user_kubeconfig()
-    started_here = False
-    if kubeconfig and _reachable(kubeconfig):
+    local_kubeconfig = Layout(state_dir).kubeconfig
+    # The local cluster's own kubeconfig skips the quick reachability check: a busy local
+    # apiserver fails it, and ``up`` knows how to wait for that cluster instead.
+    if kubeconfig and _same_file(kubeconfig, local_kubeconfig):
+        print(f"[run] KUBECONFIG is the local cluster's ({state_dir})", flush=True)
+    elif kubeconfig and _reachable(kubeconfig):
         print(f"[run] using the cluster in {kubeconfig}", flush=True)
+        return kubeconfig, False
+    elif kubeconfig:
+        print(f"[run] the cluster in {kubeconfig} is not reachable; "
+              "using the local control plane instead", flush=True)
     else:
-        if kubeconfig:
-            print(f"[run] the cluster in {kubeconfig} is not reachable; "
-                  "starting the local control plane instead", flush=True)
-        else:
-            print("[run] no KUBECONFIG: starting the local control plane", flush=True)
-        local = cluster_mod.up(state_dir=default_state_dir(), owner_pid=os.getpid())
-        kubeconfig = str(local.kubeconfig)
-        started_here = True
+        print("[run] no KUBECONFIG: using the local control plane", flush=True)
+    local = cluster_mod.up(state_dir=state_dir, owner_pid=os.getpid())
+    if not local.started:
+        print(f"[run] the local cluster in {state_dir} was already running: using it; "
+              "it keeps running when this stops", flush=True)
+    return str(local.kubeconfig), local.started
+
+
+def main() -> int:
+    state_dir = default_state_dir()
+    try:
+        kubeconfig, started_here = choose_cluster(state_dir)
+    except LocalClusterError as e:
+        print(f"[run] error: {e}", file=sys.stderr, flush=True)
+        return 1
     env = {**os.environ, "KUBECONFIG": kubeconfig,
            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "operator"),
                                                        os.environ.get("PYTHONPATH")]))}
@@ -73,10 +99,18 @@ def main() -> int:
               f"[run] Ctrl-C stops the operator"
               f"{' and the local cluster' if started_here else ''}.", flush=True)
         return _run_operator(env)
+    except subprocess.CalledProcessError as e:
+        print(f"[run] error: {' '.join(map(str, e.cmd[:3]))} ... exited with {e.returncode}",
+              file=sys.stderr, flush=True)
+        return 1
     finally:
+        # Only a cluster this run started; one that was already running is someone else's.
         if started_here:
             print("[run] stopping the local control plane", flush=True)
-            cluster_mod.down(default_state_dir())
+            try:
+                cluster_mod.down(state_dir)
+            except LocalClusterError as e:
+                print(f"[run] error: {e}", file=sys.stderr, flush=True)
 
 
 def _run_operator(env: dict[str, str]) -> int:
