@@ -27,9 +27,10 @@ $(CURDIR)/.tools/venv/bin/uv:
 
 sync: .venv/.synced ## Install Python dependencies (locked) into .venv
 
-lint: sync ## Run ruff and mypy --strict
+lint: sync ## Run ruff, mypy --strict and the import layers (lint-imports)
 	$(PY) ruff check operator localcluster tests $(wildcard bench)
 	$(PY) mypy
+	PYTHONPATH=operator $(PY) lint-imports --no-cache
 
 fmt: sync ## Fix what ruff can fix
 	$(PY) ruff check --fix operator localcluster tests $(wildcard bench)

@@ -2,16 +2,17 @@
 
 ::
 
-    KubeError                 any failed API call
+    KubeError                 any failed API call (carries the HTTP code and Status reason)
     ├── Transient             worth retrying: 5xx, 429, timeouts, connection errors
     ├── NotFound              404
-    ├── AlreadyExists         409 on create
+    ├── AlreadyExists         409 with reason AlreadyExists (a create whose name is taken)
     ├── Conflict              409 otherwise (optimistic-lock or precondition failure)
-    ├── Invalid               422: the object was refused; the spec must change
-    └── Forbidden             401/403: RBAC does not allow it
+    ├── Invalid               400/422: this object is refused; the spec must change
+    └── Forbidden             401/403: RBAC (or an admission policy) does not allow it
 
-``kube.py`` raises these; ``main.py`` maps them onto ``kopf.TemporaryError``/``PermanentError``
-and ``reconcile.py`` onto condition reasons.
+Classification reads the HTTP code and the ``reason`` of the ``metav1.Status`` the API
+server answers with, never the message text. ``kube.py`` raises these; ``main.py`` decides
+what to retry and ``reconcile.py`` maps them onto condition reasons.
 """
 
 from __future__ import annotations
@@ -21,6 +22,12 @@ class KubeError(Exception):
     """Raised when an API call fails."""
 
     status: int = 0
+
+    def __init__(self, message: str, *, status: int | None = None, reason: str = "") -> None:
+        super().__init__(message)
+        if status is not None:
+            self.status = status
+        self.reason = reason  # metav1.Status reason, e.g. "AlreadyExists"; "" when unknown
 
 
 class Transient(KubeError):
@@ -34,7 +41,7 @@ class NotFound(KubeError):
 
 
 class AlreadyExists(KubeError):
-    """Raised when creating an object whose name is taken (409 AlreadyExists)."""
+    """Raised when creating an object whose name is taken (409, reason AlreadyExists)."""
 
     status = 409
 
@@ -46,7 +53,10 @@ class Conflict(KubeError):
 
 
 class Invalid(KubeError):
-    """Raised when the API server refuses an object as invalid (422); retrying will not help."""
+    """Raised when the API server refuses an object as malformed or invalid (400, 422).
+
+    Retrying the same object will not help: the spec that produced it must change.
+    """
 
     status = 422
 
@@ -57,19 +67,17 @@ class Forbidden(KubeError):
     status = 403
 
 
-def from_status(status: int, message: str, what: str) -> KubeError:
-    """The error for an HTTP status from the API server."""
+def from_status(status: int, reason: str, message: str, what: str) -> KubeError:
+    """The error for an API answer: its HTTP code and its ``metav1.Status`` reason."""
     text = f"{what}: {message}"
     if status == 404:
-        return NotFound(text)
+        return NotFound(text, reason=reason)
     if status == 409:
-        if "already exists" in message:
-            return AlreadyExists(text)
-        return Conflict(text)
-    if status == 422:
-        return Invalid(message)
+        if reason == "AlreadyExists":
+            return AlreadyExists(text, reason=reason)
+        return Conflict(text, reason=reason)
+    if status in (400, 422):
+        return Invalid(message, status=status, reason=reason)
     if status in (401, 403):
-        return Forbidden(text)
-    error = Transient(text)
-    error.status = status
-    return error
+        return Forbidden(text, status=status, reason=reason)
+    return Transient(text, status=status, reason=reason)

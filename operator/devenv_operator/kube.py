@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -62,7 +62,6 @@ DEVENV = Kind("shipit.dev/v1alpha1", "DevEnvironment", "devenvironments", namesp
 KINDS = {k.kind: k for k in (NAMESPACE, CONFIGMAP, SECRET, SERVICE, POD, EVENT, DEPLOYMENT,
                              DEVENV)}
 
-_VERB = {"GET": "get", "POST": "create", "PATCH": "patch", "PUT": "update", "DELETE": "delete"}
 
 
 def load_api_client(kubeconfig: str | None = None, pool_size: int = 32) -> k8s_client.ApiClient:
@@ -80,34 +79,62 @@ def load_api_client(kubeconfig: str | None = None, pool_size: int = 32) -> k8s_c
     return k8s_client.ApiClient(configuration)
 
 
+@dataclass(frozen=True)
+class Transport:
+    """What we use of the official client: the server, its connection pool, its auth."""
+
+    host: str
+    pool: urllib3.PoolManager
+    authorize: Callable[[dict[str, str], str, str], None]  # (headers, path, method)
+
+
+def transport(api_client: k8s_client.ApiClient) -> Transport:
+    """The official client's internals that this module relies on, in one place.
+
+    We speak JSON ourselves over the client's configured connection pool and let it add
+    its credentials (bearer token, refreshed by its exec/OIDC plugins). Neither the pool
+    (``ApiClient.rest_client.pool_manager``) nor ``update_params_for_auth`` is a documented
+    API of the client, so a client upgrade could move them: ``tests/unit/test_kube.py``
+    builds a client and calls this function, and fails loudly if either is gone.
+    """
+    pool = api_client.rest_client.pool_manager
+    if not isinstance(pool, urllib3.PoolManager):
+        raise TypeError(f"kubernetes client changed: rest_client.pool_manager is {type(pool)}")
+
+    def authorize(headers: dict[str, str], path: str, method: str) -> None:
+        api_client.update_params_for_auth(headers, None, ["BearerToken"], path, method, None)
+
+    return Transport(str(api_client.configuration.host), pool, authorize)
+
+
 class Kube:
     """Blocking JSON access to the API with server-side apply and error translation."""
 
     def __init__(self, api_client: k8s_client.ApiClient, *, on_request: RequestHook | None = None,
-                 timeout: float = 30.0) -> None:
-        self._api = api_client
+                 timeout: float = 30.0, field_manager: str = FIELD_MANAGER) -> None:
+        self._transport = transport(api_client)
+        self._field_manager = field_manager  # apply's fieldManager and our User-Agent
         self._on_request = on_request
         self._timeout = timeout
         self._event_failures: set[str] = set()
 
     # -- plumbing ----------------------------------------------------------------------
 
-    def _call(self, method: str, path: str, *, query: Mapping[str, str] | None = None,
-              body: Any = None, content_type: str = "application/json") -> Any:
-        url = self._api.configuration.host + path
+    def _call(self, verb: str, method: str, path: str, *,
+              query: Mapping[str, str] | None = None, body: Any = None,
+              content_type: str = "application/json") -> Any:
+        """One request; ``verb`` is the Kubernetes verb it counts as (get, list, patch...)."""
+        url = self._transport.host + path
         if query:
             url += "?" + urlencode(query)
-        headers = {"Accept": "application/json", "User-Agent": FIELD_MANAGER}
+        headers = {"Accept": "application/json", "User-Agent": self._field_manager}
         payload: bytes | None = None
         if body is not None:
             headers["Content-Type"] = content_type
             payload = json.dumps(body).encode()
-        self._api.update_params_for_auth(headers, None, ["BearerToken"], path, method, None)
-        verb = _VERB.get(method, method.lower())
-        if method == "GET" and name_is_collection(path):
-            verb = "list"
+        self._transport.authorize(headers, path, method)
         try:
-            response = self._api.rest_client.pool_manager.request(
+            response = self._transport.pool.request(
                 method, url, body=payload, headers=headers, timeout=self._timeout,
                 preload_content=True, retries=False,
             )
@@ -118,7 +145,8 @@ class Kube:
         data = response.data
         if 200 <= response.status < 300:
             return json.loads(data) if data else None
-        raise errors.from_status(response.status, _status_message(data), f"{method} {path}")
+        reason, message = _status_of(data)
+        raise errors.from_status(response.status, reason, message, f"{method} {path}")
 
     def _record(self, verb: str, result: str) -> None:
         if self._on_request is not None:
@@ -129,7 +157,7 @@ class Kube:
     def get(self, kind: Kind, name: str, namespace: str | None = None) -> dict[str, Any] | None:
         """The object, or None when it does not exist."""
         try:
-            result: dict[str, Any] = self._call("GET", kind.path(namespace, name))
+            result: dict[str, Any] = self._call("get", "GET", kind.path(namespace, name))
         except errors.NotFound:
             return None
         return result
@@ -140,7 +168,7 @@ class Kube:
         """The items, and the resourceVersion the list was taken at."""
         query = {"labelSelector": label_selector} if label_selector else None
         try:
-            result = self._call("GET", kind.path(namespace), query=query)
+            result = self._call("list", "GET", kind.path(namespace), query=query)
         except errors.NotFound:
             return [], None
         items: list[dict[str, Any]] = result.get("items") or []
@@ -153,18 +181,59 @@ class Kube:
              label_selector: str | None = None) -> list[dict[str, Any]]:
         return self.list_versioned(kind, namespace, label_selector)[0]
 
+    def watch(self, kind: Kind, resource_version: str, *, namespace: str | None = None,
+              label_selector: str | None = None, timeout_seconds: int = 1800,
+              stopped: Callable[[], bool] = lambda: False) -> Iterator[dict[str, Any]]:
+        """Watch events (``{"type", "object"}``) after ``resource_version``, until the server
+        ends the stream or ``stopped()`` says so (checked between chunks).
+
+        The operator itself watches through Kopf; this is for tools (the benchmarks).
+        """
+        query = {"watch": "1", "resourceVersion": resource_version,
+                 "allowWatchBookmarks": "true", "timeoutSeconds": str(timeout_seconds)}
+        if label_selector:
+            query["labelSelector"] = label_selector
+        path = kind.path(namespace)
+        headers = {"Accept": "application/json", "User-Agent": self._field_manager}
+        self._transport.authorize(headers, path, "GET")
+        try:
+            response = self._transport.pool.request(
+                "GET", f"{self._transport.host}{path}?{urlencode(query)}", headers=headers,
+                preload_content=False, retries=False,
+                timeout=urllib3.Timeout(connect=10, read=timeout_seconds + 30))
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            self._record("watch", "error")
+            raise errors.Transient(f"GET {path} (watch): {exc}") from exc
+        self._record("watch", str(response.status))
+        try:
+            if response.status != 200:
+                reason, message = _status_of(response.read())
+                raise errors.from_status(response.status, reason, message, f"GET {path}")
+            buffer = b""
+            for chunk in response.stream(65536, decode_content=True):
+                if stopped():
+                    return
+                buffer += chunk
+                while b"\n" in buffer:
+                    line, buffer = buffer.split(b"\n", 1)
+                    if line.strip():
+                        yield json.loads(line)
+        finally:
+            response.release_conn()
+
     def create(self, kind: Kind, obj: Mapping[str, Any]) -> dict[str, Any]:
         """POST; raises errors.AlreadyExists when the name is taken."""
         namespace = obj.get("metadata", {}).get("namespace")
-        result: dict[str, Any] = self._call("POST", kind.path(namespace), body=obj)
+        result: dict[str, Any] = self._call("create", "POST", kind.path(namespace), body=obj)
         return result
 
     def apply(self, kind: Kind, obj: Mapping[str, Any]) -> dict[str, Any]:
         """Server-side apply with our field manager (force: we own the fields we set)."""
         meta = obj.get("metadata", {})
-        query = {"fieldManager": FIELD_MANAGER, "force": "true"}
+        query = {"fieldManager": self._field_manager, "force": "true"}
         result: dict[str, Any] = self._call(
-            "PATCH", kind.path(meta.get("namespace"), meta["name"]), query=query, body=obj,
+            "patch", "PATCH", kind.path(meta.get("namespace"), meta["name"]), query=query,
+            body=obj,
             content_type="application/apply-patch+yaml")
         return result
 
@@ -173,7 +242,7 @@ class Kube:
         """JSON merge patch; None when the object is gone."""
         try:
             result: dict[str, Any] = self._call(
-                "PATCH", kind.path(namespace, name, subresource), body=patch,
+                "patch", "PATCH", kind.path(namespace, name, subresource), body=patch,
                 content_type="application/merge-patch+json")
         except errors.NotFound:
             return None
@@ -190,7 +259,7 @@ class Kube:
         if uid:
             body["preconditions"] = {"uid": uid}
         try:
-            self._call("DELETE", kind.path(namespace, name), body=body)
+            self._call("delete", "DELETE", kind.path(namespace, name), body=body)
         except errors.NotFound:
             return False
         return True
@@ -239,21 +308,14 @@ class Kube:
                 log.warning("Cannot record Events (%s): %s", kind, exc)
 
 
-def name_is_collection(path: str) -> bool:
-    """Whether a GET path lists a collection (…/namespaces/x/pods) rather than one object."""
-    parts = path.strip("/").split("/")
-    core = parts[0] == "api"
-    rest = parts[2:] if core else parts[3:]
-    if len(rest) >= 2 and rest[0] == "namespaces":
-        return len(rest) in (1, 3)
-    return len(rest) == 1
-
-
-def _status_message(data: bytes) -> str:
+def _status_of(data: bytes) -> tuple[str, str]:
+    """(reason, message) of a ``metav1.Status`` answer; ("", the text) when it is not one."""
     try:
-        status = json.loads(data)
+        answer = json.loads(data)
     except ValueError:
-        return data.decode(errors="replace")[:500]
-    if isinstance(status, dict):
-        return str(status.get("message") or status.get("reason") or status)
-    return str(status)
+        return "", data.decode(errors="replace")[:500]
+    if isinstance(answer, dict):
+        reason = answer.get("reason")
+        message = answer.get("message") or reason or answer
+        return (reason if isinstance(reason, str) else ""), str(message)
+    return "", str(answer)

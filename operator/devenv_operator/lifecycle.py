@@ -8,9 +8,11 @@ Everything is derived from the resource itself, so it survives operator restarts
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from devenv_operator import models
 
@@ -61,3 +63,18 @@ def effective_expiry(
     if requested is None:
         return Expiry(None, None)
     return Expiry(requested, requested - warning, note, source)
+
+
+def expiry_of(raw_spec: Mapping[str, Any] | None, spec: models.DevEnvironmentSpec | None,
+              created_at: datetime, annotations: Mapping[str, str], *,
+              default_ttl: timedelta | None, max_ttl: timedelta | None,
+              warning: timedelta) -> Expiry:
+    """The effective expiry; an invalid spec (``spec`` None) still has its readable ``ttl``
+    and the operator's policy honoured, so a broken environment cannot live for ever."""
+    if spec is None:
+        raw_ttl = (raw_spec or {}).get("ttl")
+        ttl = raw_ttl if isinstance(raw_ttl, str) and re.fullmatch(models.DURATION,
+                                                                   raw_ttl) else None
+        spec = models.DevEnvironmentSpec.model_construct(ttl=ttl, expires_at=None, services=[])
+    return effective_expiry(spec, created_at, annotations, default_ttl=default_ttl,
+                            max_ttl=max_ttl, warning=warning)

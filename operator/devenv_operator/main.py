@@ -22,9 +22,16 @@ from typing import Any, TypeVar
 import aiohttp
 import kopf
 
-from devenv_operator import builders, errors, kube, metrics, models, reconcile, status
+from devenv_operator import builders, errors, kube, metrics, models, reconcile, records, status
+from devenv_operator.children import ChildReader
+from devenv_operator.engine import Applier
+from devenv_operator.fanout import Fanout
 from devenv_operator.logs import configure_logging
+from devenv_operator.recorder import EventRecorder
 from devenv_operator.settings import Settings, SettingsError, describe, load
+from devenv_operator.statuswriter import StatusWriter
+from devenv_operator.teardown import Teardown
+from devenv_operator.transitions import Event
 
 FINALIZER = "shipit.dev/teardown"
 # Kopf's own client (watch streams, finalizer patches) opens connections without limit by
@@ -36,104 +43,125 @@ log = logging.getLogger("devenv_operator")
 
 
 class Controller:
-    """Operator-wide state shared by the handlers (kept in Kopf's memo)."""
+    """Operator-wide state shared by the handlers (kept in Kopf's memo).
 
-    def __init__(self, settings: Settings, reconciler: reconcile.Reconciler,
-                 health: metrics.Health) -> None:
+    Per-environment state lives in ``records`` only; the pools are listed in
+    docs/architecture.md. Methods run on the event loop unless they say otherwise.
+    """
+
+    def __init__(self, settings: Settings, api: kube.Kube, health: metrics.Health,
+                 loop: asyncio.AbstractEventLoop) -> None:
         self.settings = settings
-        self.reconciler = reconciler
+        self.health = health
+        self.records = records.Records()
+        # Reconciles and teardowns (blocking client calls) run here, never on the loop.
         self.executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=settings.workers, thread_name_prefix="kube")
-        self.health = health
-        self.triggers: dict[str, asyncio.Event] = {}
-        self.seen: dict[str, tuple[Any, ...]] = {}
-        self.phases: dict[str, str] = {}
-        self.copy_index: dict[str, set[tuple[str, str]]] = {}
-        self.last_error: dict[str, str] = {}
+        self.fanout = Fanout(settings.workers)
+        self.events = EventRecorder(api)
+
+        def status_lost(record: records.EnvRecord) -> None:  # from a status thread
+            loop.call_soon_threadsafe(record.wake.set)
+
+        self.statuses = StatusWriter(api, on_lost=status_lost)
+        self.children = ChildReader(api, self.fanout,
+                                    resync_seconds=settings.seconds("resync_interval"))
+        self.reconciler = reconcile.Reconciler(
+            api, settings, children=self.children, applier=Applier(api, self.children),
+            statuses=self.statuses, events=self.events, fanout=self.fanout)
+        self.teardown = Teardown(api, statuses=self.statuses, children=self.children,
+                                 events=self.events, namespace_prefix=settings.namespace_prefix,
+                                 clock=reconcile.utcnow)
         self.heartbeat: asyncio.Task[None] | None = None
 
     async def blocking(self, fn: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, fn, *args)
 
-    def poke(self, name: str | None) -> None:
-        trigger = self.triggers.get(name or "")
-        if trigger is not None:
-            trigger.set()
+    def record(self, body: Mapping[str, Any]) -> records.EnvRecord:
+        meta = body["metadata"]
+        return self.records.open(meta["uid"], meta["name"])
 
-    def set_phase(self, name: str, phase: str | None) -> None:
-        if phase is None:
-            self.phases.pop(name, None)
-        else:
-            self.phases[name] = phase
-        counts: dict[str, int] = {}
-        for value in self.phases.values():
-            counts[value] = counts.get(value, 0) + 1
-        metrics.set_phases(counts)
+    def wake(self, name: str | None) -> None:
+        """Reconcile the environment of this name soon (a child of it changed)."""
+        for record in self.records.named(name or ""):
+            record.wake.set()
+
+    def set_phase(self, record: records.EnvRecord, phase: str | None) -> None:
+        record.phase = phase
+        metrics.set_phases(self.records.phase_counts())
+
+    def forget(self, uid: str) -> None:
+        """The environment is gone from the API: end its record."""
+        if self.records.close(uid) is not None:
+            metrics.set_phases(self.records.phase_counts())
+
+    def close(self) -> None:
+        """Stop our own background work (queued Events and status writes are dropped)."""
+        if self.heartbeat is not None:
+            self.heartbeat.cancel()
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        for part in (self.fanout, self.events, self.statuses):
+            part.close()
 
     async def serve(self, body: kopf.Body, stopped: kopf.DaemonStopped,
                     logger: logging.Logger | logging.LoggerAdapter[logging.Logger]) -> None:
         """Reconcile one environment until it is deleted or the operator stops."""
-        name = body["metadata"]["name"]
-        trigger = self.triggers.setdefault(name, asyncio.Event())
+        record = self.record(body)
         backoff = 1.0
-        try:
-            while not stopped:
-                trigger.clear()
-                if body["metadata"].get("deletionTimestamp"):
-                    return
-                self.seen[name] = _identity(body)
-                # A copy of the body lives only as long as one reconcile: kept through the
-                # sleep, 1,000 of them were a fifth of the operator's memory.
-                wait = await self._reconcile_once(name, copy.deepcopy(dict(body)), logger,
-                                                  backoff)
-                backoff = 1.0 if wait > 0 else min(backoff * 2, 60.0)
-                await _sleep(trigger, stopped, wait if wait > 0 else backoff)
-        finally:
-            if self.triggers.get(name) is trigger:
-                del self.triggers[name]
+        while not stopped:
+            record.wake.clear()
+            if body["metadata"].get("deletionTimestamp"):
+                return
+            record.seen = _identity(body)
+            # A copy of the body lives only as long as one reconcile: kept through the
+            # sleep, 1,000 of them were a fifth of the operator's memory.
+            wait = await self._reconcile_once(record, copy.deepcopy(dict(body)), logger,
+                                              backoff)
+            backoff = 1.0 if wait > 0 else min(backoff * 2, 60.0)
+            await _sleep(record.wake, stopped, wait if wait > 0 else backoff)
 
-    async def _reconcile_once(self, name: str, snapshot: dict[str, Any],
+    async def _reconcile_once(self, record: records.EnvRecord, snapshot: dict[str, Any],
                               logger: logging.Logger | logging.LoggerAdapter[logging.Logger],
                               backoff: float) -> float:
         """One reconcile; returns the requeue delay, or 0 to back off after an error."""
         started = time.monotonic()
         try:
-            outcome = await self.blocking(self.reconciler.reconcile, snapshot)
+            outcome = await self.blocking(self.reconciler.reconcile, snapshot, record)
         except errors.KubeError as exc:
             metrics.RECONCILES.labels("retry").inc()
-            logger.warning("Reconcile of %s failed, retrying in %.0fs: %s", name, backoff, exc)
-            await self._report_error(name, snapshot, exc)
+            logger.warning("Reconcile of %s failed, retrying in %.0fs: %s", record.name,
+                           backoff, exc)
+            await self._report_error(record, snapshot, exc)
             return 0
         except Exception:
             metrics.RECONCILES.labels("error").inc()
-            logger.exception("Reconcile of %s crashed, retrying in %.0fs", name, backoff)
+            logger.exception("Reconcile of %s crashed, retrying in %.0fs", record.name, backoff)
             return 0
         finally:
             metrics.RECONCILE_DURATION.observe(time.monotonic() - started)
         metrics.RECONCILES.labels("success").inc()
-        self.last_error.pop(name, None)
-        self.copy_index[name] = outcome.copy_sources
-        self.set_phase(name, outcome.status.get("phase"))
+        record.last_error = None
+        record.copy_sources = outcome.copy_sources
+        self.set_phase(record, outcome.status.get("phase"))
         record_outcome(outcome)
         return max(outcome.requeue_after, 0.05)
 
-
-    async def _report_error(self, name: str, snapshot: dict[str, Any],
+    async def _report_error(self, record: records.EnvRecord, snapshot: dict[str, Any],
                             exc: errors.KubeError) -> None:
         """One Warning Event per distinct error, so `kubectl describe` shows why it is stuck."""
         message = f"Reconcile failed (will retry): {exc}"
-        if self.last_error.get(name) == message:
+        if record.last_error == message:
             return
-        self.last_error[name] = message
+        record.last_error = message
         reason = "Forbidden" if isinstance(exc, errors.Forbidden) else "ReconcileError"
-        await self.blocking(self.reconciler.api.event, snapshot, "Warning", reason, message)
+        await self.blocking(self.events.post_now, snapshot, Event("Warning", reason, message))
 
 
 def record_outcome(outcome: reconcile.Outcome) -> None:
-    for event_type, reason, _ in outcome.events:
-        if event_type == "Warning" and reason in status.FAILED_REASONS:
-            metrics.FAILURES.labels(reason).inc()
+    for event in outcome.events:
+        if event.type == "Warning" and event.reason in status.FAILED_REASONS:
+            metrics.FAILURES.labels(event.reason).inc()
     if outcome.ready_after is not None:
         metrics.TIME_TO_READY.observe(outcome.ready_after)
     for step, seconds in outcome.steps.items():
@@ -188,12 +216,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     # Connections for the reconcile threads and for the parallel applies within them.
     api = kube.Kube(kube.load_api_client(pool_size=2 * config.workers),
                     on_request=metrics.api_request)
-    controller = Controller(config, reconcile.Reconciler(api, config), memo["health"])
     loop = asyncio.get_running_loop()
-
-    def status_lost(name: str) -> None:  # called from a worker thread
-        loop.call_soon_threadsafe(controller.poke, name)
-    controller.reconciler.on_status_lost = status_lost
+    controller = Controller(config, api, memo["health"], loop)
     memo["controller"] = controller
     metrics.set_phases({})
     controller.heartbeat = loop.create_task(_heartbeat(controller))
@@ -219,11 +243,7 @@ async def login(**kwargs: Any) -> kopf.AiohttpSession | None:
 @kopf.on.cleanup()
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     """Stop our own background work, so that Kopf does not wait for it as a hung task."""
-    controller = _controller(memo)
-    if controller.heartbeat is not None:
-        controller.heartbeat.cancel()
-    controller.executor.shutdown(wait=False, cancel_futures=True)
-    controller.reconciler.close()
+    _controller(memo).close()
 
 
 async def _heartbeat(controller: Controller) -> None:
@@ -246,15 +266,13 @@ async def environment(body: kopf.Body, stopped: kopf.DaemonStopped, memo: kopf.M
 async def environment_event(body: kopf.Body, type: str | None, memo: kopf.Memo,
                             **_: Any) -> None:
     controller = _controller(memo)
-    name = body["metadata"]["name"]
     if type == "DELETED":
-        controller.set_phase(name, None)
-        controller.copy_index.pop(name, None)
-        controller.seen.pop(name, None)
+        controller.forget(body["metadata"]["uid"])
         return
-    controller.set_phase(name, (body.get("status") or {}).get("phase"))
-    if controller.seen.get(name) != _identity(body):
-        controller.poke(name)
+    record = controller.record(body)
+    controller.set_phase(record, (body.get("status") or {}).get("phase"))
+    if record.seen != _identity(body):
+        record.wake.set()
 
 
 def _child_handler(kind: str) -> Callable[..., Any]:
@@ -265,10 +283,10 @@ def _child_handler(kind: str) -> Callable[..., Any]:
         controller = _controller(memo)
         obj = event.get("object") or {}
         if event.get("type") == "DELETED":
-            controller.reconciler.cache.remove(kind, obj)
+            controller.children.cache.remove(kind, obj)
         else:
-            controller.reconciler.cache.put(kind, obj)
-        controller.poke(labels.get(builders.ENVIRONMENT_LABEL))
+            controller.children.cache.put(kind, obj)
+        controller.wake(labels.get(builders.ENVIRONMENT_LABEL))
     return child_event
 
 
@@ -288,11 +306,8 @@ async def copyable_secret_event(namespace: str | None, name: str | None, memo: k
                                 **_: Any) -> None:
     # The watch is filtered server-side to shipit.dev/copyable=true; removing the label
     # arrives here as a deletion, which is exactly when copies must be revisited.
-    controller = _controller(memo)
-    source = (namespace or "", name or "")
-    for env_name, sources in list(controller.copy_index.items()):
-        if source in sources:
-            controller.poke(env_name)
+    for record in _controller(memo).records.copying((namespace or "", name or "")):
+        record.wake.set()
 
 
 @kopf.on.delete(models.GROUP, models.VERSION, models.PLURAL)  # type: ignore[arg-type]
@@ -307,34 +322,28 @@ async def teardown(body: kopf.Body, memo: kopf.Memo, logger: logging.Logger, ret
     """
     controller = _controller(memo)
     snapshot = copy.deepcopy(dict(body))
-    name = snapshot["metadata"]["name"]
-    woken = controller.triggers[name] = asyncio.Event()  # the daemon has stopped (or will)
+    record = controller.record(snapshot)  # the daemon has stopped (or will): its wake is ours
     deadline = time.monotonic() + 30
     delay = TEARDOWN_FIRST_POLL if retry == 0 else TEARDOWN_MAX_POLL  # a slow one stays slow
-    try:
-        while True:
-            woken.clear()
-            try:
-                blocked = await controller.blocking(controller.reconciler.teardown, snapshot)
-            except errors.KubeError as exc:
-                raise kopf.TemporaryError(f"teardown failed: {exc}", delay=5) from exc
-            if blocked is None:
-                started = status.parse_time(snapshot["metadata"].get("deletionTimestamp"))
-                if started is not None:
-                    metrics.TEARDOWN_DURATION.observe(
-                        max((reconcile.utcnow() - started).total_seconds(), 0.0))
-                controller.reconciler.forget(snapshot["metadata"]["uid"])
-                logger.info("Namespace of %s is gone; releasing it", name)
-                return
-            if time.monotonic() > deadline:  # let Kopf record the wait, then call us again
-                raise kopf.TemporaryError(blocked, delay=1)
-            if await _woken_within(woken, delay):
-                await asyncio.sleep(TEARDOWN_FIRST_POLL)  # the rest of the content goes too
-            else:
-                delay = min(delay * 1.5, TEARDOWN_MAX_POLL)
-    finally:
-        if controller.triggers.get(name) is woken:
-            del controller.triggers[name]
+    while True:
+        record.wake.clear()
+        try:
+            blocked = await controller.blocking(controller.teardown.run, snapshot, record)
+        except errors.KubeError as exc:
+            raise kopf.TemporaryError(f"teardown failed: {exc}", delay=5) from exc
+        if blocked is None:
+            started = status.parse_time(snapshot["metadata"].get("deletionTimestamp"))
+            if started is not None:
+                metrics.TEARDOWN_DURATION.observe(
+                    max((reconcile.utcnow() - started).total_seconds(), 0.0))
+            logger.info("Namespace of %s is gone; releasing it", record.name)
+            return
+        if time.monotonic() > deadline:  # let Kopf record the wait, then call us again
+            raise kopf.TemporaryError(blocked, delay=1)
+        if await _woken_within(record.wake, delay):
+            await asyncio.sleep(TEARDOWN_FIRST_POLL)  # the rest of the content goes too
+        else:
+            delay = min(delay * 1.5, TEARDOWN_MAX_POLL)
 
 
 TEARDOWN_FIRST_POLL = 0.5

@@ -390,6 +390,9 @@ class ServiceStatus(Model):
     ready: bool = Field(description="Whether all replicas are updated and available.")
     ready_replicas: int = Field(0, description="Pods ready.")
     replicas: int = Field(0, description="Pods wanted.")
+    reason: str | None = Field(
+        None, description="Available, or why not: DependencyNotReady, ServiceNotReady, "
+        "ApplyFailed.")
     message: str = Field("", description="What the service waits for, if not ready.")
 
 

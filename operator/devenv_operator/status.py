@@ -7,12 +7,12 @@ not-ready condition names what blocks it: which service, which Secret, which rea
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
-from devenv_operator.builders import SecretProblem
+from devenv_operator.builders import Ownership, SecretProblem
 from devenv_operator.models import format_duration
 
 READY = "Ready"
@@ -33,8 +33,11 @@ REASONS = (
     "NamespacePending", "SecretNotCopyable", "SecretSourceNotFound", "ConfigSeeded",
     "ApplyFailed", "DependencyNotReady", "ServiceNotReady", "ServicesAvailable",
     "ReadyTimeout", "Expired", "Terminating", "ExpiringSoon", "NotExpiringSoon", "NoExpiry",
-    "TTLClamped",
+    "TTLClamped", "Available",
 )
+
+# Where the environment's namespace stands, as the reconcile found it.
+NamespaceState = Literal["ready", "missing", "conflict", "terminating"]
 
 # Container waiting reasons worth surfacing as the cause of a not-ready service.
 _WAITING_REASONS = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CrashLoopBackOff",
@@ -52,6 +55,27 @@ def parse_time(text: str | None) -> datetime | None:
 
 
 @dataclass(frozen=True)
+class ApplyFailure:
+    """An object the API server refused (400/422); the spec that produced it must change."""
+
+    kind: str
+    name: str
+    reason: str  # the Status reason, e.g. Invalid, BadRequest
+    message: str
+
+    def describe(self) -> str:
+        return f"{self.kind} {self.name}: {self.message}"
+
+
+def namespace_state(ownership: Ownership) -> NamespaceState:
+    """How the reconcile treats an existing namespace, from whose it is."""
+    states: dict[Ownership, NamespaceState] = {
+        Ownership.OURS: "ready", Ownership.TERMINATING: "terminating",
+        Ownership.FOREIGN: "conflict"}
+    return states[ownership]
+
+
+@dataclass(frozen=True)
 class ServiceObservation:
     """One service as the reconcile found it."""
 
@@ -60,7 +84,7 @@ class ServiceObservation:
     deployment: Mapping[str, Any] | None = None
     waiting_for: Sequence[str] = ()  # dependencies not yet Available (not created yet)
     pods: Sequence[Mapping[str, Any]] = ()
-    error: str | None = None  # the API server refused its objects (422)
+    error: ApplyFailure | None = None  # the API server refused one of its objects
 
 
 @dataclass(frozen=True)
@@ -71,9 +95,9 @@ class Observation:
     created_at: datetime
     namespace: str | None = None
     invalid: str | None = None  # InvalidSpec message
-    namespace_state: str = "missing"  # ready | missing | conflict | terminating
+    namespace_state: NamespaceState = "missing"
     secret_problems: Sequence[SecretProblem] = ()
-    apply_errors: Sequence[str] = ()
+    apply_errors: Sequence[ApplyFailure] = ()
     services: Sequence[ServiceObservation] = ()
     ready_timeout: timedelta = timedelta(minutes=10)
     expires_at: datetime | None = None
@@ -124,6 +148,7 @@ def _deployment_problem(deployment: Mapping[str, Any]) -> str | None:
 
 
 def service_status(obs: ServiceObservation) -> dict[str, Any]:
+    """One entry of ``status.services``: readiness, and why not (``reason``, ``message``)."""
     status = (obs.deployment or {}).get("status") or {}
     ready = deployment_available(obs.deployment, obs.replicas)
     out: dict[str, Any] = {
@@ -131,16 +156,18 @@ def service_status(obs: ServiceObservation) -> dict[str, Any]:
         "ready": ready,
         "readyReplicas": int(status.get("readyReplicas", 0)),
         "replicas": obs.replicas,
+        "reason": "Available",
         "message": "",
     }
     if obs.error:
-        out["ready"] = False
-        out["message"] = f"ApplyFailed: {obs.error}"
+        out.update(ready=False, reason="ApplyFailed", message=f"ApplyFailed: {obs.error.message}")
         return out
     if ready:
         return out
+    out["reason"] = "ServiceNotReady"
     if obs.deployment is None:
         if obs.waiting_for:
+            out["reason"] = "DependencyNotReady"
             out["message"] = (f"DependencyNotReady: waiting for {', '.join(obs.waiting_for)} "
                               "to be Available")
         else:
@@ -150,6 +177,25 @@ def service_status(obs: ServiceObservation) -> dict[str, Any]:
     problem = _pod_problem(obs.pods) or _deployment_problem(obs.deployment)
     out["message"] = f"{counts}: {problem}" if problem else f"{counts}, rolling out"
     return out
+
+
+def with_pods(obs: ServiceObservation, pods: Sequence[Mapping[str, Any]]
+              ) -> ServiceObservation:
+    """The observation with its pods attached (only a created Deployment has pods)."""
+    return obs if obs.deployment is None else replace(obs, pods=tuple(pods))
+
+
+def worth_listing_pods(found: Iterable[ServiceObservation], now: datetime,
+                       after: float) -> bool:
+    """Whether a Deployment is late enough (``after`` seconds old, not Available) that its
+    pods should be read to name what blocks it."""
+    for obs in found:
+        if obs.deployment is None or deployment_available(obs.deployment, obs.replicas):
+            continue
+        created = parse_time(obs.deployment["metadata"].get("creationTimestamp"))
+        if created is None or (now - created).total_seconds() >= after:
+            return True
+    return False
 
 
 def _condition(ctype: str, ok: bool | None, reason: str, message: str) -> dict[str, Any]:
@@ -168,8 +214,8 @@ def _services_condition(
     if timed_out:
         return _condition(SERVICES_READY, False, "ReadyTimeout",
                           f"Not ready after {format_duration(obs.ready_timeout)}: {detail}")
-    blocked = any(s["message"].startswith("DependencyNotReady") for s in waiting)
-    refused = any(s["message"].startswith("ApplyFailed") for s in waiting)
+    blocked = any(s["reason"] == "DependencyNotReady" for s in waiting)
+    refused = any(s["reason"] == "ApplyFailed" for s in waiting)
     reason = "ApplyFailed" if refused else (
         "DependencyNotReady" if blocked else "ServiceNotReady")
     return _condition(SERVICES_READY, False, reason, f"Waiting for services: {detail}")
@@ -209,7 +255,8 @@ def _conditions(obs: Observation, services: Sequence[dict[str, Any]],
             cfg = _condition(CONFIG_SEEDED, False, first.reason,
                              "; ".join(p.message for p in obs.secret_problems))
         elif obs.apply_errors:
-            cfg = _condition(CONFIG_SEEDED, False, "ApplyFailed", "; ".join(obs.apply_errors))
+            cfg = _condition(CONFIG_SEEDED, False, "ApplyFailed",
+                             "; ".join(e.describe() for e in obs.apply_errors))
         else:
             cfg = _condition(CONFIG_SEEDED, True, "ConfigSeeded", "ConfigMaps and Secrets seeded")
         svc = _services_condition(services, obs, timed_out)
@@ -309,3 +356,33 @@ def ready_deadline(obs: Observation, status: Mapping[str, Any]) -> datetime | No
         return None
     started = parse_time(status.get("provisioningStartedAt"))
     return started + obs.ready_timeout if started else None
+
+
+def merge_patch(previous: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    """A merge patch to ``new`` that also removes fields present before and absent now."""
+    patch = dict(new)
+    for key in previous:
+        if key not in new:
+            patch[key] = None
+    return patch
+
+
+def namespace_blockers(namespace: Mapping[str, Any]) -> str:
+    """What still keeps a terminating namespace, from its status conditions."""
+    parts: list[str] = []
+    for cond in (namespace.get("status") or {}).get("conditions") or []:
+        if cond.get("status") == "True" and cond.get("type") in (
+                "NamespaceContentRemaining", "NamespaceFinalizersRemaining",
+                "NamespaceDeletionContentFailure", "NamespaceDeletionDiscoveryFailure"):
+            parts.append(cond.get("message", cond["type"]))
+    return "; ".join(parts) or "namespace controller is deleting its content"
+
+
+def terminating(previous: Mapping[str, Any], message: str, now: datetime,
+                generation: int) -> dict[str, Any]:
+    """The status of an environment whose namespace is being deleted."""
+    conditions = [c for c in previous.get("conditions") or [] if c["type"] != READY]
+    ready = {"type": READY, "status": "False", "reason": "Terminating", "message": message,
+             "lastTransitionTime": rfc3339(now), "observedGeneration": generation}
+    return {**previous, "phase": "Terminating", "message": message,
+            "conditions": [ready, *conditions]}

@@ -1,19 +1,35 @@
-"""PURE consequences of a status change: the Events to record and the timings to observe.
+"""PURE consequences of a reconcile: the Events to record, timings, when to look again.
 
 Given the previous and the new status of a DevEnvironment, decide which Events a user
-should see (only on transitions, never on every reconcile) and how long each provisioning
-step took. Coalesces the child changes of one reconcile into a single Event per reason.
+should see (only on transitions, never on every reconcile), how long each provisioning
+step took, and when the next reconcile is due even if nothing happens. The child changes
+of one reconcile (kept as structure, ``ChildChange``) become one Event per verb.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, NamedTuple
 
 from devenv_operator import status
 
-Event = tuple[str, str, str]  # (type, reason, message)
+
+class Event(NamedTuple):
+    """A Kubernetes Event to record on the DevEnvironment."""
+
+    type: Literal["Normal", "Warning"]
+    reason: str
+    message: str
+
+
+class ChildChange(NamedTuple):
+    """A write the reconcile made to one child object."""
+
+    verb: Literal["Created", "Updated", "Deleted"]
+    kind: str
+    name: str
+    namespace: str
 
 
 def transition_events(previous: Mapping[str, Any], new: Mapping[str, Any], now: datetime,
@@ -28,11 +44,11 @@ def transition_events(previous: Mapping[str, Any], new: Mapping[str, Any], now: 
     if after["status"] == "True":
         started = status.parse_time(new.get("provisioningStartedAt")) or now
         took = max((now - started).total_seconds(), 0.0)
-        return [*events, ("Normal", "Ready",
-                          f"{after['message']} ({took:.1f}s after provisioning began)")]
+        return [*events, Event("Normal", "Ready",
+                               f"{after['message']} ({took:.1f}s after provisioning began)")]
     if after["reason"] in status.FAILED_REASONS:
-        return [*events, ("Warning", after["reason"], after["message"])]
-    return [*events, ("Normal", after["reason"], after["message"])]
+        return [*events, Event("Warning", after["reason"], after["message"])]
+    return [*events, Event("Normal", after["reason"], after["message"])]
 
 
 def _expiry_events(previous: Mapping[str, Any], new: Mapping[str, Any]
@@ -47,24 +63,24 @@ def _expiry_events(previous: Mapping[str, Any], new: Mapping[str, Any]
     if reason(previous.get("conditions")) == after["reason"]:
         return []
     if after["reason"] in ("ExpiringSoon", "TTLClamped"):
-        return [("Warning", after["reason"], after["message"])]
+        return [Event("Warning", after["reason"], after["message"])]
     return []
 
 
-def coalesce(events: list[Event]) -> list[Event]:
-    """One Event per reason and run: "Created Deployment db, Service db in dev-x"."""
+def change_events(changes: Iterable[ChildChange]) -> list[Event]:
+    """One Event per verb and namespace: "Created Deployment db, Service db in dev-x"."""
     merged: dict[tuple[str, str], list[str]] = {}
-    for event_type, reason, message in events:
-        merged.setdefault((event_type, reason), []).append(message)
-    out = []
-    for (event_type, reason), messages in merged.items():
-        if reason in ("Created", "Updated", "Deleted") and len(messages) > 1:
-            suffix = messages[0].rsplit(" in ", 1)[-1]
-            objects = [m.removeprefix(f"{reason} ").rsplit(" in ", 1)[0] for m in messages]
-            out.append((event_type, reason, f"{reason} {', '.join(objects)} in {suffix}"))
-        else:
-            out.extend((event_type, reason, m) for m in messages)
-    return out
+    for change in changes:
+        merged.setdefault((change.verb, change.namespace), []).append(
+            f"{change.kind} {change.name}")
+    return [Event("Normal", verb, f"{verb} {', '.join(objects)} in {namespace}")
+            for (verb, namespace), objects in merged.items()]
+
+
+def worth_an_event(change: ChildChange) -> bool:
+    """Creations and deletions of anything, and updates of workloads; not config updates
+    (a copied Secret following its source would otherwise post an Event every time)."""
+    return change.verb != "Updated" or change.kind in ("Deployment", "Service")
 
 
 _STEPS = {status.NAMESPACE_READY: "namespace", status.CONFIG_SEEDED: "config",
@@ -84,3 +100,24 @@ def timings(previous: Mapping[str, Any], new: Mapping[str, Any], now: datetime
              if c["type"] in _STEPS and c["status"] == "True" and before.get(c["type"]) != "True"}
     ready = new["conditions"][0]["status"] == "True" and before.get(status.READY) != "True"
     return (elapsed if ready else None), steps
+
+
+def requeue_after(*, phase: str, reason: str, namespace_terminating: bool, now: datetime,
+                  deadlines: Iterable[datetime | None], resync: float,
+                  provisioning_recheck: float) -> float:
+    """Seconds until the next reconcile is due even if nothing happens meanwhile.
+
+    A settled environment (Ready, or Failed for a reason that waiting does not change) is
+    looked at every resync; one still provisioning, or failed by a timeout it may recover
+    from, more often; and never later than its next deadline (readiness, expiry, warning).
+    """
+    if phase in ("Ready", "Failed") and reason != "ReadyTimeout":
+        wait = resync
+    elif namespace_terminating:
+        wait = 2.0
+    else:
+        wait = provisioning_recheck
+    for deadline in deadlines:
+        if deadline is not None:
+            wait = min(wait, max((deadline - now).total_seconds(), 0.0))
+    return wait

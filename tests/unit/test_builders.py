@@ -143,16 +143,3 @@ def test_problem_messages_never_contain_secret_values() -> None:
     for problem in problems:
         assert "hunter2" not in problem.message
         assert source["data"]["token"] not in problem.message
-
-
-def test_child_events_of_one_run_are_coalesced() -> None:
-    from devenv_operator.transitions import coalesce
-
-    events = [("Normal", "NamespaceCreated", "Created Namespace dev-x"),
-              ("Normal", "Created", "Created ConfigMap a in dev-x"),
-              ("Normal", "Created", "Created Deployment db in dev-x"),
-              ("Normal", "Deleted", "Deleted Service old in dev-x")]
-    assert coalesce(events) == [
-        ("Normal", "NamespaceCreated", "Created Namespace dev-x"),
-        ("Normal", "Created", "Created ConfigMap a, Deployment db in dev-x"),
-        ("Normal", "Deleted", "Deleted Service old in dev-x")]

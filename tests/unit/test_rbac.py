@@ -18,7 +18,7 @@ import kopf
 import pytest
 import yaml
 
-from devenv_operator import kube, main, reconcile
+from devenv_operator import children, kube, main
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -71,7 +71,7 @@ def _kind_names(arg: ast.expr, constants: dict[str, kube.Kind]) -> list[kube.Kin
     if isinstance(arg, ast.Attribute) and arg.attr in constants:
         return [constants[arg.attr]]
     if isinstance(arg, ast.Name):
-        return list(reconcile.CHILD_KINDS)
+        return list(children.CHILD_KINDS)
     raise AssertionError(f"cannot tell the kind of {ast.unparse(arg)}: extend test_rbac.py")
 
 
@@ -101,8 +101,8 @@ def api_calls() -> Iterator[tuple[str, Resource, str]]:
                 for kind in _kind_names(node.args[0], constants):
                     for verb in KUBE_VERBS[func.attr]:
                         yield where, resource_of(kind, subresource), verb
-            elif func.attr == "_apply" and receiver == "self":  # Reconciler._apply
-                for kind in _kind_names(node.args[1], constants):
+            elif func.attr in ("apply", "try_apply") and receiver.endswith("applier"):
+                for kind in _kind_names(node.args[1], constants):  # (run, kind, obj, ...)
                     for verb in KUBE_VERBS["apply"]:
                         yield where, resource_of(kind), verb
 

@@ -1,7 +1,8 @@
 """PURE builders: a validated spec in, desired Kubernetes objects (plain dicts) out.
 
 Nothing here imports the Kubernetes client, Kopf, the clock or the environment; randomness
-and observed state come in as arguments. ``reconcile.py`` applies what these return.
+and observed state come in as arguments. ``validate`` checks a spec first; ``reconcile.py``
+applies what the builders return.
 """
 
 from devenv_operator.builders.common import (
@@ -27,6 +28,7 @@ from devenv_operator.builders.namespace import (
     owned_by,
 )
 from devenv_operator.builders.services import build_deployment, build_service
+from devenv_operator.builders.validate import Validated, validate
 
 __all__ = [
     "COPYABLE_LABEL",
@@ -37,6 +39,7 @@ __all__ = [
     "Env",
     "Ownership",
     "SecretProblem",
+    "Validated",
     "build_config_maps",
     "build_deployment",
     "build_namespace",
@@ -49,4 +52,5 @@ __all__ = [
     "namespace_name",
     "namespace_ownership",
     "owned_by",
+    "validate",
 ]

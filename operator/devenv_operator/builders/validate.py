@@ -1,0 +1,55 @@
+"""Validation of a DevEnvironment's spec beyond its schema: the namespace and the graph.
+
+The apiserver already enforced the CRD schema; this re-parses the spec with the models
+(the operator never trusts a body it did not validate), derives the namespace, and checks
+what the schema cannot: that the default namespace name is valid and that ``dependsOn``
+has no cycle.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from devenv_operator import models
+from devenv_operator.builders.common import namespace_name
+from devenv_operator.builders.graph import find_cycle
+
+
+@dataclass(frozen=True)
+class Validated:
+    """The parsed spec and its namespace, or why the spec is invalid (``problem``)."""
+
+    spec: models.DevEnvironmentSpec | None
+    namespace: str | None
+    problem: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.spec is not None and self.namespace is not None and self.problem is None
+
+
+def validate(name: str, raw: Mapping[str, Any] | None, prefix: str) -> Validated:
+    """Parse and check the spec of the DevEnvironment ``name``."""
+    raw = raw or {}
+    try:
+        spec = models.DevEnvironmentSpec.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        message = f"spec.{where}: {first['msg']}" if where else f"spec: {first['msg']}"
+        namespace = raw.get("namespace")
+        return Validated(None, namespace if isinstance(namespace, str) else None, message)
+    namespace = namespace_name(name, spec, prefix)
+    if len(namespace) > 63 or not re.fullmatch(models.DNS_LABEL, namespace):
+        return Validated(spec, None, (
+            f"the default namespace {namespace!r} is not a valid namespace name "
+            "(at most 63 lowercase letters, digits and '-'); set spec.namespace"))
+    cycle = find_cycle({s.name: list(s.depends_on or []) for s in spec.services})
+    if cycle:
+        return Validated(spec, namespace, f"spec.services: dependsOn cycle {' -> '.join(cycle)}")
+    return Validated(spec, namespace)

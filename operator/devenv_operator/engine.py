@@ -1,0 +1,85 @@
+"""The generic apply-and-prune engine: converge objects to what the builders want.
+
+It knows nothing of DevEnvironments: given a desired object and the one observed, it
+applies (server-side, only when something differs, see ``diff``), keeps the child cache
+current with the response, and records what it changed in the run; given what the run
+still wants, it deletes the rest. An object the API server refuses (``errors.Invalid``) is
+a per-object failure, returned as an ``ApplyFailure`` so that the run goes on; any other
+error ends the run.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from devenv_operator import diff, errors, kube
+from devenv_operator.children import CHILD_KINDS, ChildReader, Children
+from devenv_operator.status import ApplyFailure
+from devenv_operator.transitions import ChildChange
+
+log = logging.getLogger("devenv_operator.engine")
+
+
+@dataclass
+class Run:
+    """What one reconcile wrote so far (its applies run in parallel: use ``lock``)."""
+
+    writes: int = 0
+    changes: list[ChildChange] = field(default_factory=list)
+    keep: dict[str, set[str]] = field(default_factory=dict)  # kind -> names still desired
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def wrote(self, change: ChildChange | None = None) -> None:
+        with self.lock:
+            self.writes += 1
+            if change is not None:
+                self.changes.append(change)
+
+
+class Applier:
+    """Applies desired children and prunes the ones no longer desired."""
+
+    def __init__(self, api: kube.Kube, children: ChildReader) -> None:
+        self._api = api
+        self._children = children
+
+    def apply(self, run: Run, kind: kube.Kind, obj: Mapping[str, Any],
+              observed: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The object as applied (or as observed, when nothing differs)."""
+        desired = diff.with_hash(obj)
+        if not diff.needs_apply(desired, observed):
+            return dict(observed or {})
+        result = self._api.apply(kind, desired)
+        self._children.put(kind, result)
+        meta = desired["metadata"]
+        verb: Literal["Created", "Updated"] = "Created" if observed is None else "Updated"
+        log.info("%s %s %s in %s", verb, kind.kind, meta["name"], meta["namespace"])
+        run.wrote(ChildChange(verb, kind.kind, meta["name"], meta["namespace"]))
+        return result
+
+    def try_apply(self, run: Run, kind: kube.Kind, obj: Mapping[str, Any],
+                  children: Children) -> tuple[dict[str, Any] | None, ApplyFailure | None]:
+        """(the object as applied, or None; why the API server refused it, or None)."""
+        name = obj["metadata"]["name"]
+        try:
+            return self.apply(run, kind, obj, children[kind.kind].get(name)), None
+        except errors.Invalid as exc:
+            return None, ApplyFailure(kind.kind, name, exc.reason or "Invalid", str(exc))
+
+    def prune(self, run: Run, namespace: str, children: Children) -> None:
+        """Delete every observed child the run did not keep (only that very object: by UID)."""
+        for kind in CHILD_KINDS:
+            keep = run.keep.get(kind.kind, set())
+            for name, obj in children[kind.kind].items():
+                if name in keep:
+                    continue
+                deleted = self._api.delete(kind, name, namespace,
+                                           uid=obj["metadata"].get("uid"))
+                self._children.remove(kind, obj)
+                if deleted:
+                    log.info("Deleted %s %s in %s", kind.kind, name, namespace)
+                    run.wrote(ChildChange("Deleted", kind.kind, name, namespace))

@@ -1,0 +1,110 @@
+"""Writing DevEnvironment statuses: off the reconcile thread, in order per environment.
+
+A reconcile hands its new status here and goes on: the next reconcile (a dependency just
+became Available) is not held up by the previous one's PATCH. Writes run on a pool of
+their own (``status-N``) and stay in order per environment: each waits for the one queued
+before it, which was submitted earlier and so is running or done (the pool is FIFO; a
+write never waits on a later one, so this cannot deadlock).
+
+What was written is remembered in the environment's record until the watch brings a body
+that carries it, so a reconcile started in between compares against the newest status.
+A failed write forgets that, wakes the environment through ``on_lost`` (given at
+construction) and is raised by its next reconcile, which backs off and reports it.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from devenv_operator import errors, kube, status
+from devenv_operator.records import EnvRecord
+
+log = logging.getLogger("devenv_operator.status")
+
+# One small PATCH each, at most one per reconcile; every thread costs memory, busy or not.
+WORKERS = 4
+
+
+class StatusWriter:
+    """Queues and writes statuses; remembers the last one written per environment."""
+
+    def __init__(self, api: kube.Kube, on_lost: Callable[[EnvRecord], None],
+                 workers: int = WORKERS) -> None:
+        self._api = api
+        self._on_lost = on_lost  # called from a status thread
+        self._pool = concurrent.futures.ThreadPoolExecutor(
+            max_workers=workers, thread_name_prefix="status")
+
+    def previous(self, record: EnvRecord, body: Mapping[str, Any]) -> dict[str, Any]:
+        """The newest status of the environment: the body's, or the one we wrote since."""
+        with record.lock:
+            text = record.written
+        current = dict(body.get("status") or {})
+        if text is None:
+            return current
+        written: dict[str, Any] = json.loads(text)
+        if written.get("observedGeneration", 0) >= current.get("observedGeneration", 0):
+            return written
+        return current
+
+    def raise_failed(self, record: EnvRecord) -> None:
+        """Raise (once) the error of a write that failed since the last reconcile."""
+        with record.lock:
+            failed, record.failed_write = record.failed_write, None
+        if failed is not None:
+            raise failed
+
+    def submit(self, record: EnvRecord, previous: Mapping[str, Any],
+               new: Mapping[str, Any]) -> None:
+        """Queue a merge patch from ``previous`` to ``new``; returns at once."""
+        patch = {"status": status.merge_patch(previous, new)}
+        with record.lock:
+            record.written = json.dumps(new)
+            before = record.pending_write
+            future = self._pool.submit(self._write, record, patch, before)
+            record.pending_write = future
+
+        def done(_: concurrent.futures.Future[None]) -> None:
+            with record.lock:
+                if record.pending_write is future:
+                    record.pending_write = None
+        future.add_done_callback(done)
+
+    def flush(self, record: EnvRecord) -> None:
+        """Wait until this environment's queued writes are done."""
+        with record.lock:
+            pending = record.pending_write
+        if pending is not None:
+            concurrent.futures.wait([pending])
+
+    def write_now(self, record: EnvRecord, new: Mapping[str, Any]) -> None:
+        """Write a whole status and wait (teardown); never overtaken by an older one."""
+        self.flush(record)
+        self._api.patch(kube.DEVENV, record.name, {"status": dict(new)}, subresource="status")
+        with record.lock:
+            record.written = json.dumps(new)
+
+    def _write(self, record: EnvRecord, patch: dict[str, Any],
+               before: concurrent.futures.Future[None] | None) -> None:
+        if before is not None:
+            concurrent.futures.wait([before])
+        try:
+            self._api.patch(kube.DEVENV, record.name, patch, subresource="status")
+            with record.lock:  # a later write went through: an earlier failure is moot
+                record.failed_write = None
+        except errors.KubeError as exc:
+            log.warning("Writing the status of %s failed, reconciling again: %s",
+                        record.name, exc)
+            with record.lock:
+                record.written = None
+                record.failed_write = exc
+            self._on_lost(record)
+
+    def close(self) -> None:
+        """Drop queued writes: the operator is stopping (the next one recomputes them)."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
