@@ -107,6 +107,10 @@ def crd() -> dict[str, Any]:
         "type": "object",
         "description": "A development environment: a namespace with services and seeded config.",
         "required": ["spec"],
+        # The name is the value of the shipit.dev/environment label on every child.
+        "x-kubernetes-validations": [{
+            "rule": f"self.metadata.name.size() <= {models.MAX_NAME}",
+            "message": f"metadata.name must be at most {models.MAX_NAME} characters"}],
         "properties": {
             "apiVersion": {"type": "string"},
             "kind": {"type": "string"},

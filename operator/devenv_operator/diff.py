@@ -101,3 +101,15 @@ def needs_apply(desired: Mapping[str, Any], observed: Mapping[str, Any] | None) 
             return True
     rest = {k: v for k, v in desired.items() if k not in _DATA_FIELDS}
     return not is_subset(rest, observed)
+
+
+def needs_replace(desired: Mapping[str, Any], observed: Mapping[str, Any]) -> bool:
+    """Whether applying ``desired`` over ``observed`` changes a field the API server keeps
+    immutable (a Secret's ``type``; a Deployment's ``spec.selector``): delete, then create."""
+    if desired.get("kind") == "Secret":
+        return (desired.get("type") or "Opaque") != (observed.get("type") or "Opaque")
+    if desired.get("kind") == "Deployment":
+        want = (desired.get("spec") or {}).get("selector")
+        have = (observed.get("spec") or {}).get("selector")
+        return want is not None and have is not None and want != have
+    return False

@@ -4,8 +4,10 @@ It knows nothing of DevEnvironments: given a desired object and the one observed
 applies (server-side, only when something differs, see ``diff``), keeps the child cache
 current with the response, and records what it changed in the run; given what the run
 still wants, it deletes the rest. An object the API server refuses (``errors.Invalid``) is
-a per-object failure, returned as an ``ApplyFailure`` so that the run goes on; any other
-error ends the run.
+a per-object failure, returned as an ``ApplyFailure`` so that the run goes on, and so is
+one refused as ``errors.Forbidden`` (an admission policy or webhook denying it); any other
+error ends the run. An object whose change the API server cannot make in place (a
+Secret's type) is deleted and created again.
 """
 
 from __future__ import annotations
@@ -53,6 +55,13 @@ class Applier:
         desired = diff.with_hash(obj)
         if not diff.needs_apply(desired, observed):
             return dict(observed or {})
+        if observed is not None and diff.needs_replace(desired, observed):
+            # A field the API server will not change in place (a Secret's type): replace
+            # that very object.
+            self._api.delete(kind, desired["metadata"]["name"], desired["metadata"]["namespace"],
+                             uid=observed["metadata"].get("uid"))
+            self._children.remove(kind, observed)
+            observed = None
         result = self._api.apply(kind, desired)
         self._children.put(kind, result)
         meta = desired["metadata"]
@@ -67,8 +76,9 @@ class Applier:
         name = obj["metadata"]["name"]
         try:
             return self.apply(run, kind, obj, children[kind.kind].get(name)), None
-        except errors.Invalid as exc:
-            return None, ApplyFailure(kind.kind, name, exc.reason or "Invalid", str(exc))
+        except (errors.Invalid, errors.Forbidden) as exc:  # refused, e.g. by admission
+            return None, ApplyFailure(kind.kind, name, exc.reason or type(exc).__name__,
+                                      str(exc))
 
     def prune(self, run: Run, namespace: str, children: Children) -> None:
         """Delete every observed child the run did not keep (only that very object: by UID)."""

@@ -33,6 +33,18 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+_MIN = datetime.min.replace(tzinfo=UTC)
+_MAX = datetime.max.replace(tzinfo=UTC)
+
+
+def shift(moment: datetime, delta: timedelta) -> datetime:
+    """``moment + delta``, saturating at the ends of time instead of raising OverflowError."""
+    try:
+        return _aware(moment) + delta
+    except OverflowError:
+        return _MAX if delta > timedelta(0) else _MIN
+
+
 def effective_expiry(
     spec: models.DevEnvironmentSpec,
     created_at: datetime,
@@ -48,12 +60,12 @@ def effective_expiry(
     if spec.expires_at is not None:
         requested, source = _aware(spec.expires_at), "expiresAt"
     elif spec.ttl:
-        requested, source = created_at + models.parse_duration(spec.ttl), "ttl"
+        requested, source = shift(created_at, models.parse_duration(spec.ttl)), "ttl"
     elif default_ttl is not None and annotations.get(KEEP_ANNOTATION) != "true":
-        requested, source = created_at + default_ttl, "default"
+        requested, source = shift(created_at, default_ttl), "default"
     note = None
     if max_ttl is not None:
-        cap = created_at + max_ttl
+        cap = shift(created_at, max_ttl)
         if requested is None or requested > cap:
             if requested is not None:
                 note = (f"requested expiry {requested:%Y-%m-%dT%H:%M:%SZ} exceeds the maximum "
@@ -62,7 +74,7 @@ def effective_expiry(
             requested, source = cap, "max"
     if requested is None:
         return Expiry(None, None)
-    return Expiry(requested, requested - warning, note, source)
+    return Expiry(requested, shift(requested, -warning), note, source)
 
 
 def expiry_of(raw_spec: Mapping[str, Any] | None, spec: models.DevEnvironmentSpec | None,

@@ -16,6 +16,7 @@ import logging
 import os
 import sys
 import time
+import traceback
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -132,11 +133,18 @@ class Controller:
             metrics.RECONCILES.labels("retry").inc()
             logger.warning("Reconcile of %s failed, retrying in %.0fs: %s", record.name,
                            backoff, exc)
-            await self._report_error(record, snapshot, exc)
+            reason = "Forbidden" if isinstance(exc, errors.Forbidden) else "ApiError"
+            await self._report_failure(record, snapshot, reason,
+                                       f"Reconcile failed (retrying): {exc}")
             return 0
-        except Exception:
+        except Exception as exc:
             metrics.RECONCILES.labels("error").inc()
+            metrics.UNEXPECTED_ERRORS.inc()
             logger.exception("Reconcile of %s crashed, retrying in %.0fs", record.name, backoff)
+            # Only the kind of error and where: a bug's message could quote anything.
+            await self._report_failure(record, snapshot, "ReconcileError",
+                                       f"Reconcile failed (retrying): internal error "
+                                       f"{type(exc).__name__} at {_where(exc)}")
             return 0
         finally:
             metrics.RECONCILE_DURATION.observe(time.monotonic() - started)
@@ -147,15 +155,20 @@ class Controller:
         record_outcome(outcome)
         return max(outcome.requeue_after, 0.05)
 
-    async def _report_error(self, record: records.EnvRecord, snapshot: dict[str, Any],
-                            exc: errors.KubeError) -> None:
-        """One Warning Event per distinct error, so `kubectl describe` shows why it is stuck."""
-        message = f"Reconcile failed (will retry): {exc}"
+    async def _report_failure(self, record: records.EnvRecord, snapshot: dict[str, Any],
+                              reason: str, message: str) -> None:
+        """Say why a run failed: in the status (condition Reconciled) and, once per distinct
+        error, as a Warning Event, so that `kubectl describe` shows why it is stuck."""
+        now = reconcile.utcnow()
+        previous = self.statuses.previous(record, snapshot)
+        new = status.run_failed(previous, reason, message, now,
+                                int(snapshot["metadata"].get("generation", 1)))
+        if new != previous:
+            self.statuses.submit(record, previous, new, retry_on_failure=False)
         if record.last_error == message:
             return
         record.last_error = message
-        reason = "Forbidden" if isinstance(exc, errors.Forbidden) else "ReconcileError"
-        await self.blocking(self.events.post_now, snapshot, Event("Warning", reason, message))
+        self.events.post(snapshot, [Event("Warning", reason, message)], at=now)
 
 
 def record_outcome(outcome: reconcile.Outcome) -> None:
@@ -166,6 +179,14 @@ def record_outcome(outcome: reconcile.Outcome) -> None:
         metrics.TIME_TO_READY.observe(outcome.ready_after)
     for step, seconds in outcome.steps.items():
         metrics.STEP_DURATION.labels(step).observe(seconds)
+
+
+def _where(exc: BaseException) -> str:
+    """``module.py:line`` of the innermost frame of a traceback."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return "unknown"
+    return f"{os.path.basename(frames[-1].filename)}:{frames[-1].lineno}"
 
 
 async def _sleep(trigger: asyncio.Event, stopped: kopf.DaemonStopped, timeout: float) -> None:

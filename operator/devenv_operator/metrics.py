@@ -63,6 +63,10 @@ EXPIRY_LATENESS = Histogram("devenv_expiry_lateness_seconds",
 TEARDOWN_DURATION = Histogram(
     "devenv_teardown_seconds", "Time from deletion request until the namespace was gone.",
     buckets=_TIME_BUCKETS, registry=REGISTRY)
+UNEXPECTED_ERRORS = Counter(
+    "devenv_unexpected_errors_total",
+    "Reconciles that ended in an unexpected exception (a bug): each is also a condition "
+    "and an Event on the environment.", registry=REGISTRY)
 API_REQUESTS = Counter("devenv_api_requests_total",
                        "Kubernetes API requests made by the operator, by verb and result.",
                        ["verb", "result"], registry=REGISTRY)

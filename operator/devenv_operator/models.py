@@ -10,7 +10,7 @@ Pure: no Kubernetes client, no clock, no environment.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -31,7 +31,14 @@ DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?
 CONFIG_KEY = r"^[-._a-zA-Z0-9]+$"
 ENV_NAME = r"^[-._a-zA-Z][-._a-zA-Z0-9]*$"
 PORT_NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-DURATION = r"^([0-9]+[smhd])+$"
+# At most four parts of at most six digits: no duration can overflow date arithmetic.
+DURATION = r"^([0-9]{1,6}[smhd]){1,4}$"
+MAX_DURATION = timedelta(days=3650)  # ten years: longer is refused as a typo
+# DevEnvironment names become label values (shipit.dev/environment), which hold 63.
+MAX_NAME = 63
+# Earliest and latest spec.expiresAt accepted (and what date arithmetic may reach).
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
 _DURATION_PART = re.compile(r"([0-9]+)([smhd])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -45,9 +52,17 @@ QUANTITY_RE = re.compile(
 def parse_duration(text: str) -> timedelta:
     """Parse ``90s``, ``30m``, ``8h``, ``2d`` or a combination such as ``1h30m``."""
     if not re.fullmatch(DURATION, text):
-        raise ValueError(f"invalid duration {text!r}: use a number and a unit s, m, h or d")
+        raise ValueError(f"invalid duration {text!r}: use a number and a unit s, m, h or d "
+                         "(at most 6 digits per part)")
     seconds = sum(int(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(text))
     return timedelta(seconds=seconds)
+
+
+def bounded_duration(text: str | None) -> str | None:
+    """A duration field's validator: well-formed and at most ``MAX_DURATION``."""
+    if text is not None and parse_duration(text) > MAX_DURATION:
+        raise ValueError(f"{text} is longer than the maximum of {format_duration(MAX_DURATION)}")
+    return text
 
 
 def format_duration(delta: timedelta) -> str:
@@ -73,13 +88,20 @@ def _map_list(*keys: str) -> dict[str, Any]:
 
 _SET_LIST: dict[str, Any] = {"x-kubernetes-list-type": "set"}
 _ATOMIC_LIST: dict[str, Any] = {"x-kubernetes-list-type": "atomic"}
-_FREE_FORM: dict[str, Any] = {"x-kubernetes-preserve-unknown-fields": True}
+_CONFIG_KEYS: dict[str, Any] = {
+    "maxProperties": 500,
+    **_rules((
+        "self.all(k, k.size() <= 253 && k.matches('^[-._a-zA-Z0-9]+$'))",
+        "keys must be at most 253 letters, digits, '-', '_' or '.'",
+    )),
+}
 _QUANTITIES: dict[str, Any] = _rules((
     "self.all(k, isQuantity(string(self[k])))", "values must be quantities such as 500m or 1Gi"
 ))
 
 
 Quantity = Annotated[int | str, Field(json_schema_extra={"maxLength": 64})]
+IntOrString = Annotated[int | str, Field(json_schema_extra={"maxLength": 63})]
 ServiceName = Annotated[str, Field(max_length=63, pattern=DNS1035_LABEL)]
 
 
@@ -111,17 +133,32 @@ class KeySelector(Model):
     optional: bool | None = Field(None, description="Whether the reference may be missing.")
 
 
+class FieldRef(Model):
+    """A field of the pod, as core/v1 ObjectFieldSelector."""
+
+    api_version: str | None = Field(None, max_length=64, description="Defaults to v1.")
+    field_path: str = Field(
+        min_length=1, max_length=256,
+        description="Path of the field, e.g. metadata.name, status.podIP.")
+
+
+class ResourceFieldRef(Model):
+    """A container's resource request or limit, as core/v1 ResourceFieldSelector."""
+
+    container_name: str | None = Field(None, max_length=63, description="Container name.")
+    resource: str = Field(
+        min_length=1, max_length=64, description="e.g. limits.cpu, requests.memory.")
+    divisor: Quantity | None = Field(None, description="Output format, e.g. 1m, 1Mi.")
+
+
 class EnvVarSource(Model):
     """Where an environment variable's value comes from, as on a core Container."""
 
     config_map_key_ref: KeySelector | None = Field(None, description="A key of a ConfigMap.")
     secret_key_ref: KeySelector | None = Field(None, description="A key of a Secret.")
-    field_ref: dict[str, Any] | None = Field(
-        None, json_schema_extra=_FREE_FORM, description="A field of the pod (fieldPath)."
-    )
-    resource_field_ref: dict[str, Any] | None = Field(
-        None, json_schema_extra=_FREE_FORM, description="A resource of the container."
-    )
+    field_ref: FieldRef | None = Field(None, description="A field of the pod (fieldPath).")
+    resource_field_ref: ResourceFieldRef | None = Field(
+        None, description="A resource request or limit of a container.")
 
 
 class EnvVar(Model):
@@ -151,6 +188,70 @@ class EnvFromSource(Model):
     prefix: str | None = Field(None, description="Prefix for every variable name.")
     config_map_ref: LocalRef | None = Field(None, description="All keys of a ConfigMap.")
     secret_ref: LocalRef | None = Field(None, description="All keys of a Secret.")
+
+
+class ExecAction(Model):
+    """Run a command in the container; exit 0 means ready."""
+
+    command: list[str] = Field(
+        min_length=1, max_length=64, json_schema_extra=_ATOMIC_LIST, description="Command.")
+
+
+class HTTPHeader(Model):
+    """A header of an HTTP probe."""
+
+    name: str = Field(min_length=1, max_length=256, description="Header name.")
+    value: str = Field(max_length=4096, description="Header value.")
+
+
+class HTTPGetAction(Model):
+    """An HTTP GET to the pod itself (no host: probes cannot target other hosts)."""
+
+    path: str | None = Field(None, max_length=2048, description="Path, e.g. /healthz.")
+    port: IntOrString = Field(description="Port number or name.")
+    scheme: Literal["HTTP", "HTTPS"] | None = Field(None, description="HTTP (default) or HTTPS.")
+    http_headers: list[HTTPHeader] | None = Field(
+        None, max_length=16, json_schema_extra=_ATOMIC_LIST, description="Extra headers.")
+
+
+class TCPSocketAction(Model):
+    """A TCP connection to the pod itself (no host)."""
+
+    port: IntOrString = Field(description="Port number or name.")
+
+
+class GRPCAction(Model):
+    """A gRPC health check of the pod itself."""
+
+    port: int = Field(ge=1, le=65535, description="Port number.")
+    service: str | None = Field(None, max_length=256, description="Service name to check.")
+
+
+class Probe(Model):
+    """A readiness probe, as on a core Container, against the pod itself only."""
+
+    model_config = ConfigDict(json_schema_extra=_rules((
+        "[has(self.exec), has(self.httpGet), has(self.tcpSocket), has(self.grpc)]"
+        ".filter(x, x).size() == 1",
+        "set exactly one of exec, httpGet, tcpSocket or grpc",
+    )))
+
+    exec: ExecAction | None = Field(None, description="Run a command in the container.")
+    http_get: HTTPGetAction | None = Field(None, description="HTTP GET to the pod.")
+    tcp_socket: TCPSocketAction | None = Field(None, description="TCP connect to the pod.")
+    grpc: GRPCAction | None = Field(None, description="gRPC health check of the pod.")
+    initial_delay_seconds: int | None = Field(None, ge=0, le=3600, description="Delay.")
+    timeout_seconds: int | None = Field(None, ge=1, le=3600, description="Timeout.")
+    period_seconds: int | None = Field(None, ge=1, le=3600, description="Interval.")
+    success_threshold: int | None = Field(None, ge=1, le=1000, description="Successes.")
+    failure_threshold: int | None = Field(None, ge=1, le=1000, description="Failures.")
+
+    @model_validator(mode="after")
+    def _one_handler(self) -> Probe:
+        handlers = [self.exec, self.http_get, self.tcp_socket, self.grpc]
+        if sum(h is not None for h in handlers) != 1:
+            raise ValueError("set exactly one of exec, httpGet, tcpSocket or grpc")
+        return self
 
 
 class Resources(Model):
@@ -203,9 +304,9 @@ class Service(Model):
     )
     replicas: int = Field(1, ge=0, le=20, description="Number of pods (0..20, default 1).")
     resources: Resources | None = Field(None, description="Compute requests and limits.")
-    readiness_probe: dict[str, Any] | None = Field(
-        None, json_schema_extra=_FREE_FORM,
-        description="Readiness probe, as on a core Container (httpGet, tcpSocket, exec, ...).",
+    readiness_probe: Probe | None = Field(
+        None, description="Readiness probe, as on a core Container (httpGet, tcpSocket, exec "
+        "or grpc), against the pod itself.",
     )
     depends_on: list[ServiceName] | None = Field(
         None, max_length=MAX_SERVICES - 1, json_schema_extra=_SET_LIST,
@@ -223,14 +324,29 @@ class Service(Model):
 
 
 
+def _config_keys(data: dict[str, str]) -> dict[str, str]:
+    if len(data) > 500:
+        raise ValueError("at most 500 keys")
+    for key in data:
+        if len(key) > 253 or not re.fullmatch(CONFIG_KEY, key):
+            raise ValueError(f"{key[:64]!r} is not a valid key (at most 253 letters, digits, "
+                             "'-', '_' or '.')")
+    return data
+
+
 class ConfigMapSeed(Model):
     """A ConfigMap seeded into the environment's namespace."""
 
     name: str = Field(max_length=253, pattern=DNS_SUBDOMAIN, description="ConfigMap name.")
     data: dict[str, str] = Field(
         default_factory=dict, description="Keys and literal values.",
-        json_schema_extra={"propertyNames": {"pattern": CONFIG_KEY}},
+        json_schema_extra=_CONFIG_KEYS,
     )
+
+    @field_validator("data")
+    @classmethod
+    def _keys(cls, value: dict[str, str]) -> dict[str, str]:
+        return _config_keys(value)
 
 
 class GenerateSpec(Model):
@@ -271,12 +387,17 @@ class SecretSeed(Model):
     string_data: dict[str, str] | None = Field(
         None, description="Literal values. Anyone who can read this DevEnvironment can read "
         "them: use generate or copyFrom for real credentials.",
-        json_schema_extra={"propertyNames": {"pattern": CONFIG_KEY}},
+        json_schema_extra=_CONFIG_KEYS,
     )
     generate: GenerateSpec | None = Field(None, description="Random values, generated once.")
     copy_from: SecretSource | None = Field(
         None, description="Copy of a Secret whose owner opted in (label shipit.dev/copyable)."
     )
+
+    @field_validator("string_data")
+    @classmethod
+    def _keys(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        return None if value is None else _config_keys(value)
 
     @model_validator(mode="after")
     def _one_source(self) -> SecretSeed:
@@ -333,7 +454,13 @@ class DevEnvironmentSpec(Model):
         description="Lifetime from creation, e.g. 90s, 30m, 8h, 2d. expiresAt wins over it.",
     )
     expires_at: datetime | None = Field(
-        None, description="Absolute expiry (RFC 3339); wins over ttl. Set it later to extend."
+        None, description="Absolute expiry (RFC 3339, 1970..9000); wins over ttl. Set it "
+        "later to extend.",
+        json_schema_extra=_rules((
+            "self >= timestamp('1970-01-01T00:00:00Z') && "
+            "self <= timestamp('9000-01-01T00:00:00Z')",
+            "expiresAt must be between 1970-01-01 and 9000-01-01",
+        )),
     )
     ready_timeout: str = Field(
         "10m", max_length=32, pattern=DURATION,
@@ -358,6 +485,21 @@ class DevEnvironmentSpec(Model):
                 if dep not in known:
                     raise ValueError(f"service {service.name} depends on unknown service {dep}")
         return self
+
+    @field_validator("ttl", "ready_timeout")
+    @classmethod
+    def _durations(cls, value: str | None) -> str | None:
+        return bounded_duration(value)
+
+    @field_validator("expires_at")
+    @classmethod
+    def _expiry_range(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+        if not EARLIEST <= aware <= LATEST:
+            raise ValueError("expiresAt must be between 1970-01-01 and 9000-01-01")
+        return value
 
     def ttl_delta(self) -> timedelta | None:
         return parse_duration(self.ttl) if self.ttl else None

@@ -121,7 +121,12 @@ class Reconciler:
 
         env = builders.Env(name=meta["name"], uid=meta["uid"], spec=spec,
                            namespace=checked.namespace)
-        state = self._ensure_namespace(run, events, env, recorded=bool(previous.get("namespace")))
+        try:
+            state = self._ensure_namespace(run, events, env,
+                                           recorded=bool(previous.get("namespace")))
+        except (errors.Invalid, errors.Forbidden) as exc:  # will not pass until changed
+            obs = replace(base, namespace_state="failed", namespace_problem=_refusal(exc))
+            return self._finish(body, record, run, events, previous, obs, expiry, now)
         if state != "created" and state != "ready":
             obs = replace(base, namespace_state=state)
             return self._finish(body, record, run, events, previous, obs, expiry, now)
@@ -222,7 +227,7 @@ class Reconciler:
         refs = sorted({(s.copy_from.namespace, s.copy_from.name)
                        for s in (env.spec.config.secrets or [] if env.spec.config else [])
                        if s.copy_from is not None})
-        found = self.fanout.run([functools.partial(self.api.get, kube.SECRET, name, namespace)
+        found = self.fanout.run([functools.partial(self._copy_source, namespace, name)
                                  for namespace, name in refs])
         secrets, problems = builders.build_secrets(
             env, existing=existing, sources=dict(zip(refs, found, strict=True)),
@@ -239,6 +244,14 @@ class Reconciler:
         run.keep[kube.SECRET.kind] = {s["metadata"]["name"] for s in secrets}
         run.keep[kube.CONFIGMAP.kind] = {c["metadata"]["name"] for c in config_maps}
         return problems, pending, frozenset(refs)
+
+    def _copy_source(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The source of a copy, or None when it is missing or the operator may not read it
+        (the two must look the same to the environment's owner)."""
+        try:
+            return self.api.get(kube.SECRET, name, namespace)
+        except errors.Forbidden:
+            return None
 
     # -- services ----------------------------------------------------------------------
 
@@ -322,3 +335,8 @@ class Reconciler:
 
 def _nothing() -> tuple[dict[str, Any] | None, status.ApplyFailure | None]:
     return None, None
+
+
+def _refusal(exc: errors.KubeError) -> str:
+    """Why the API server refused a write, for a status message."""
+    return f"{exc.reason or type(exc).__name__}: {exc}"

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from devenv_operator.builders import Ownership, SecretProblem
+from devenv_operator.lifecycle import shift
 from devenv_operator.models import format_duration
 
 READY = "Ready"
@@ -20,24 +21,28 @@ NAMESPACE_READY = "NamespaceReady"
 CONFIG_SEEDED = "ConfigSeeded"
 SERVICES_READY = "ServicesReady"
 EXPIRING_SOON = "ExpiringSoon"
-CONDITION_TYPES = (READY, NAMESPACE_READY, CONFIG_SEEDED, SERVICES_READY, EXPIRING_SOON)
+RECONCILED = "Reconciled"
+CONDITION_TYPES = (READY, NAMESPACE_READY, CONFIG_SEEDED, SERVICES_READY, EXPIRING_SOON,
+                   RECONCILED)
 
 # Reasons that put the environment in phase Failed (reconciling still goes on).
 FAILED_REASONS = frozenset({
-    "InvalidSpec", "NamespaceConflict", "SecretNotCopyable", "SecretSourceNotFound",
+    "InvalidSpec", "NamespaceConflict", "NamespaceFailed", "SecretNotCopyable",
     "ReadyTimeout", "ApplyFailed",
 })
+# Why a whole run failed (the Reconciled condition); the run is retried with backoff.
+RUN_FAILURE_REASONS = ("Forbidden", "ApiError", "ReconcileError")
 # Every reason the operator may set; metric labels come from this fixed set.
 REASONS = (
     "Ready", "InvalidSpec", "NamespaceConflict", "NamespaceTerminating", "NamespaceCreated",
-    "NamespacePending", "SecretNotCopyable", "SecretSourceNotFound", "ConfigSeeded",
+    "NamespacePending", "NamespaceFailed", "SecretNotCopyable", "ConfigSeeded",
     "ApplyFailed", "DependencyNotReady", "ServiceNotReady", "ServicesAvailable",
     "ReadyTimeout", "Expired", "Terminating", "ExpiringSoon", "NotExpiringSoon", "NoExpiry",
-    "TTLClamped", "Available",
+    "TTLClamped", "Available", "ReconcileSucceeded", *RUN_FAILURE_REASONS,
 )
 
 # Where the environment's namespace stands, as the reconcile found it.
-NamespaceState = Literal["ready", "missing", "conflict", "terminating"]
+NamespaceState = Literal["ready", "missing", "conflict", "terminating", "failed"]
 
 # Container waiting reasons worth surfacing as the cause of a not-ready service.
 _WAITING_REASONS = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CrashLoopBackOff",
@@ -96,6 +101,7 @@ class Observation:
     namespace: str | None = None
     invalid: str | None = None  # InvalidSpec message
     namespace_state: NamespaceState = "missing"
+    namespace_problem: str | None = None  # why the API server refused it ("failed")
     secret_problems: Sequence[SecretProblem] = ()
     apply_errors: Sequence[ApplyFailure] = ()
     services: Sequence[ServiceObservation] = ()
@@ -236,6 +242,10 @@ def _conditions(obs: Observation, services: Sequence[dict[str, Any]],
     elif obs.namespace_state == "terminating":
         ns_cond = _condition(NAMESPACE_READY, False, "NamespaceTerminating",
                              f"Waiting for namespace {ns} to finish terminating")
+    elif obs.namespace_state == "failed":
+        ns_cond = _condition(NAMESPACE_READY, False, "NamespaceFailed",
+                             f"Namespace {ns} could not be created or updated: "
+                             f"{obs.namespace_problem}")
     else:
         ns_cond = _condition(NAMESPACE_READY, False, "NamespacePending",
                              f"Namespace {ns} is being created")
@@ -325,9 +335,11 @@ def compute(obs: Observation, previous: Mapping[str, Any], now: datetime) -> dic
     started = provisioning_started(obs, previous, now)
     same_generation = previous.get("observedGeneration") == obs.generation
     already_ready = same_generation and bool(previous.get("readyAt"))
-    timed_out = (not already_ready and now >= started + obs.ready_timeout
+    timed_out = (not already_ready and now >= shift(started, obs.ready_timeout)
                  and any(not s["ready"] for s in services))
-    conditions = [*_conditions(obs, services, timed_out), _expiry_condition(obs)]
+    conditions = [*_conditions(obs, services, timed_out), _expiry_condition(obs),
+                  _condition(RECONCILED, True, "ReconcileSucceeded",
+                             "The last reconcile completed")]
     _carry_transition_times(conditions, previous.get("conditions") or [], now, obs.generation)
     ready = conditions[0]
     ready_at = previous.get("readyAt") if already_ready else None
@@ -355,7 +367,7 @@ def ready_deadline(obs: Observation, status: Mapping[str, Any]) -> datetime | No
     if status.get("readyAt") or status.get("phase") in ("Ready", "Failed", "Terminating"):
         return None
     started = parse_time(status.get("provisioningStartedAt"))
-    return started + obs.ready_timeout if started else None
+    return shift(started, obs.ready_timeout) if started else None
 
 
 def merge_patch(previous: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
@@ -386,3 +398,21 @@ def terminating(previous: Mapping[str, Any], message: str, now: datetime,
              "lastTransitionTime": rfc3339(now), "observedGeneration": generation}
     return {**previous, "phase": "Terminating", "message": message,
             "conditions": [ready, *conditions]}
+
+
+def run_failed(previous: Mapping[str, Any], reason: str, message: str, now: datetime,
+               generation: int) -> dict[str, Any]:
+    """The status after a run that failed as a whole (retried with backoff): the last
+    status, with ``Reconciled`` False naming why; a first run also gets ``Ready`` False."""
+    failed = _condition(RECONCILED, False, reason, message)
+    before = {c.get("type"): c for c in previous.get("conditions") or []}
+    conditions = [c for c in previous.get("conditions") or [] if c.get("type") != RECONCILED]
+    if READY not in before:
+        conditions.insert(0, _condition(READY, False, reason, message))
+    conditions.append(failed)
+    _carry_transition_times(conditions[-1:] if READY in before else [conditions[0], failed],
+                            list(before.values()), now, generation)
+    new = {**previous, "conditions": conditions}
+    if not previous.get("phase"):
+        new.update(phase="Pending", message=message, observedGeneration=generation)
+    return new

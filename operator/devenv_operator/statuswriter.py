@@ -59,13 +59,17 @@ class StatusWriter:
             raise failed
 
     def submit(self, record: EnvRecord, previous: Mapping[str, Any],
-               new: Mapping[str, Any]) -> None:
-        """Queue a merge patch from ``previous`` to ``new``; returns at once."""
+               new: Mapping[str, Any], *, retry_on_failure: bool = True) -> None:
+        """Queue a merge patch from ``previous`` to ``new``; returns at once.
+
+        Without ``retry_on_failure`` (the status of a failed run, already being retried
+        with backoff) a failed write is only logged: it must not wake the environment early.
+        """
         patch = {"status": status.merge_patch(previous, new)}
         with record.lock:
             record.written = json.dumps(new)
             before = record.pending_write
-            future = self._pool.submit(self._write, record, patch, before)
+            future = self._pool.submit(self._write, record, patch, before, retry_on_failure)
             record.pending_write = future
 
         def done(_: concurrent.futures.Future[None]) -> None:
@@ -89,7 +93,7 @@ class StatusWriter:
             record.written = json.dumps(new)
 
     def _write(self, record: EnvRecord, patch: dict[str, Any],
-               before: concurrent.futures.Future[None] | None) -> None:
+               before: concurrent.futures.Future[None] | None, retry: bool) -> None:
         if before is not None:
             concurrent.futures.wait([before])
         try:
@@ -97,12 +101,14 @@ class StatusWriter:
             with record.lock:  # a later write went through: an earlier failure is moot
                 record.failed_write = None
         except errors.KubeError as exc:
-            log.warning("Writing the status of %s failed, reconciling again: %s",
-                        record.name, exc)
+            log.warning("Writing the status of %s failed%s: %s", record.name,
+                        ", reconciling again" if retry else "", exc)
             with record.lock:
                 record.written = None
-                record.failed_write = exc
-            self._on_lost(record)
+                if retry:
+                    record.failed_write = exc
+            if retry:
+                self._on_lost(record)
 
     def close(self) -> None:
         """Drop queued writes: the operator is stopping (the next one recomputes them)."""

@@ -130,10 +130,15 @@ def test_copy_refused_without_the_owners_opt_in() -> None:
     assert "pull" not in {s["metadata"]["name"] for s in secrets}
 
 
-def test_copy_of_a_missing_source_is_reported() -> None:
-    _, problems = builders.build_secrets(
+def test_a_missing_source_reads_exactly_like_one_not_shared() -> None:
+    """No existence oracle: the reason and message cannot tell the two apart."""
+    _, missing = builders.build_secrets(
         ENV, existing={}, sources={("platform", "registry"): None}, random_value=fixed)
-    assert [(p.secret, p.reason) for p in problems] == [("pull", "SecretSourceNotFound")]
+    _, unshared = builders.build_secrets(
+        ENV, existing={}, sources={("platform", "registry"): copyable(labelled=False)},
+        random_value=fixed)
+    assert [(p.secret, p.reason) for p in missing] == [("pull", "SecretNotCopyable")]
+    assert missing == unshared
 
 
 def test_problem_messages_never_contain_secret_values() -> None:

@@ -50,3 +50,28 @@ def test_longer_requests_are_clamped_with_a_note() -> None:
     within = expiry(ttl="1d", maximum="7d")
     assert within.at == CREATED + timedelta(days=1)
     assert within.clamped_note is None
+
+
+def test_lifecycle_arithmetic_saturates_instead_of_overflowing() -> None:
+    """A spec written before the schema bounded it, or an extreme policy, never raises."""
+    huge = models.DevEnvironmentSpec.model_construct(ttl="999999d999999d", expires_at=None,
+                                                     services=[])
+    result = lifecycle.effective_expiry(huge, datetime(9000, 1, 1, tzinfo=UTC), {},
+                                        default_ttl=None, max_ttl=None, warning=WARN)
+    assert result.at == datetime.max.replace(tzinfo=UTC)
+    ancient = models.DevEnvironmentSpec.model_construct(
+        ttl=None, expires_at=datetime(1, 1, 1, tzinfo=UTC), services=[])
+    result = lifecycle.effective_expiry(ancient, CREATED, {}, default_ttl=None,
+                                        max_ttl=models.parse_duration("1d"), warning=WARN)
+    assert result.at == datetime(1, 1, 1, tzinfo=UTC)  # already expired: it will be deleted
+    assert result.warn_at == datetime.min.replace(tzinfo=UTC)
+
+
+def test_an_invalid_spec_still_expires_by_its_ttl_or_the_maximum() -> None:
+    raw = {"ttl": "2h", "services": "not a list"}
+    result = lifecycle.expiry_of(raw, None, CREATED, {}, default_ttl=None,
+                                 max_ttl=models.parse_duration("1d"), warning=WARN)
+    assert result.at == CREATED + timedelta(hours=2)
+    garbage = lifecycle.expiry_of({"ttl": 7}, None, CREATED, {}, default_ttl=None,
+                                  max_ttl=models.parse_duration("1d"), warning=WARN)
+    assert garbage.at == CREATED + timedelta(days=1)

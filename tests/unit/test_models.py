@@ -108,3 +108,83 @@ def test_crd_schema_is_structural_and_described() -> None:
                 walk(item, path)
 
     walk(schema, "$")
+
+
+def service(**fields: Any) -> dict[str, Any]:
+    return {"services": [{"name": "a", "image": "x", **fields}]}
+
+
+@pytest.mark.parametrize("text", ["3000000d", "1s1s1s1s1s", "9999999h"])
+def test_durations_are_bounded_by_the_pattern(text: str) -> None:
+    with pytest.raises(ValidationError, match="should match pattern"):
+        models.DevEnvironmentSpec.model_validate({**service(), "ttl": text})
+
+
+def test_durations_are_bounded_by_the_maximum() -> None:
+    models.DevEnvironmentSpec.model_validate({**service(), "ttl": "3650d"})
+    with pytest.raises(ValidationError, match="longer than the maximum"):
+        models.DevEnvironmentSpec.model_validate({**service(), "ttl": "3651d"})
+    with pytest.raises(ValidationError, match="longer than the maximum"):
+        models.DevEnvironmentSpec.model_validate({**service(), "readyTimeout": "999999d"})
+
+
+@pytest.mark.parametrize("when", ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z"])
+def test_expires_at_is_bounded(when: str) -> None:
+    with pytest.raises(ValidationError, match="between 1970-01-01 and 9000-01-01"):
+        models.DevEnvironmentSpec.model_validate({**service(), "expiresAt": when})
+
+
+@pytest.mark.parametrize("key", ["a b", "", "x" * 254, "ключ", "a/b"])
+def test_config_keys_are_validated(key: str) -> None:
+    with pytest.raises(ValidationError, match="valid key"):
+        models.DevEnvironmentSpec.model_validate(
+            {**service(), "config": {"configMaps": [{"name": "c", "data": {key: "v"}}]}})
+    with pytest.raises(ValidationError, match="valid key"):
+        models.DevEnvironmentSpec.model_validate(
+            {**service(), "config": {"secrets": [{"name": "s", "stringData": {key: "v"}}]}})
+
+
+def test_probes_are_typed_and_target_only_the_pod() -> None:
+    ok = models.DevEnvironmentSpec.model_validate(service(readinessProbe={
+        "httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 5}))
+    probe = ok.services[0].readiness_probe
+    assert probe is not None
+    assert probe.http_get is not None
+    assert probe.http_get.port == "http"
+    for bad, match in (({"httpGet": {"port": 80, "host": "10.0.0.1"}}, "host"),
+                       ({"tcpSocket": {"port": 5432, "host": "db.example"}}, "host"),
+                       ({"httpGet": {"port": 80}, "periodSecond": 5}, "periodSecond"),
+                       ({"httpGet": {"port": 80}, "exec": {"command": ["true"]}},
+                        "exactly one"),
+                       ({}, "exactly one")):
+        with pytest.raises(ValidationError, match=match):
+            models.DevEnvironmentSpec.model_validate(service(readinessProbe=bad))
+
+
+def test_field_refs_are_typed() -> None:
+    ok = service(env=[{"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                      {"name": "CPU", "valueFrom": {"resourceFieldRef": {
+                          "resource": "limits.cpu", "divisor": "1m"}}}])
+    models.DevEnvironmentSpec.model_validate(ok)
+    typo = service(env=[{"name": "POD", "valueFrom": {"fieldRef": {"fieldpath": "x"}}}])
+    with pytest.raises(ValidationError, match="fieldpath"):
+        models.DevEnvironmentSpec.model_validate(typo)
+
+
+def test_crd_refuses_long_names_and_has_no_free_form_spec_fields() -> None:
+    crd = crdgen.crd()
+    root = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    assert any("metadata.name.size() <= 63" in r["rule"]
+               for r in root["x-kubernetes-validations"])
+
+    def free(schema: Any, where: str) -> list[str]:
+        found = [where] if isinstance(schema, dict) and schema.get(
+            "x-kubernetes-preserve-unknown-fields") else []
+        if isinstance(schema, dict):
+            for key, sub in (schema.get("properties") or {}).items():
+                found += free(sub, f"{where}.{key}")
+            if "items" in schema:
+                found += free(schema["items"], f"{where}[]")
+        return found
+
+    assert free(root["properties"]["spec"], "spec") == []

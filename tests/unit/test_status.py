@@ -48,7 +48,8 @@ def cond(result: dict[str, Any], ctype: str) -> dict[str, Any]:
 def test_conditions_have_the_metav1_shape_with_ready_first() -> None:
     result = status.compute(obs(), {}, T0 + timedelta(seconds=3))
     assert [c["type"] for c in result["conditions"]] == [
-        "Ready", "NamespaceReady", "ConfigSeeded", "ServicesReady", "ExpiringSoon"]
+        "Ready", "NamespaceReady", "ConfigSeeded", "ServicesReady", "ExpiringSoon",
+        "Reconciled"]
     for c in result["conditions"]:
         assert set(c) == {"type", "status", "reason", "message", "lastTransitionTime",
                           "observedGeneration"}
@@ -250,3 +251,35 @@ def test_clamped_expiry_says_so_until_the_warning() -> None:
     warned = status.compute(replace(obs(expires_at=at, expiry_note=note), expiring=True),
                             clamped, at - timedelta(minutes=1))
     assert cond(warned, "ExpiringSoon")["reason"] == "ExpiringSoon"
+
+
+def test_a_namespace_the_api_server_refuses_fails_naming_why() -> None:
+    result = status.compute(obs(namespace_state="failed",
+                                namespace_problem="Forbidden: denied by policy"), {}, T0)
+    ready = cond(result, "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "NamespaceFailed")
+    assert "dev-pr-1" in ready["message"]
+    assert "denied by policy" in ready["message"]
+    assert result["phase"] == "Failed"
+
+
+def test_a_failed_run_of_a_new_environment_sets_ready_false_with_the_reason() -> None:
+    result = status.run_failed({}, "Forbidden", "cannot create namespaces", T0, 1)
+    assert (cond(result, "Ready")["status"], cond(result, "Ready")["reason"]) == (
+        "False", "Forbidden")
+    assert cond(result, "Reconciled")["message"] == "cannot create namespaces"
+    assert result["phase"] == "Pending"
+    assert result["observedGeneration"] == 1
+
+
+def test_a_failed_run_keeps_the_last_status_and_says_so_in_reconciled() -> None:
+    ready = status.compute(obs(), {}, T0)
+    later = T0 + timedelta(minutes=1)
+    failed = status.run_failed(ready, "ApiError", "GET ...: 503", later, 1)
+    assert cond(failed, "Ready") == cond(ready, "Ready")
+    assert failed["phase"] == "Ready"
+    reconciled = cond(failed, "Reconciled")
+    assert (reconciled["status"], reconciled["reason"]) == ("False", "ApiError")
+    assert reconciled["lastTransitionTime"] == status.rfc3339(later)
+    again = status.compute(obs(), failed, later + timedelta(seconds=2))
+    assert cond(again, "Reconciled")["status"] == "True"

@@ -68,7 +68,8 @@ def build_secrets(
 
     ``existing`` maps a generated Secret's name to its current (base64) data; ``sources``
     maps (namespace, name) of every copyFrom source to the Secret read from the API (None
-    when it does not exist); ``random_value(n)`` returns n random URL-safe characters.
+    when it does not exist or the operator may not read it); ``random_value(n)`` returns n
+    random URL-safe characters.
     """
     config = env.spec.config
     secrets: list[dict[str, Any]] = []
@@ -89,19 +90,16 @@ def build_secrets(
             ref = (seed.copy_from.namespace, seed.copy_from.name)
             source = sources.get(ref)
             where = f"{ref[0]}/{ref[1]}"
-            if source is None:
-                problems.append(SecretProblem(
-                    seed.name, "SecretSourceNotFound",
-                    f"Secret {seed.name}: source Secret {where} does not exist"))
-                continue
-            labels = (source.get("metadata") or {}).get("labels") or {}
-            source_type = source.get("type") or "Opaque"
-            if labels.get(COPYABLE_LABEL) != "true":
+            labels = ((source or {}).get("metadata") or {}).get("labels") or {}
+            if source is None or labels.get(COPYABLE_LABEL) != "true":
+                # One reason and message whether the source is missing, unreadable or not
+                # shared: the message must not tell which Secrets exist.
                 problems.append(SecretProblem(
                     seed.name, "SecretNotCopyable",
-                    f"Secret {seed.name}: source Secret {where} is not labelled "
-                    f'{COPYABLE_LABEL}: "true" by its owner'))
+                    f"Secret {seed.name}: source Secret {where} does not exist or is not "
+                    f'shared (its owner labels it {COPYABLE_LABEL}: "true")'))
                 continue
+            source_type = source.get("type") or "Opaque"
             if source_type in _NOT_COPYABLE_TYPES:
                 problems.append(SecretProblem(
                     seed.name, "SecretNotCopyable",

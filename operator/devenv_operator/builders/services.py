@@ -37,7 +37,7 @@ def _container(service: models.Service) -> dict[str, Any]:
         if resources:
             container["resources"] = resources
     if service.readiness_probe is not None:
-        container["readinessProbe"] = dict(service.readiness_probe)
+        container["readinessProbe"] = _dump(service.readiness_probe)
     return container
 
 

@@ -36,6 +36,9 @@ class Validated:
 def validate(name: str, raw: Mapping[str, Any] | None, prefix: str) -> Validated:
     """Parse and check the spec of the DevEnvironment ``name``."""
     raw = raw or {}
+    if len(name) > models.MAX_NAME:  # refused at apply since; older objects may exist
+        return Validated(None, None, (
+            f"metadata.name: at most {models.MAX_NAME} characters (it is a label value)"))
     try:
         spec = models.DevEnvironmentSpec.model_validate(raw)
     except ValidationError as exc:
