@@ -7,6 +7,8 @@ children are LISTed once when it is first reconciled (and again at every resync,
 also catches what a watch could have missed, and the Secrets, which are not watched), and
 ``replace`` merges such a LIST without undoing a newer watch event.
 
+Only children of environments the operator serves are put here (the watch handlers check
+the environment and its namespace), and each namespace holds a bounded number per kind.
 Entries are kept compactly (compressed JSON, without ``managedFields``): at 1,000
 environments, plain dicts of every child would be a large share of the operator's memory.
 Thread-safe: the event loop writes watch events while worker threads read and write.
@@ -22,6 +24,10 @@ from dataclasses import dataclass
 from typing import Any
 
 MAX_TOMBSTONES = 10_000
+# Children of one kind in one namespace, at most. A spec has at most 50 of each; anything
+# beyond is objects someone else labelled as ours (pruned at the next resync), which must
+# not grow the operator's memory.
+MAX_PER_NAMESPACE = 256
 
 Key = tuple[str, str]  # (kind, namespace)
 
@@ -72,6 +78,8 @@ class ChildCache:
         version = _version(obj)
         bucket = self._objects.setdefault((kind, namespace), {})
         current = bucket.get(name)
+        if current is None and len(bucket) >= MAX_PER_NAMESPACE:
+            return
         if current is not None and not _newer(version, current.version):
             return
         if current is None and (kind, namespace, name) in self._gone:

@@ -40,6 +40,7 @@ class ChildReader:
         """The environment's children by kind and name (``fresh``: its namespace was just
         created by this run, so it has none)."""
         with record.lock:
+            record.namespace = env.namespace
             listed = record.listed_at
             due = listed is None or (now - listed).total_seconds() >= 0.9 * self._resync
             if fresh or due:

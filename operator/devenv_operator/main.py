@@ -35,6 +35,7 @@ from devenv_operator.teardown import Teardown
 from devenv_operator.transitions import Event
 
 FINALIZER = "shipit.dev/teardown"
+KOPF_STATUS = "kopf"  # status.kopf: Kopf's bookkeeping; see StatusWriter.previous
 # Kopf's own client (watch streams, finalizer patches) opens connections without limit by
 # default: a burst of 1,000 new environments meant hundreds of TLS connections at once, and
 # the memory they took stayed with the process. Its 5 watch streams each hold one.
@@ -76,8 +77,13 @@ class Controller:
         self.heartbeat: asyncio.Task[None] | None = None
 
     async def blocking(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a blocking call on the ``kube`` pool; its progress feeds liveness."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, fn, *args)
+        self.health.started()
+        try:
+            return await loop.run_in_executor(self.executor, fn, *args)
+        finally:
+            self.health.finished()
 
     def record(self, body: Mapping[str, Any]) -> records.EnvRecord:
         meta = body["metadata"]
@@ -219,8 +225,10 @@ def _controller(memo: kopf.Memo) -> Controller:
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     config: Settings = memo["settings"]
     settings.persistence.finalizer = FINALIZER
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
-        prefix="kopf.shipit.dev")
+    # Progress of the teardown handler lives in status, which only the operator may write:
+    # in an annotation, anyone allowed to edit the object could mark teardown as done and
+    # have the finalizer released with the namespace still there.
+    settings.persistence.progress_storage = kopf.StatusProgressStorage(name=KOPF_STATUS)
     # We have no update handlers (the daemon reconciles from the live body), so Kopf needs no
     # copy of the spec; keeping it out also keeps literal Secret values out of annotations.
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
@@ -268,9 +276,9 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
 
 
 async def _heartbeat(controller: Controller) -> None:
-    """Liveness means the event loop AND the worker threads still make progress."""
+    """The event loop ticks; the worker pool's progress is tracked by ``blocking`` itself,
+    so a pool that is busy (not stuck) under load never fails the liveness probe."""
     while True:
-        await controller.blocking(lambda: None)
         controller.health.beat()
         controller.health.mark_ready()
         await asyncio.sleep(5)
@@ -298,16 +306,21 @@ async def environment_event(body: kopf.Body, type: str | None, memo: kopf.Memo,
 
 def _child_handler(kind: str) -> Callable[..., Any]:
     async def child_event(event: Mapping[str, Any], labels: Mapping[str, str],
-                          memo: kopf.Memo, **_: Any) -> None:
+                          namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
         """A child changed (readiness, hand edits, deletion): remember it, then reconcile
         its environment (in that order: the reconcile reads the cache)."""
         controller = _controller(memo)
         obj = event.get("object") or {}
+        environment = labels.get(builders.ENVIRONMENT_LABEL) or ""
+        # Anyone may label an object as ours: remember only children of live environments,
+        # in their own namespace.
+        if not controller.records.serves(environment, namespace or ""):
+            return
         if event.get("type") == "DELETED":
             controller.children.cache.remove(kind, obj)
         else:
             controller.children.cache.put(kind, obj)
-        controller.wake(labels.get(builders.ENVIRONMENT_LABEL))
+        controller.wake(environment)
     return child_event
 
 

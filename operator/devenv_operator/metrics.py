@@ -7,12 +7,12 @@ operator currently watches, so it is right after a restart.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import threading
 import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -67,6 +67,10 @@ UNEXPECTED_ERRORS = Counter(
     "devenv_unexpected_errors_total",
     "Reconciles that ended in an unexpected exception (a bug): each is also a condition "
     "and an Event on the environment.", registry=REGISTRY)
+EVENTS_DROPPED = Counter(
+    "devenv_events_dropped_total",
+    "Events not posted because too many were waiting (the status still has the facts).",
+    registry=REGISTRY)
 API_REQUESTS = Counter("devenv_api_requests_total",
                        "Kubernetes API requests made by the operator, by verb and result.",
                        ["verb", "result"], registry=REGISTRY)
@@ -100,52 +104,112 @@ def set_phases(counts: dict[str, int]) -> None:
 
 
 class Health:
-    """What the probes report: alive while the loop ticks, ready once watching has begun."""
+    """What the probes report.
+
+    Alive while the event loop ticks (``beat``) and the worker pool makes progress: a pool
+    that is merely busy is alive as long as some work keeps finishing (``started`` and
+    ``finished`` around every blocking call); one with work in flight and nothing finished
+    for ``stale_after`` seconds is stuck. Ready once watching has begun, while alive.
+    """
 
     def __init__(self, stale_after: float = 60.0) -> None:
         self.stale_after = stale_after
+        self._lock = threading.Lock()
         self._heartbeat = time.monotonic()
+        self._progress = time.monotonic()
+        self._in_flight = 0
         self._ready = False
 
     def beat(self) -> None:
         self._heartbeat = time.monotonic()
 
+    def started(self) -> None:
+        with self._lock:
+            if self._in_flight == 0:
+                self._progress = time.monotonic()  # an idle pool was not stuck
+            self._in_flight += 1
+
+    def finished(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
+            self._progress = time.monotonic()
+
     def mark_ready(self) -> None:
         self._ready = True
 
     def alive(self) -> bool:
-        return time.monotonic() - self._heartbeat < self.stale_after
+        now = time.monotonic()
+        with self._lock:
+            stuck = self._in_flight > 0 and now - self._progress >= self.stale_after
+        return now - self._heartbeat < self.stale_after and not stuck
 
     def ready(self) -> bool:
         return self._ready and self.alive()
 
 
-def serve(port: int, health: Health, host: str = "0.0.0.0") -> ThreadingHTTPServer:  # noqa: S104
+# The metrics/health server serves whoever reaches the port (see deploy/networkpolicy.yaml):
+# connections are coroutines on a loop of its own, so idle ones cost little and cannot
+# starve /healthz; each must send its request within REQUEST_TIMEOUT and within
+# MAX_REQUEST bytes, and beyond MAX_CONNECTIONS new ones are closed at once.
+MAX_CONNECTIONS = 4096
+REQUEST_TIMEOUT = 10.0
+MAX_REQUEST = 8192
+
+
+class MetricsServer:
+    """``/metrics``, ``/healthz`` and ``/readyz`` over HTTP/1.0, on a thread of its own."""
+
+    def __init__(self, port: int, health: Health, host: str = "0.0.0.0") -> None:  # noqa: S104
+        self._routes: dict[str, Callable[[], tuple[int, str, bytes]]] = {
+            "/metrics": lambda: (200, CONTENT_TYPE_LATEST, generate_latest(REGISTRY)),
+            "/healthz": lambda: _probe(health.alive()),
+            "/readyz": lambda: _probe(health.ready()),
+        }
+        self._loop = asyncio.new_event_loop()
+        self._connections = 0
+        self._server = self._loop.run_until_complete(asyncio.start_server(
+            self._serve, host, port, limit=MAX_REQUEST, reuse_address=True))
+        self.port: int = self._server.sockets[0].getsockname()[1]
+        threading.Thread(target=self._loop.run_forever, name="metrics", daemon=True).start()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._connections += 1
+        try:
+            if self._connections > MAX_CONNECTIONS:
+                return
+            try:
+                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), REQUEST_TIMEOUT)
+            except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
+                    ConnectionError):
+                return
+            parts = head.split(b"\r\n", 1)[0].split()
+            if len(parts) < 2 or parts[0] not in (b"GET", b"HEAD"):
+                code, ctype, body = 405, "text/plain", b"method not allowed\n"
+            else:
+                route = self._routes.get(parts[1].decode("latin-1").split("?", 1)[0])
+                code, ctype, body = route() if route else (404, "text/plain", b"not found\n")
+            reply = (f"HTTP/1.0 {code} {_REASONS.get(code, '')}\r\nContent-Type: {ctype}\r\n"
+                     f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
+            writer.write(reply + (body if parts[0:1] != [b"HEAD"] else b""))
+            await asyncio.wait_for(writer.drain(), REQUEST_TIMEOUT)
+        except (TimeoutError, ConnectionError):
+            pass
+        finally:
+            self._connections -= 1
+            writer.close()
+
+    def close(self) -> None:
+        self._loop.call_soon_threadsafe(self._server.close)
+
+
+_REASONS = {200: "OK", 404: "Not Found", 405: "Method Not Allowed",
+            503: "Service Unavailable"}
+
+
+def serve(port: int, health: Health, host: str = "0.0.0.0") -> MetricsServer:  # noqa: S104
     """Start the metrics/health server in a daemon thread."""
-
-    routes: dict[str, Callable[[], tuple[int, str, bytes]]] = {
-        "/metrics": lambda: (200, CONTENT_TYPE_LATEST, generate_latest(REGISTRY)),
-        "/healthz": lambda: _probe(health.alive()),
-        "/readyz": lambda: _probe(health.ready()),
-    }
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            route = routes.get(self.path.split("?", 1)[0])
-            code, ctype, body = route() if route else (404, "text/plain", b"not found\n")
-            self.send_response(code)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: object) -> None:
-            return  # scrapes are not worth a log line
-
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
-    log.info("Serving /metrics, /healthz and /readyz on port %d", server.server_address[1])
+    server = MetricsServer(port, health, host)
+    log.info("Serving /metrics, /healthz and /readyz on port %d", server.port)
     return server
 
 

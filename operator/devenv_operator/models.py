@@ -564,3 +564,8 @@ class DevEnvironmentStatus(Model):
     message: str | None = Field(
         None, description="What the environment is waiting for, or why it failed."
     )
+    kopf: dict[str, Any] | None = Field(
+        None, json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+        description="The operator framework's own bookkeeping (progress of the teardown). "
+        "Kept in status, which only the operator may write, so it cannot be forged.",
+    )

@@ -102,7 +102,7 @@ class Reconciler:
         created = status.parse_time(meta.get("creationTimestamp")) or now
         previous = self.statuses.previous(record, body)
         checked = builders.validate(meta["name"], body.get("spec"),
-                                    self.settings.namespace_prefix)
+                                    self.settings.namespace_prefix, previous.get("namespace"))
         expiry = self._expiry(body, checked.spec, created)
         if expiry.at is not None and now >= expiry.at:
             return self._expire(body, previous, expiry.at, now)

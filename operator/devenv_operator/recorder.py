@@ -9,29 +9,39 @@ are dropped when the operator stops.
 from __future__ import annotations
 
 import concurrent.futures
+import threading
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from devenv_operator import kube
+from devenv_operator import kube, metrics
 from devenv_operator.transitions import Event
 
 WORKERS = 2
+# Events waiting to be posted, at most; beyond it new ones are dropped (and counted):
+# they are best effort, and an apiserver that cannot take them must not cost memory.
+MAX_PENDING = 1000
 
 
 class EventRecorder:
     """Posts Events about DevEnvironments."""
 
-    def __init__(self, api: kube.Kube, workers: int = WORKERS) -> None:
+    def __init__(self, api: kube.Kube, workers: int = WORKERS,
+                 max_pending: int = MAX_PENDING) -> None:
         self._api = api
         self._pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=workers, thread_name_prefix="events")
+        self._room = threading.BoundedSemaphore(max_pending)
 
     def post(self, body: Mapping[str, Any], events: Iterable[Event], at: datetime) -> None:
-        """Queue Events that happened at ``at``; returns at once."""
+        """Queue Events that happened at ``at``; returns at once (drops them when full)."""
         for event in events:
-            self._pool.submit(self._api.event, body, event.type, event.reason, event.message,
-                              at=at)
+            if not self._room.acquire(blocking=False):
+                metrics.EVENTS_DROPPED.inc()
+                continue
+            future = self._pool.submit(self._api.event, body, event.type, event.reason,
+                                       event.message, at=at)
+            future.add_done_callback(lambda _: self._room.release())
 
     def post_now(self, body: Mapping[str, Any], event: Event) -> None:
         """Post one Event and wait for it (blocking; from a worker thread)."""

@@ -11,7 +11,8 @@ Who touches which field (each owner keeps to its own):
 - the event loop (``main.py``): ``wake``, ``seen``, ``phase``, ``copy_sources``, ``last_error``;
 - ``statuswriter.StatusWriter`` (worker threads, under ``lock``): ``written``,
   ``pending_write``, ``failed_write``;
-- ``children.ChildReader`` (worker threads, under ``lock``): ``listed_at``.
+- ``children.ChildReader`` (worker threads, under ``lock``): ``listed_at``, ``namespace``
+  (read by the watch handlers on the loop, to cache only children of live environments).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class EnvRecord:
     pending_write: concurrent.futures.Future[None] | None = None  # the newest queued write
     failed_write: Exception | None = None  # raised by the next reconcile
     listed_at: datetime | None = None  # when its children were last LISTed
+    namespace: str | None = None  # where its children live, once a reconcile got there
 
 
 class Records:
@@ -75,6 +77,13 @@ class Records:
         """Records of environments with this name (two while one replaces a deleted one)."""
         with self._lock:
             return [r for r in self._by_uid.values() if r.name == name]
+
+    def serves(self, name: str, namespace: str) -> bool:
+        """Whether a child labelled for environment ``name`` in ``namespace`` is one of ours
+        (its environment is live and lives there)."""
+        with self._lock:
+            return any(r.name == name and r.namespace == namespace
+                       for r in self._by_uid.values())
 
     def copying(self, source: Source) -> list[EnvRecord]:
         """Records of environments that copy this Secret."""

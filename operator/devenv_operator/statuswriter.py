@@ -17,6 +17,7 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import logging
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -27,14 +28,18 @@ log = logging.getLogger("devenv_operator.status")
 
 # One small PATCH each, at most one per reconcile; every thread costs memory, busy or not.
 WORKERS = 4
+# Writes queued at most; beyond it a reconcile waits for room (backpressure), so a slow
+# apiserver slows reconciles down instead of growing a queue.
+MAX_PENDING = 512
 
 
 class StatusWriter:
     """Queues and writes statuses; remembers the last one written per environment."""
 
     def __init__(self, api: kube.Kube, on_lost: Callable[[EnvRecord], None],
-                 workers: int = WORKERS) -> None:
+                 workers: int = WORKERS, max_pending: int = MAX_PENDING) -> None:
         self._api = api
+        self._room = threading.BoundedSemaphore(max_pending)
         self._on_lost = on_lost  # called from a status thread
         self._pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=workers, thread_name_prefix="status")
@@ -43,7 +48,8 @@ class StatusWriter:
         """The newest status of the environment: the body's, or the one we wrote since."""
         with record.lock:
             text = record.written
-        current = dict(body.get("status") or {})
+        # status.kopf is Kopf's (teardown progress): never ours to compare or to remove.
+        current = {k: v for k, v in (body.get("status") or {}).items() if k != "kopf"}
         if text is None:
             return current
         written: dict[str, Any] = json.loads(text)
@@ -63,8 +69,12 @@ class StatusWriter:
         """Queue a merge patch from ``previous`` to ``new``; returns at once.
 
         Without ``retry_on_failure`` (the status of a failed run, already being retried
-        with backoff) a failed write is only logged: it must not wake the environment early.
+        with backoff) a failed write is only logged: it must not wake the environment early;
+        such a write is also dropped rather than waited for when the queue is full (it may
+        be called on the event loop).
         """
+        if not self._room.acquire(blocking=retry_on_failure):
+            return
         patch = {"status": status.merge_patch(previous, new)}
         with record.lock:
             record.written = json.dumps(new)
@@ -73,6 +83,7 @@ class StatusWriter:
             record.pending_write = future
 
         def done(_: concurrent.futures.Future[None]) -> None:
+            self._room.release()
             with record.lock:
                 if record.pending_write is future:
                     record.pending_write = None

@@ -44,11 +44,12 @@ class Teardown:
         meta = body["metadata"]
         namespace = (body.get("status") or {}).get("namespace")
         if not namespace:
-            namespace = builders.validate(meta["name"], body.get("spec"), self._prefix).namespace
+            namespace = builders.validate(meta["name"], body.get("spec"),
+                                          self._prefix).namespace
         observed = self._api.get(kube.NAMESPACE, namespace) if namespace else None
         if observed is None and namespace:
             self._children.forget_namespace(namespace)  # gone: nothing of it to remember
-        if observed is None or not builders.owned_by(observed, meta["uid"]):
+        if observed is None or not builders.owned_by(observed, meta["name"], meta["uid"]):
             return None  # never created, already gone, or not ours to delete
         if not observed["metadata"].get("deletionTimestamp"):
             self._api.delete(kube.NAMESPACE, namespace or "", uid=observed["metadata"]["uid"])

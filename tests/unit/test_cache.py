@@ -108,3 +108,24 @@ def test_tombstones_are_bounded() -> None:
     assert list(cache.children("ConfigMap", "dev-demo", "demo")) == ["c0"]
     cache.put("ConfigMap", obj(f"c{MAX_TOMBSTONES + 49}", 1))  # still remembered
     assert list(cache.children("ConfigMap", "dev-demo", "demo")) == ["c0"]
+
+
+def test_a_namespace_holds_a_bounded_number_of_children_per_kind() -> None:
+    """Objects labelled as ours by someone else cannot grow the operator's memory."""
+    from devenv_operator.cache import MAX_PER_NAMESPACE
+
+    c = ChildCache("shipit.dev/environment")
+    for i in range(MAX_PER_NAMESPACE + 50):
+        c.put("ConfigMap", {"metadata": {"name": f"cm-{i}", "namespace": "dev-x",
+                                         "resourceVersion": str(i + 1),
+                                         "labels": {"shipit.dev/environment": "x"}}})
+    kept = c.children("ConfigMap", "dev-x", "x")
+    assert len(kept) == MAX_PER_NAMESPACE
+    # Objects already held still update, and other namespaces have their own room.
+    c.put("ConfigMap", {"metadata": {"name": "cm-0", "namespace": "dev-x",
+                                     "resourceVersion": "999", "labels": {
+                                         "shipit.dev/environment": "x"}}, "data": {"a": "b"}})
+    assert c.children("ConfigMap", "dev-x", "x")["cm-0"]["data"] == {"a": "b"}
+    c.put("ConfigMap", {"metadata": {"name": "cm", "namespace": "dev-y",
+                                     "labels": {"shipit.dev/environment": "y"}}})
+    assert list(c.children("ConfigMap", "dev-y", "y")) == ["cm"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -141,10 +142,9 @@ def server() -> Iterator[tuple[str, metrics.Health]]:
     health = metrics.Health(stale_after=0.2)
     srv = metrics.serve(0, health, host="127.0.0.1")
     try:
-        yield f"http://127.0.0.1:{srv.server_address[1]}", health
+        yield f"http://127.0.0.1:{srv.port}", health
     finally:
-        srv.shutdown()
-        srv.server_close()
+        srv.close()
 
 
 def fetch(url: str) -> tuple[int, str, str]:
@@ -181,3 +181,64 @@ def test_server_exposes_metrics_in_prometheus_text(server: tuple[str, metrics.He
     assert 'devenv_environments{phase="Ready"}' in body
     assert "_created" not in body
     assert fetch(base + "/secret-stuff")[0] == 404
+
+
+def test_a_busy_pool_is_alive_while_work_finishes_and_stuck_when_none_does() -> None:
+    health = metrics.Health(stale_after=0.2)
+    health.started()
+    health.started()
+    time.sleep(0.15)
+    health.finished()  # some work finished: busy, not stuck
+    time.sleep(0.1)
+    health.beat()
+    assert health.alive()
+    time.sleep(0.15)  # one call in flight, nothing finished for 0.25 s
+    health.beat()
+    assert not health.alive()
+    health.finished()
+    assert health.alive()
+
+
+def test_an_idle_pool_is_never_stuck() -> None:
+    health = metrics.Health(stale_after=0.05)
+    time.sleep(0.1)
+    health.beat()
+    health.started()  # new work after a long idle time starts a fresh window
+    assert health.alive()
+
+
+def test_idle_connections_do_not_starve_the_probes(server: tuple[str, metrics.Health]) -> None:
+    """Hundreds of connections that never send a request: /healthz still answers at once."""
+    base, health = server
+    port = int(base.rsplit(":", 1)[1])
+    idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(300)]
+    try:
+        health.beat()
+        started = time.monotonic()
+        assert fetch(base + "/healthz")[0] == 200
+        assert time.monotonic() - started < 1.0
+    finally:
+        for conn in idle:
+            conn.close()
+
+
+def test_a_request_that_never_ends_is_cut_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(metrics, "REQUEST_TIMEOUT", 0.2)
+    srv = metrics.serve(0, metrics.Health(), host="127.0.0.1")
+    try:
+        conn = socket.create_connection(("127.0.0.1", srv.port))
+        conn.sendall(b"GET /metrics HTTP/1.1\r\n")  # and never the blank line
+        conn.settimeout(2)
+        assert conn.recv(100) == b""  # closed by the server after its timeout
+        conn.close()
+    finally:
+        srv.close()
+
+
+def test_an_oversized_request_is_refused(server: tuple[str, metrics.Health]) -> None:
+    base, _ = server
+    conn = socket.create_connection(("127.0.0.1", int(base.rsplit(":", 1)[1])))
+    conn.sendall(b"GET /" + b"a" * 20000 + b" HTTP/1.0\r\n\r\n")
+    conn.settimeout(2)
+    assert b"200" not in conn.recv(100)
+    conn.close()

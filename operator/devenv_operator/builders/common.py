@@ -15,6 +15,9 @@ NAME_LABEL = "app.kubernetes.io/name"
 OWNER_LABEL = "shipit.dev/owner"
 OWNER_ANNOTATION = "shipit.dev/owner"
 HASH_ANNOTATION = "shipit.dev/applied-hash"
+# On the Namespace: the UID of the DevEnvironment that created it. It outlives the
+# ownerReference, which an orphaning delete strips before teardown runs.
+UID_ANNOTATION = "shipit.dev/environment-uid"
 
 _LABEL_VALUE_BAD = re.compile(r"[^-_.a-zA-Z0-9]")
 
@@ -39,9 +42,12 @@ class Env:
         }
 
 
-def namespace_name(env_name: str, spec: models.DevEnvironmentSpec, prefix: str) -> str:
-    """The namespace an environment uses: spec.namespace, else prefix + name."""
-    return spec.namespace or f"{prefix}{env_name}"
+def namespace_name(env_name: str, spec: models.DevEnvironmentSpec, prefix: str,
+                   recorded: str | None = None) -> str:
+    """The namespace an environment uses: spec.namespace, else the one already recorded in
+    its status (decided once: a later change of the operator's prefix never moves it), else
+    prefix + name."""
+    return spec.namespace or recorded or f"{prefix}{env_name}"
 
 
 def owner_label_value(owner: str) -> str:

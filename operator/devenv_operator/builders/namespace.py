@@ -10,6 +10,7 @@ from devenv_operator.builders.common import (
     ENVIRONMENT_LABEL,
     MANAGED_BY_LABEL,
     MANAGED_BY_VALUE,
+    UID_ANNOTATION,
     Env,
     child_annotations,
     child_labels,
@@ -31,7 +32,7 @@ def build_namespace(env: Env) -> dict[str, Any]:
         "metadata": {
             "name": env.namespace,
             "labels": child_labels(env),
-            "annotations": child_annotations(env),
+            "annotations": {**child_annotations(env), UID_ANNOTATION: env.uid},
             "ownerReferences": [env.owner_reference()],
         },
     }
@@ -57,7 +58,17 @@ def namespace_ownership(namespace: Mapping[str, Any], env_name: str, env_uid: st
     return Ownership.FOREIGN
 
 
-def owned_by(namespace: Mapping[str, Any], env_uid: str) -> bool:
-    """Whether this DevEnvironment (by UID) created the namespace: the only one we delete."""
-    owners = namespace.get("metadata", {}).get("ownerReferences") or []
-    return any(ref.get("uid") == env_uid for ref in owners)
+def owned_by(namespace: Mapping[str, Any], env_name: str, env_uid: str) -> bool:
+    """Whether this DevEnvironment (by UID) created the namespace: the only one we delete.
+
+    Its ownerReference says so; so do our labels together with the creator's UID
+    annotation, which stay when an orphaning delete (``--cascade=orphan``) has stripped the
+    ownerReference, so that teardown still removes the namespace.
+    """
+    meta = namespace.get("metadata", {})
+    if any(ref.get("uid") == env_uid for ref in meta.get("ownerReferences") or []):
+        return True
+    labels = meta.get("labels") or {}
+    return (labels.get(MANAGED_BY_LABEL) == MANAGED_BY_VALUE
+            and labels.get(ENVIRONMENT_LABEL) == env_name
+            and (meta.get("annotations") or {}).get(UID_ANNOTATION) == env_uid)

@@ -33,8 +33,10 @@ class Validated:
         return self.spec is not None and self.namespace is not None and self.problem is None
 
 
-def validate(name: str, raw: Mapping[str, Any] | None, prefix: str) -> Validated:
-    """Parse and check the spec of the DevEnvironment ``name``."""
+def validate(name: str, raw: Mapping[str, Any] | None, prefix: str,
+             recorded: str | None = None) -> Validated:
+    """Parse and check the spec of the DevEnvironment ``name``; ``recorded`` is the
+    namespace its status already names, if any (it keeps it)."""
     raw = raw or {}
     if len(name) > models.MAX_NAME:  # refused at apply since; older objects may exist
         return Validated(None, None, (
@@ -47,7 +49,7 @@ def validate(name: str, raw: Mapping[str, Any] | None, prefix: str) -> Validated
         message = f"spec.{where}: {first['msg']}" if where else f"spec: {first['msg']}"
         namespace = raw.get("namespace")
         return Validated(None, namespace if isinstance(namespace, str) else None, message)
-    namespace = namespace_name(name, spec, prefix)
+    namespace = namespace_name(name, spec, prefix, recorded)
     if len(namespace) > 63 or not re.fullmatch(models.DNS_LABEL, namespace):
         return Validated(spec, None, (
             f"the default namespace {namespace!r} is not a valid namespace name "
