@@ -2,10 +2,12 @@
 
 ``cluster`` (session) brings up a cluster in ``<root>/.localcluster/test`` on port base
 16443 owned by this pytest process (it stops itself if pytest dies, even on SIGKILL) and
-tears it down at the end; ``E2E_STATE_DIR`` and ``E2E_PORT_BASE`` choose others.
+tears it down at the end; ``E2E_STATE_DIR`` and ``E2E_PORT_BASE`` choose others, and with
+``E2E_REUSE_CLUSTER=1`` the cluster already running there is used and left running.
 ``kubectl`` runs the venv's real kubectl against it.
 
-Tests import what they share from ``helpers``, not from here.
+Whatever a test creates (DevEnvironments, namespaces, nodes, secrets) is deleted after it,
+pass or fail; see ``leftovers``. Tests import what they share from ``helpers``, not from here.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from collections.abc import Iterator
 import pytest
 
 import localcluster
+from tests.e2e import leftovers
 from tests.e2e.helpers import (
     PORT_BASE,
+    REUSE_CLUSTER,
     ROOT,
     STATE_DIR,
     Kubectl,
@@ -35,6 +39,12 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[localcluster.Cluster]:
+    if REUSE_CLUSTER:
+        state = localcluster.status(STATE_DIR)
+        if state["state"] != "running":
+            pytest.fail(f"E2E_REUSE_CLUSTER: no running cluster in {STATE_DIR}: {state}")
+        yield localcluster.up(state_dir=STATE_DIR, port_base=PORT_BASE)
+        return
     try:
         c = localcluster.up(state_dir=STATE_DIR, port_base=PORT_BASE, owner_pid=os.getpid())
     except BaseException:
@@ -54,6 +64,34 @@ def kubectl(cluster: localcluster.Cluster) -> Kubectl:
         return run_kubectl(cluster.kubeconfig, *args, input=input, check=check)
 
     return _kubectl
+
+
+@pytest.fixture(scope="module", autouse=True)
+def module_leaves_no_devenvironments(kubectl: Kubectl) -> Iterator[None]:
+    """Backstop for module-scoped fixtures: a DevEnvironment one made is gone at the end.
+
+    (They clean up after themselves, but not if their setup fails half-way.) Only
+    DevEnvironments: a module may deliberately leave, say, an installation behind.
+    """
+    kinds = [leftovers.DEVENV]
+    before = leftovers.snapshot(kubectl, kinds)
+    yield
+    after = leftovers.snapshot(kubectl, kinds)
+    leftovers.remove(kubectl, leftovers.leftovers(before, after), kinds)
+
+
+@pytest.fixture(autouse=True)
+def nothing_left_behind(kubectl: Kubectl) -> Iterator[None]:
+    """Delete what the test created, even if it failed, and wait until it is gone.
+
+    Set up after every module- and session-scoped fixture (pytest sets up higher scopes
+    first), so what those made is theirs to keep; torn down after the test's other
+    function-scoped fixtures.
+    """
+    before = leftovers.snapshot(kubectl)
+    yield
+    after = leftovers.snapshot(kubectl)
+    leftovers.remove(kubectl, leftovers.leftovers(before, after))
 
 
 @pytest.fixture(scope="session")
@@ -84,7 +122,11 @@ def running_operator(operator: Operator) -> Operator:
 
 @pytest.fixture
 def names(kubectl: Kubectl) -> Iterator[list[str]]:
-    """DevEnvironment names a test creates; whatever is left is deleted afterwards."""
+    """DevEnvironment names a test creates; whatever is left is deleted afterwards.
+
+    (``nothing_left_behind`` then waits until they are gone, and deletes whatever
+    else the test made, listed here or not.)
+    """
     created: list[str] = []
     yield created
     for name in created:

@@ -29,6 +29,9 @@ ROOT = Path(__file__).resolve().parents[2]
 # Overridable so that several test runs (e.g. parallel developers) can share a machine.
 STATE_DIR = Path(os.environ.get("E2E_STATE_DIR", str(ROOT / ".localcluster" / "test")))
 PORT_BASE = int(os.environ.get("E2E_PORT_BASE", "16443"))
+# Set (to 1) by a pytest run nested in a test: use the cluster already running in STATE_DIR,
+# owned by the outer run, and neither start nor stop it.
+REUSE_CLUSTER = os.environ.get("E2E_REUSE_CLUSTER", "") not in ("", "0")
 
 
 # -- kubectl ------------------------------------------------------------------------------
