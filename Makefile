@@ -10,8 +10,8 @@ endif
 PY := $(UV) run --frozen
 PYTEST_ARGS ?=
 
-.PHONY: help sync lint fmt manifests unit e2e test cluster-build cluster-up cluster-down \
-        cluster-status run bench clean
+.PHONY: help sync lint fmt manifests unit e2e test soak fuzz cluster-build cluster-up \
+        cluster-down cluster-status run bench clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[1m%-15s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -44,9 +44,16 @@ unit: sync ## Unit tests (pure code, no cluster)
 	$(PY) pytest tests/unit $(PYTEST_ARGS)
 
 e2e: sync ## End-to-end tests on the local control plane (built and started for the run)
-	$(PY) pytest tests/e2e $(PYTEST_ARGS)
+	$(PY) pytest tests/e2e -m "not soak" $(PYTEST_ARGS)
 
 test: lint unit e2e ## Everything CI runs: lint, unit and e2e tests
+
+soak: sync ## Chaos and churn on the local control plane (~30 min; not part of make test)
+	$(PY) pytest tests/e2e -m soak -s $(PYTEST_ARGS)
+
+fuzz: sync ## The property-based spec test with 2,000 examples (not part of make test)
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-2000} FUZZ_STATUS_BOUND=$${FUZZ_STATUS_BOUND:-600} \
+		$(PY) pytest tests/e2e/test_fuzz.py -s $(PYTEST_ARGS)
 
 cluster-build: sync ## Build (or reuse from cache) the control-plane binaries
 	$(PY) python -m localcluster build

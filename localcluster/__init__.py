@@ -13,7 +13,7 @@ See ``python -m localcluster --help`` for the command line.
 """
 
 from .builder import build
-from .cluster import Cluster, down, status, up
+from .cluster import Cluster, down, restart_components, status, up
 from .config import (
     DEFAULT_NODES,
     DEFAULT_PORT_BASE,
@@ -37,6 +37,7 @@ __all__ = [
     "build",
     "default_state_dir",
     "down",
+    "restart_components",
     "status",
     "up",
 ]

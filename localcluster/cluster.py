@@ -527,3 +527,18 @@ def up(
         raise _fail(layout, "default ServiceAccount was not created", "kube-controller-manager")
     _say(f"cluster ready in {time.monotonic() - start:.1f}s: {cluster.server}")
     return cluster
+
+
+def restart_components(state_dir: Path, names: list[str], timeout: float = 120.0) -> None:
+    """Restart some components of a running cluster (e.g. etcd and kube-apiserver, for
+    chaos tests) and wait until its apiserver answers again."""
+    layout = Layout(state_dir)
+    supervisor = _supervisor(layout)
+    cluster = _saved_cluster(layout)
+    if supervisor is None or cluster is None or not procs.alive(supervisor):
+        raise LocalClusterError(f"no running cluster in {state_dir}")
+    layout.restart.write_text(json.dumps(names))
+    os.kill(supervisor.pid, signal.SIGUSR1)
+    time.sleep(1.0)  # the supervisor polls four times a second
+    if not _wait("the restarted apiserver", lambda: _answers(cluster, layout), timeout):
+        raise LocalClusterError(f"apiserver did not come back within {timeout:.0f}s")

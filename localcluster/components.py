@@ -62,6 +62,10 @@ class Layout:
     def component_kubeconfig(self, name: str) -> Path:
         return self.config_dir / f"{name}.kubeconfig"
 
+    @property
+    def restart(self) -> Path:
+        return self.root / "restart.json"
+
     def log(self, name: str) -> Path:
         return self.logs / f"{name}.log"
 

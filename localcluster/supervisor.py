@@ -6,7 +6,9 @@ so it is nobody's child, then reads ``plan.json`` and starts the components in o
 process's main thread with PR_SET_PDEATHSIG=SIGKILL, so they die with the supervisor
 even if it is SIGKILLed. It stops everything (reverse order, SIGTERM then SIGKILL) on
 SIGTERM/SIGINT or when the optional owner process disappears, and records progress in
-``status.json`` and the component pids in ``pids.json``.
+``status.json`` and the component pids in ``pids.json``. On SIGUSR1 it restarts the
+components named in ``restart.json`` (chaos tests: an apiserver or etcd that goes away
+and comes back), in plan order, waiting for each to be healthy again.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ class Supervisor:
         self.stopping = False
         self.stop_reason = ""
         self.exited: set[str] = set()
+        self.restart_requested = False
 
     # -- bookkeeping ---------------------------------------------------------------
     def status(self, state: str, message: str = "") -> None:
@@ -76,6 +79,31 @@ class Supervisor:
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         self.request_stop(f"signal {signal.Signals(signum).name}")
+
+    def _on_restart(self, _signum: int, _frame: FrameType | None) -> None:
+        self.restart_requested = True
+
+    def restart(self) -> None:
+        """Stop the components named in restart.json, then start them again in plan order."""
+        self.restart_requested = False
+        try:
+            names = set(json.loads(self.layout.restart.read_text()))
+        except (OSError, ValueError):
+            return
+        plan = [c for c in self.plan["components"] if c["name"] in names]
+        for comp in reversed(plan):
+            for name, proc in [(n, p) for n, p in self.children if n == comp["name"]]:
+                self._stop(name, proc)
+                self.children.remove((name, proc))
+        for comp in plan:
+            self.exited.discard(comp["name"])
+            proc = self.start(comp["name"], comp["argv"])
+            if comp.get("ready_url"):
+                failure = self.wait_ready(comp["name"], proc, comp["ready_url"],
+                                          float(self.plan["ready_timeout"]))
+                if failure:
+                    _log(f"restart of {comp['name']} failed: {failure}")
+        _log(f"restarted {', '.join(c['name'] for c in plan)}")
 
     def owner_gone(self) -> bool:
         return self.owner is not None and not procs.alive(self.owner)
@@ -124,20 +152,24 @@ class Supervisor:
 
     def stop_all(self) -> None:
         for name, proc in reversed(self.children):
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(STOP_GRACE_S)
-                except subprocess.TimeoutExpired:
-                    _log(f"{name} ignored SIGTERM for {STOP_GRACE_S:.0f}s; killing")
-                    proc.kill()
-                    proc.wait()
-                _log(f"stopped {name} (exit {proc.returncode})")
+            self._stop(name, proc)
+
+    def _stop(self, name: str, proc: subprocess.Popen[bytes]) -> None:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(STOP_GRACE_S)
+            except subprocess.TimeoutExpired:
+                _log(f"{name} ignored SIGTERM for {STOP_GRACE_S:.0f}s; killing")
+                proc.kill()
+                proc.wait()
+            _log(f"stopped {name} (exit {proc.returncode})")
 
     def run(self) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._on_signal)
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        signal.signal(signal.SIGUSR1, self._on_restart)
         me = procs.identify(os.getpid())
         assert me is not None
         write_json(self.layout.supervisor_pid, me.to_json())
@@ -181,6 +213,8 @@ class Supervisor:
                     assert self.owner is not None
                     self.request_stop(f"owner pid {self.owner.pid} exited")
                     break
+            if self.restart_requested:
+                self.restart()
             for name, proc in self.children:
                 if name not in self.exited and proc.poll() is not None:
                     self.exited.add(name)
