@@ -129,15 +129,20 @@ def remove(kubectl: Kubectl, objs: Collection[Obj], kinds: Collection[str] = KIN
     print("leftovers: deleting " + ", ".join(map(str, objs)))
     env_uids = {o.uid for o in objs if o.kind == DEVENV}
     direct = [o for o in objs if not o.owner_uids & env_uids]
-    _delete(kubectl, direct)
-    left = _remaining(kubectl, objs, kinds, timeout)
+    # Nodes last: pods on a node that is gone take a minute or more to finish deleting,
+    # and their namespace with them.
+    nodes = [o for o in objs if o.kind == "Node"]
+    _delete(kubectl, [o for o in direct if o.kind != "Node"])
+    left = _remaining(kubectl, [o for o in objs if o.kind != "Node"], kinds, timeout)
     if not left:
-        return
+        _delete(kubectl, nodes)
+        if not _remaining(kubectl, nodes, kinds, forced_timeout):
+            return
     print("leftovers: still there after the operator's turn: " + ", ".join(map(str, left)))
     for obj in left:
         if obj.kind == DEVENV:
             kubectl("patch", RESOURCES[DEVENV], obj.name, "--type=merge", "-p",
                     '{"metadata": {"finalizers": null}}', check=False)
-    _delete(kubectl, left)
-    left = _remaining(kubectl, left, kinds, forced_timeout)
+    _delete(kubectl, left + nodes)
+    left = _remaining(kubectl, left + nodes, kinds, forced_timeout)
     assert not left, f"could not remove what the test left: {', '.join(map(str, left))}"
