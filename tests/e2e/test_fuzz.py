@@ -30,89 +30,102 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(3600)]
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "200"))
 STATUS_BOUND = float(os.environ.get("FUZZ_STATUS_BOUND", "120"))
 
-durations = st.one_of(
-    st.sampled_from(["30m", "8h", "1d", "90s", "3650d", "3651d", "999999d", "1000000d",
-                     "0s", "1s1s1s1s", "1s1s1s1s1s", "1h30m", "", "10", "5 m", "1.5h"]),
-    st.from_regex(r"\A[0-9]{1,8}[smhdw]\Z"),
-)
-times = st.sampled_from([
-    "0001-01-01T00:00:00Z", "1969-12-31T23:59:59Z", "1970-01-01T00:00:00Z",
-    "2030-01-01T00:00:00Z", "9000-01-01T00:00:00Z", "9000-01-01T00:00:01Z",
-    "9999-12-31T23:59:59Z", "yesterday", "2030-13-45T00:00:00Z"])
-service_names = st.one_of(
-    st.sampled_from(["web", "db", "api", "cache"]),
-    st.sampled_from(["Web", "-x", "x-", "1db", "a" * 63, "b" * 64, "", "a.b"]),
-)
-keys = st.one_of(st.sampled_from(["LOG_LEVEL", "a.b", "x-y", "_k"]),
-                 st.sampled_from(["a b", "a/b", "", "k" * 254, "ключ"]))
-probes = st.one_of(
-    st.none(),
-    st.just({"httpGet": {"path": "/", "port": 80}}),
-    st.just({"tcpSocket": {"port": "http"}}),
-    st.just({"exec": {"command": ["true"]}, "periodSeconds": 5}),
-    st.just({"httpGet": {"port": 80, "host": "10.0.0.1"}}),
-    st.just({"httpGet": {"port": 80, "pth": "/x"}}),
-    st.just({"httpGet": {"port": 80}, "tcpSocket": {"port": 80}}),
-    st.just({}),
-    st.just({"grpc": {"port": 0}}),
-    st.just({"httpGet": {"port": 80}, "timeoutSeconds": 0}),
-)
-env_vars = st.one_of(
-    st.just({"name": "A", "value": "b"}),
-    st.just({"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}),
-    st.just({"name": "POD", "valueFrom": {"fieldRef": {"fieldpath": "metadata.name"}}}),
-    st.just({"name": "CPU", "valueFrom": {"resourceFieldRef": {"resource": "limits.cpu"}}}),
-    st.just({"name": "BAD", "value": "x", "valueFrom": {"secretKeyRef": {
-        "name": "s", "key": "k"}}}),
-    st.just({"name": "1BAD", "value": "x"}),
-)
+# Each field is valid most of the time and wild now and then, so that both accepted and
+# refused specs come up, and boundaries are crossed one or two at a time.
+valid_durations = st.sampled_from(["30m", "8h", "1d", "90s", "3650d", "0s", "1s1s1s1s",
+                                   "1h30m", "999999s"])
+wild_durations = st.one_of(
+    st.sampled_from(["3651d", "999999d", "1000000d", "1s1s1s1s1s", "", "10", "5 m", "1.5h"]),
+    st.from_regex(r"\A[0-9]{1,8}[smhdw]\Z"))
+valid_times = st.sampled_from(["1970-01-01T00:00:00Z", "2030-01-01T00:00:00Z",
+                               "9000-01-01T00:00:00Z", "2001-01-01T00:00:00Z"])
+wild_times = st.sampled_from(["0001-01-01T00:00:00Z", "1969-12-31T23:59:59Z",
+                              "9000-01-01T00:00:01Z", "9999-12-31T23:59:59Z", "yesterday",
+                              "2030-13-45T00:00:00Z"])
+valid_names = st.sampled_from(["web", "db", "api", "cache", "a" * 63])
+wild_names = st.sampled_from(["Web", "-x", "x-", "1db", "b" * 64, "", "a.b"])
+valid_keys = st.sampled_from(["LOG_LEVEL", "a.b", "x-y", "_k", "k" * 253])
+wild_keys = st.sampled_from(["a b", "a/b", "", "k" * 254, "ключ"])
+valid_probes = st.sampled_from([
+    {"httpGet": {"path": "/", "port": 80}}, {"tcpSocket": {"port": "http"}},
+    {"exec": {"command": ["true"]}, "periodSeconds": 5},
+    {"grpc": {"port": 9000}, "failureThreshold": 1000}])
+wild_probes = st.sampled_from([
+    {"httpGet": {"port": 80, "host": "10.0.0.1"}}, {"httpGet": {"port": 80, "pth": "/x"}},
+    {"httpGet": {"port": 80}, "tcpSocket": {"port": 80}}, {}, {"grpc": {"port": 0}},
+    {"httpGet": {"port": 80}, "timeoutSeconds": 0}])
+valid_env = st.sampled_from([
+    {"name": "A", "value": "b"},
+    {"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+    {"name": "CPU", "valueFrom": {"resourceFieldRef": {"resource": "limits.cpu",
+                                                       "divisor": "1m"}}}])
+wild_env = st.sampled_from([
+    {"name": "POD", "valueFrom": {"fieldRef": {"fieldpath": "metadata.name"}}},
+    {"name": "BAD", "value": "x", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}},
+    {"name": "1BAD", "value": "x"}])
+
+
+def pick(draw: st.DrawFn, valid: st.SearchStrategy[Any], wild: st.SearchStrategy[Any]) -> Any:
+    return draw(wild) if draw(st.integers(min_value=0, max_value=9)) == 0 else draw(valid)
 
 
 @st.composite
 def services(draw: st.DrawFn) -> dict[str, Any]:
-    service: dict[str, Any] = {"name": draw(service_names),
-                               "image": draw(st.sampled_from(["nginx:1.27", "", "x" * 1025]))}
+    service: dict[str, Any] = {
+        "name": pick(draw, valid_names, wild_names),
+        "image": pick(draw, st.just("nginx:1.27"), st.sampled_from(["", "x" * 1025]))}
     if draw(st.booleans()):
-        service["replicas"] = draw(st.integers(min_value=-1, max_value=21))
+        service["replicas"] = pick(draw, st.integers(0, 3),
+                                   st.sampled_from([-1, 21, 20, 2**31]))
     if draw(st.booleans()):
-        service["ports"] = [{"port": draw(st.integers(min_value=-1, max_value=65536))}]
-    probe = draw(probes)
-    if probe is not None:
-        service["readinessProbe"] = probe
+        service["ports"] = [{"port": pick(draw, st.integers(1, 65535),
+                                          st.sampled_from([0, -1, 65536]))}]
     if draw(st.booleans()):
-        service["env"] = draw(st.lists(env_vars, max_size=2, unique_by=lambda e: e["name"]))
+        service["readinessProbe"] = pick(draw, valid_probes, wild_probes)
     if draw(st.booleans()):
-        service["resources"] = {"requests": {"cpu": draw(st.sampled_from(
-            ["100m", "1", "lots", "-1", "1e3", "0.5Gi"]))}}
+        service["env"] = [pick(draw, valid_env, wild_env)]
+    if draw(st.booleans()):
+        service["resources"] = {"requests": {"cpu": pick(
+            draw, st.sampled_from(["100m", "1", "1e3", "0.5"]),
+            st.sampled_from(["lots", "1..2", "x" * 70]))}}
     return service
 
 
 @st.composite
 def specs(draw: st.DrawFn) -> dict[str, Any]:
-    spec: dict[str, Any] = {"services": draw(st.lists(services(), min_size=0, max_size=3))}
+    count = pick(draw, st.integers(1, 3), st.just(0))
+    spec: dict[str, Any] = {"services": [draw(services()) for _ in range(count)]}
+    names = [s["name"] for s in spec["services"]]
+    if len(set(names)) != len(names) and draw(st.integers(0, 3)) != 0:
+        for i, service in enumerate(spec["services"]):
+            service["name"] = f"{service['name'][:60]}{i}"  # mostly unique, as users write
     if len(spec["services"]) > 1 and draw(st.booleans()):
         first, second = spec["services"][0], spec["services"][1]
         second["dependsOn"] = [first["name"]]
-        if draw(st.booleans()):
+        if draw(st.integers(0, 5)) == 0:
             first["dependsOn"] = [second["name"]]  # a cycle
     for field in ("ttl", "readyTimeout"):
         if draw(st.booleans()):
-            spec[field] = draw(durations)
+            spec[field] = pick(draw, valid_durations, wild_durations)
     if draw(st.booleans()):
-        spec["expiresAt"] = draw(times)
+        spec["expiresAt"] = pick(draw, valid_times, wild_times)
     if draw(st.integers(min_value=0, max_value=4)) == 0:
-        spec["namespace"] = draw(st.sampled_from(
-            ["default", "kube-system", "UPPER", f"fz-ns-{uuid.uuid4().hex[:6]}", "x" * 64]))
+        spec["namespace"] = pick(draw, st.just(f"fz-ns-{uuid.uuid4().hex[:6]}"),
+                                 st.sampled_from(["default", "kube-system", "UPPER",
+                                                  "x" * 64]))
     config: dict[str, Any] = {}
     if draw(st.booleans()):
-        config["configMaps"] = [{"name": "c", "data": {draw(keys): "v"}}]
+        config["configMaps"] = [{"name": "c", "data": {pick(draw, valid_keys, wild_keys): "v"}}]
     if draw(st.booleans()):
-        kind = draw(st.sampled_from(["stringData", "generate", "copyFrom", "two", "none"]))
+        kind = pick(draw, st.sampled_from(["stringData", "generate", "copyFrom"]),
+                    st.sampled_from(["two", "none"]))
         secret: dict[str, Any] = {"name": "s"}
         if kind in ("stringData", "two"):
-            secret["stringData"] = {draw(keys): "v"}
+            secret["stringData"] = {pick(draw, valid_keys, wild_keys): "v"}
         if kind in ("generate", "two"):
-            secret["generate"] = {"keys": ["p"], "length": draw(st.integers(4, 300))}
+            secret["generate"] = {"keys": ["p"],
+                                  "length": pick(draw, st.integers(8, 256),
+                                                 st.sampled_from([4, 300]))}
         if kind == "copyFrom":
             secret["copyFrom"] = {"namespace": "nowhere", "name": "nothing"}
         config["secrets"] = [secret]
@@ -134,6 +147,7 @@ def counter(text: str, name: str) -> float:
 def test_every_generated_spec_is_refused_with_a_message_or_gets_a_reasoned_status(
         api: k8s_client.CustomObjectsApi, running_operator: Operator) -> None:
     accepted: list[str] = []
+    expiring: set[str] = set()  # may expire (and be deleted) before it is looked at
     refusals: list[str] = []
     crashes_before = counter(running_operator.metrics(), "devenv_unexpected_errors_total")
     log_start = len(running_operator.logs())
@@ -154,6 +168,8 @@ def test_every_generated_spec_is_refused_with_a_message_or_gets_a_reasoned_statu
             refusal = (exc.status, json.loads(exc.body).get("message", ""))
         else:
             accepted.append(name)
+            if "ttl" in spec or "expiresAt" in spec:
+                expiring.add(name)
             return
         # Refused as invalid, with a message that says why.
         assert refusal[0] in (400, 422), refusal
@@ -169,8 +185,16 @@ def test_every_generated_spec_is_refused_with_a_message_or_gets_a_reasoned_statu
 
         def all_have_a_reason() -> bool:
             for name in sorted(unseen):
-                env = api.get_cluster_custom_object(models.GROUP, models.VERSION,
-                                                    models.PLURAL, name)
+                try:
+                    env = api.get_cluster_custom_object(models.GROUP, models.VERSION,
+                                                        models.PLURAL, name)
+                except ApiException as exc:
+                    # Only an environment already past its expiry may be gone.
+                    assert exc.status == 404, (name, exc.status)
+                    assert name in expiring, name
+                    reasons["(expired)"] = reasons.get("(expired)", 0) + 1
+                    unseen.discard(name)
+                    continue
                 conditions = {c["type"]: c for c in (env.get("status") or {}).get(
                     "conditions") or []}
                 ready = conditions.get(status.READY)

@@ -121,6 +121,12 @@ def test_a_valid_probe_reaches_the_deployment_as_written(
 # -- refusals by the API server are per object, visible, and do not stop the run -----------
 
 
+def _denied(kubectl: Kubectl, obj: dict[str, Any], message: str) -> bool:
+    """Whether the apiserver denies ``obj`` with ``message`` (a server-side dry run)."""
+    proc = kubectl("apply", "--dry-run=server", "-f", "-", input=json.dumps(obj), check=False)
+    return message in (proc.stderr or "")
+
+
 def _deny(kubectl: Kubectl, name: str, resource: str, expression: str,
           message: str) -> None:
     group = "apps" if resource == "deployments" else ""
@@ -161,13 +167,13 @@ def test_a_refused_object_fails_alone_while_the_run_prunes_and_reports_the_gener
           f"!(object.metadata.namespace == '{namespace}' && object.metadata.name == 'blocked')",
           "blocked images are not allowed here")
     # The policy takes a moment to reach the apiserver's admission chain.
-    wait_for(lambda: "denied" in (apply(kubectl, {
-        "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": "blocked", "namespace": namespace},
-        "spec": {"selector": {"matchLabels": {"a": "b"}}, "template": {
-            "metadata": {"labels": {"a": "b"}},
-            "spec": {"containers": [{"name": "c", "image": "x"}]}}}},
-        check=False).stderr or ""), 30, interval=1, what="the policy to deny")
+    probe = {"apiVersion": "apps/v1", "kind": "Deployment",
+             "metadata": {"name": "blocked", "namespace": namespace},
+             "spec": {"selector": {"matchLabels": {"a": "b"}}, "template": {
+                 "metadata": {"labels": {"a": "b"}},
+                 "spec": {"containers": [{"name": "c", "image": "x"}]}}}}
+    wait_for(lambda: _denied(kubectl, probe, "not allowed here"), 30, interval=1,
+             what="the policy to deny")
 
     apply(kubectl, manifest(name, services=[WEB, {"name": "blocked", "image": "nginx:1.27"}]))
 
@@ -205,9 +211,9 @@ def test_a_namespace_the_api_server_refuses_fails_the_environment_with_the_reaso
     denials.append(policy)
     _deny(kubectl, policy, "namespaces", f"object.metadata.name != 'dev-{name}'",
           "this namespace name is reserved")
-    wait_for(lambda: "reserved" in (apply(kubectl, {
-        "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": f"dev-{name}"}},
-        check=False).stderr or ""), 30, interval=1, what="the policy to deny")
+    wait_for(lambda: _denied(kubectl, {"apiVersion": "v1", "kind": "Namespace",
+                                       "metadata": {"name": f"dev-{name}"}}, "reserved"),
+             30, interval=1, what="the policy to deny")
     apply(kubectl, manifest(name))
 
     def failed() -> dict[str, Any] | None:
