@@ -45,15 +45,14 @@ def cluster() -> Iterator[localcluster.Cluster]:
             pytest.fail(f"E2E_REUSE_CLUSTER: no running cluster in {STATE_DIR}: {state}")
         yield localcluster.up(state_dir=STATE_DIR, port_base=PORT_BASE)
         return
-    try:
-        c = localcluster.up(state_dir=STATE_DIR, port_base=PORT_BASE, owner_pid=os.getpid())
-    except BaseException:
-        localcluster.down(STATE_DIR)
-        raise
+    # A cluster started here belongs to this pytest (it stops itself when pytest exits, even
+    # if start-up fails half-way); one that was already running is reused and left alone.
+    c = localcluster.up(state_dir=STATE_DIR, port_base=PORT_BASE, owner_pid=os.getpid())
     try:
         yield c
     finally:
-        localcluster.down(STATE_DIR)
+        if c.started:
+            localcluster.down(STATE_DIR)
 
 
 @pytest.fixture(scope="session")
