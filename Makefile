@@ -36,8 +36,8 @@ fmt: sync ## Fix what ruff can fix
 	$(PY) ruff check --fix operator localcluster tests $(wildcard bench)
 
 manifests: sync ## Regenerate crds/ from the pydantic models
-	PYTHONPATH=operator $(PY) python -m devenv_operator.crdgen > crds/devenvironments.shipit.dev.yaml
-	cp crds/devenvironments.shipit.dev.yaml deploy/crds/devenvironments.shipit.dev.yaml
+	PYTHONPATH=operator $(PY) python -m devenv_operator.crdgen crds
+	cp crds/*.yaml deploy/crds/
 	$(PY) python tests/unit/test_user_docs.py
 
 unit: sync ## Unit tests (pure code, no cluster)

@@ -3,8 +3,9 @@
 With a reachable cluster in ``$KUBECONFIG`` (or ``~/.kube/config``) it uses that cluster.
 Otherwise it uses the local control plane: the one already running in the default state
 dir if there is one (waiting for it if it is busy, never stopping it), else one it starts
-(owned by this process, so it never outlives it). It installs ``crds/`` and runs the
-operator until Ctrl-C, then stops the local cluster only if it started it.
+(owned by this process, so it never outlives it). It installs ``crds/`` and the classes in
+``deploy/classes/``, runs the operator until Ctrl-C, then stops the local cluster only if
+it started it.
 """
 
 from __future__ import annotations
@@ -88,11 +89,16 @@ def main() -> int:
            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "operator"),
                                                        os.environ.get("PYTHONPATH")]))}
     try:
-        print("[run] installing the DevEnvironment CRD from crds/", flush=True)
+        print("[run] installing the CRDs from crds/ and the default DevEnvironmentClass",
+              flush=True)
         subprocess.run([_kubectl(), "apply", "--server-side", "-f", str(ROOT / "crds")],
                        env=env, check=True)
         subprocess.run([_kubectl(), "wait", "--for=condition=Established",
-                        "crd/devenvironments.shipit.dev", "--timeout=60s"], env=env, check=True)
+                        "crd/devenvironments.shipit.dev",
+                        "crd/devenvironmentclasses.shipit.dev", "--timeout=60s"],
+                       env=env, check=True)
+        subprocess.run([_kubectl(), "apply", "-k", str(ROOT / "deploy" / "classes")],
+                       env=env, check=True)
         print(f"[run] operator starting; in another shell:\n"
               f"  export KUBECONFIG={kubeconfig}\n"
               f"  kubectl apply -f examples/minimal.yaml && kubectl get devenv -w\n"

@@ -19,7 +19,8 @@ from devenv_operator import builders, cache, kube, status
 from devenv_operator.fanout import Fanout
 from devenv_operator.records import EnvRecord
 
-CHILD_KINDS = (kube.CONFIGMAP, kube.SECRET, kube.DEPLOYMENT, kube.SERVICE)
+CHILD_KINDS = (kube.CONFIGMAP, kube.SECRET, kube.DEPLOYMENT, kube.SERVICE,
+               kube.RESOURCEQUOTA, kube.LIMITRANGE, kube.NETWORKPOLICY, kube.ROLEBINDING)
 Children = dict[str, dict[str, dict[str, Any]]]  # kind -> name -> object
 # Pods are listed to name what blocks a Deployment (image pulls, scheduling), but not while
 # it is only seconds old and simply coming up: that LIST would slow every normal start.

@@ -11,12 +11,13 @@ Pure: no Kubernetes client, no clock, no environment.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import BaseModel
 
-from devenv_operator import models
+from devenv_operator import classes, models
 
 _DROP = {"title", "additionalProperties", "$defs", "discriminator"}
 
@@ -149,13 +150,74 @@ def crd() -> dict[str, Any]:
     }
 
 
-HEADER = "# Generated from operator/devenv_operator/models.py by `make manifests`. Do not edit.\n"
+def class_crd() -> dict[str, Any]:
+    """The DevEnvironmentClass CustomResourceDefinition."""
+    root = {
+        "type": "object",
+        "description": "Platform policy for the DevEnvironments that name it (spec.className), "
+                       "like a StorageClass. Annotate one shipit.dev/is-default-class: \"true\".",
+        "required": ["spec"],
+        "properties": {
+            "apiVersion": {"type": "string"},
+            "kind": {"type": "string"},
+            "metadata": {"type": "object"},
+            "spec": model_schema(classes.DevEnvironmentClassSpec),
+        },
+    }
+    columns = [
+        {"name": "PodSecurity", "type": "string", "jsonPath": ".spec.podSecurity"},
+        {"name": "Network", "type": "string", "jsonPath": ".spec.networkPolicy"},
+        {"name": "Default", "type": "string",
+         "jsonPath": ".metadata.annotations.shipit\\.dev/is-default-class"},
+        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    ]
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {
+            "name": f"{classes.PLURAL}.{models.GROUP}",
+            "labels": {"app.kubernetes.io/name": "devenv-operator"},
+        },
+        "spec": {
+            "group": models.GROUP,
+            "scope": "Cluster",
+            "names": {
+                "kind": classes.KIND,
+                "listKind": f"{classes.KIND}List",
+                "plural": classes.PLURAL,
+                "singular": classes.SINGULAR,
+                "shortNames": classes.SHORT_NAMES,
+                "categories": models.CATEGORIES,
+            },
+            "versions": [{
+                "name": models.VERSION,
+                "served": True,
+                "storage": True,
+                "additionalPrinterColumns": columns,
+                "schema": {"openAPIV3Schema": root},
+            }],
+        },
+    }
 
 
-def render() -> str:
-    """The CRD as the YAML committed under crds/."""
-    return HEADER + yaml.safe_dump(crd(), sort_keys=False, width=100)
+HEADER = "# Generated from operator/devenv_operator/{source} by `make manifests`. Do not edit.\n"
+# File name under crds/ -> (source module, the CRD).
+FILES = {
+    f"{models.PLURAL}.{models.GROUP}.yaml": ("models.py", crd),
+    f"{classes.PLURAL}.{models.GROUP}.yaml": ("classes.py", class_crd),
+}
+
+
+def render(name: str = f"{models.PLURAL}.{models.GROUP}.yaml") -> str:
+    """One CRD as the YAML committed under crds/."""
+    source, build = FILES[name]
+    return HEADER.format(source=source) + yaml.safe_dump(build(), sort_keys=False, width=100)
 
 
 if __name__ == "__main__":
-    sys.stdout.write(render())
+    out = Path(sys.argv[1]) if len(sys.argv) > 1 else None
+    for file_name in FILES:
+        if out is None:
+            sys.stdout.write(render(file_name))
+        else:
+            (out / file_name).write_text(render(file_name))

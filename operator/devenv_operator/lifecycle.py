@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from devenv_operator import models
+from devenv_operator import classes, models
 
 KEEP_ANNOTATION = "shipit.dev/keep"
 
@@ -80,13 +80,19 @@ def effective_expiry(
 def expiry_of(raw_spec: Mapping[str, Any] | None, spec: models.DevEnvironmentSpec | None,
               created_at: datetime, annotations: Mapping[str, str], *,
               default_ttl: timedelta | None, max_ttl: timedelta | None,
-              warning: timedelta) -> Expiry:
-    """The effective expiry; an invalid spec (``spec`` None) still has its readable ``ttl``
-    and the operator's policy honoured, so a broken environment cannot live for ever."""
+              warning: timedelta, policy: classes.DevEnvironmentClassSpec | None = None
+              ) -> Expiry:
+    """The effective expiry; the class's lifetime (``policy``) overrides the operator's
+    settings. An invalid spec (``spec`` None) still has its readable ``ttl`` and the
+    policy honoured, so a broken environment cannot live for ever."""
     if spec is None:
         raw_ttl = (raw_spec or {}).get("ttl")
         ttl = raw_ttl if isinstance(raw_ttl, str) and re.fullmatch(models.DURATION,
                                                                    raw_ttl) else None
         spec = models.DevEnvironmentSpec.model_construct(ttl=ttl, expires_at=None, services=[])
+    if policy is not None:
+        class_default, class_max = policy.duration("default_ttl"), policy.duration("max_ttl")
+        default_ttl = models.parse_duration(class_default) if class_default else default_ttl
+        max_ttl = models.parse_duration(class_max) if class_max else max_ttl
     return effective_expiry(spec, created_at, annotations, default_ttl=default_ttl,
                             max_ttl=max_ttl, warning=warning)

@@ -23,7 +23,17 @@ from typing import Any, TypeVar
 import aiohttp
 import kopf
 
-from devenv_operator import builders, errors, kube, metrics, models, reconcile, records, status
+from devenv_operator import (
+    builders,
+    classes,
+    errors,
+    kube,
+    metrics,
+    models,
+    reconcile,
+    records,
+    status,
+)
 from devenv_operator.children import ChildReader
 from devenv_operator.engine import Applier
 from devenv_operator.fanout import Fanout
@@ -68,9 +78,11 @@ class Controller:
         self.statuses = StatusWriter(api, on_lost=status_lost)
         self.children = ChildReader(api, self.fanout,
                                     resync_seconds=settings.seconds("resync_interval"))
+        self.classes = classes.ClassIndex()
         self.reconciler = reconcile.Reconciler(
             api, settings, children=self.children, applier=Applier(api, self.children),
-            statuses=self.statuses, events=self.events, fanout=self.fanout)
+            statuses=self.statuses, events=self.events, fanout=self.fanout,
+            records=self.records, class_index=self.classes)
         self.teardown = Teardown(api, statuses=self.statuses, children=self.children,
                                  events=self.events, namespace_prefix=settings.namespace_prefix,
                                  clock=reconcile.utcnow)
@@ -174,7 +186,8 @@ class Controller:
         if record.last_error == message:
             return
         record.last_error = message
-        self.events.post(snapshot, [Event("Warning", reason, message)], at=now)
+        self.events.post(snapshot, [Event("Warning", reason, message)], at=now,
+                         namespace=record.namespace)
 
 
 def record_outcome(outcome: reconcile.Outcome) -> None:
@@ -333,6 +346,21 @@ for _group, _plural in CHILD_WATCHES:
     kopf.on.event(_group, _plural, id=f"{_plural}-event", labels={
         builders.MANAGED_BY_LABEL: builders.MANAGED_BY_VALUE,
     })(_child_handler(_CHILD_KINDS[_plural]))
+
+
+@kopf.on.event(models.GROUP, models.VERSION, classes.PLURAL)
+async def class_event(body: kopf.Body, type: str | None, memo: kopf.Memo, **_: Any) -> None:
+    """A class changed: remember it, and converge every environment it (now) applies to."""
+    controller = _controller(memo)
+    name = body["metadata"]["name"]
+    if type == "DELETED":
+        controller.classes.remove(name)
+    else:
+        controller.classes.put(name, body.get("spec") or {},
+                               body["metadata"].get("annotations") or {})
+    # Its environments, and those of no class yet (it may have become the default one).
+    for record in [*controller.records.in_class(name), *controller.records.in_class(None)]:
+        record.wake.set()
 
 
 @kopf.on.event("v1", "secrets")

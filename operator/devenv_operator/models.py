@@ -433,6 +433,10 @@ _SPEC_RULES = _rules(
         "has(self.namespace) == has(oldSelf.namespace)",
         "spec.namespace is immutable: it cannot be added or removed after creation",
     ),
+    (
+        "has(self.className) == has(oldSelf.className)",
+        "spec.className is immutable: it cannot be added or removed after creation",
+    ),
 )
 
 
@@ -448,6 +452,12 @@ class DevEnvironmentSpec(Model):
         None, max_length=63, pattern=DNS_LABEL,
         json_schema_extra=_rules(("self == oldSelf", "spec.namespace is immutable")),
         description="Target namespace (immutable). Default: the operator prefix (dev-) + name.",
+    )
+    class_name: str | None = Field(
+        None, max_length=253, pattern=DNS_SUBDOMAIN,
+        json_schema_extra=_rules(("self == oldSelf", "spec.className is immutable")),
+        description="The DevEnvironmentClass whose policy applies (immutable). Default: the "
+        "class annotated shipit.dev/is-default-class.",
     )
     ttl: str | None = Field(
         None, max_length=32, pattern=DURATION,

@@ -23,13 +23,23 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from devenv_operator import builders, diff, errors, kube, lifecycle, metrics, models, status
+from devenv_operator import (
+    builders,
+    classes,
+    diff,
+    errors,
+    kube,
+    lifecycle,
+    metrics,
+    models,
+    status,
+)
 from devenv_operator.builders.config import GENERATED_ANNOTATION
 from devenv_operator.children import ChildReader, Children
 from devenv_operator.engine import Applier, Run
 from devenv_operator.fanout import Fanout
 from devenv_operator.recorder import EventRecorder
-from devenv_operator.records import EnvRecord, Source
+from devenv_operator.records import EnvRecord, Records, Source
 from devenv_operator.settings import Settings
 from devenv_operator.statuswriter import StatusWriter
 from devenv_operator.transitions import (
@@ -76,8 +86,8 @@ class Reconciler:
 
     def __init__(self, api: kube.Kube, settings: Settings, *, children: ChildReader,
                  applier: Applier, statuses: StatusWriter, events: EventRecorder,
-                 fanout: Fanout, clock: Clock = utcnow,
-                 random: Callable[[int], str] = random_value) -> None:
+                 fanout: Fanout, records: Records, class_index: classes.ClassIndex,
+                 clock: Clock = utcnow, random: Callable[[int], str] = random_value) -> None:
         self.api = api
         self.settings = settings
         self.children = children
@@ -85,6 +95,8 @@ class Reconciler:
         self.statuses = statuses
         self.events = events
         self.fanout = fanout
+        self.records = records
+        self.class_index = class_index
         self.clock = clock
         self.random = random
 
@@ -103,7 +115,8 @@ class Reconciler:
         previous = self.statuses.previous(record, body)
         checked = builders.validate(meta["name"], body.get("spec"),
                                     self.settings.namespace_prefix, previous.get("namespace"))
-        expiry = self._expiry(body, checked.spec, created)
+        resolved = self.class_index.resolve(checked.spec.class_name if checked.spec else None)
+        expiry = self._expiry(body, checked.spec, created, resolved.policy)
         if expiry.at is not None and now >= expiry.at:
             return self._expire(body, previous, expiry.at, now)
         spec = checked.spec
@@ -118,9 +131,17 @@ class Reconciler:
             obs = replace(base, invalid=checked.problem,
                           namespace_state=self._namespace_state(checked.namespace, meta))
             return self._finish(body, record, run, events, previous, obs, expiry, now)
+        record.owner, record.class_name = spec.owner, resolved.name
+        record.created = meta.get("creationTimestamp") or ""
+        refusal = self._class_refusal(record, spec, resolved, checked.namespace)
+        if refusal is not None:  # the class says no: nothing is created or changed
+            obs = replace(base, invalid=refusal[1], invalid_reason=refusal[0],
+                          namespace_state=self._namespace_state(checked.namespace, meta))
+            return self._finish(body, record, run, events, previous, obs, expiry, now)
 
         env = builders.Env(name=meta["name"], uid=meta["uid"], spec=spec,
-                           namespace=checked.namespace)
+                           namespace=checked.namespace, class_name=resolved.name,
+                           policy=resolved.policy or builders.UNCLASSED)
         try:
             state = self._ensure_namespace(run, events, env,
                                            recorded=bool(previous.get("namespace")))
@@ -135,7 +156,7 @@ class Reconciler:
         children = self.children.observe(record, env, fresh=state == "created", now=now)
         # Config and the first services go out together, as a client applying a directory
         # would: a pod that starts before its ConfigMap exists is retried by the kubelet.
-        secret_problems, config_pending, sources = self._converge_config(run, env, children)
+        secret_problems, config_pending, sources, env = self._converge_config(run, env, children)
         services = self._converge_services(run, env, children, now)
         config_errors = [e for e in self.fanout.collect(config_pending) if e is not None]
         self.applier.prune(run, env.namespace, children)
@@ -146,12 +167,14 @@ class Reconciler:
     # -- lifecycle ---------------------------------------------------------------------
 
     def _expiry(self, body: Mapping[str, Any], spec: models.DevEnvironmentSpec | None,
-                created: datetime) -> lifecycle.Expiry:
+                created: datetime, policy: classes.DevEnvironmentClassSpec | None
+                ) -> lifecycle.Expiry:
         return lifecycle.expiry_of(
             body.get("spec"), spec, created, body["metadata"].get("annotations") or {},
             default_ttl=self.settings.duration("default_ttl"),
             max_ttl=self.settings.duration("max_ttl"),
-            warning=self.settings.duration("expiry_warning") or models.parse_duration("15m"))
+            warning=self.settings.duration("expiry_warning") or models.parse_duration("15m"),
+            policy=policy)
 
     def _expire(self, body: Mapping[str, Any], previous: dict[str, Any],
                 expires_at: datetime, now: datetime) -> Outcome:
@@ -168,6 +191,15 @@ class Reconciler:
             metrics.EXPIRY_LATENESS.observe(lateness)
         return Outcome(previous, self.settings.seconds("resync_interval"), writes=1,
                        events=[expired], expired=True)
+
+    # -- class -------------------------------------------------------------------------
+
+    def _class_refusal(self, record: EnvRecord, spec: models.DevEnvironmentSpec,
+                       resolved: classes.Resolved, namespace: str) -> tuple[str, str] | None:
+        """(reason, message) when the environment's class refuses it, else None."""
+        return classes.refusal(resolved, spec, namespace=namespace,
+                               operator_prefix=self.settings.namespace_prefix,
+                               owner_count=self.records.owned_before(record))
 
     # -- namespace ---------------------------------------------------------------------
 
@@ -218,32 +250,35 @@ class Reconciler:
     def _converge_config(self, run: Run, env: builders.Env, children: Children
                          ) -> tuple[list[builders.SecretProblem],
                                     list[concurrent.futures.Future[status.ApplyFailure | None]],
-                                    frozenset[Source]]:
-        """Start applying ConfigMaps and Secrets: (problems, pending applies, copy sources)."""
+                                    frozenset[Source], builders.Env]:
+        """Start applying ConfigMaps, Secrets and the class's objects: (problems, pending
+        applies, copy sources, the environment with the pull Secrets it got)."""
         existing = {
             name: dict(obj.get("data") or {}) for name, obj in children[kube.SECRET.kind].items()
             if GENERATED_ANNOTATION in (obj["metadata"].get("annotations") or {})
         }
-        refs = sorted({(s.copy_from.namespace, s.copy_from.name)
-                       for s in (env.spec.config.secrets or [] if env.spec.config else [])
-                       if s.copy_from is not None})
+        refs = builders.copy_sources(env)
         found = self.fanout.run([functools.partial(self._copy_source, namespace, name)
                                  for namespace, name in refs])
         secrets, problems = builders.build_secrets(
             env, existing=existing, sources=dict(zip(refs, found, strict=True)),
             random_value=self.random)
+        env = replace(env, pull_secrets=builders.pull_secret_names(env, secrets))
         config_maps = builders.build_config_maps(env)
+        class_objects = builders.build_class_objects(env)
 
         def seed(kind: kube.Kind, obj: dict[str, Any]) -> status.ApplyFailure | None:
             return self.applier.try_apply(run, kind, obj, children)[1]
 
-        pending = self.fanout.start([
-            functools.partial(seed, kind, obj)
-            for kind, objects in ((kube.CONFIGMAP, config_maps), (kube.SECRET, secrets))
-            for obj in objects])
-        run.keep[kube.SECRET.kind] = {s["metadata"]["name"] for s in secrets}
-        run.keep[kube.CONFIGMAP.kind] = {c["metadata"]["name"] for c in config_maps}
-        return problems, pending, frozenset(refs)
+        objects = [(kube.CONFIGMAP, obj) for obj in config_maps] + [
+            (kube.SECRET, obj) for obj in secrets] + [
+            (kube.KINDS[obj["kind"]], obj) for obj in class_objects]
+        pending = self.fanout.start([functools.partial(seed, kind, obj)
+                                     for kind, obj in objects])
+        for kind in (kube.SECRET, kube.CONFIGMAP, kube.RESOURCEQUOTA, kube.LIMITRANGE,
+                     kube.NETWORKPOLICY, kube.ROLEBINDING):
+            run.keep[kind.kind] = {o["metadata"]["name"] for k, o in objects if k is kind}
+        return problems, pending, frozenset(refs), env
 
     def _copy_source(self, namespace: str, name: str) -> dict[str, Any] | None:
         """The source of a copy, or None when it is missing or the operator may not read it
@@ -320,7 +355,9 @@ class Reconciler:
         if new != previous:
             self.statuses.submit(record, previous, new)
             run.wrote()
-        self.events.post(body, events, at=now)
+        # In the environment's namespace once it is there: its owner can read them there.
+        self.events.post(body, events, at=now,
+                         namespace=obs.namespace if obs.namespace_state == "ready" else None)
         ready_after, steps = timings(previous, new, now)
         deadlines = [status.ready_deadline(obs, new), expiry.at]
         if expiry.warn_at is not None and expiry.warn_at > now:

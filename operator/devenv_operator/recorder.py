@@ -33,19 +33,26 @@ class EventRecorder:
             max_workers=workers, thread_name_prefix="events")
         self._room = threading.BoundedSemaphore(max_pending)
 
-    def post(self, body: Mapping[str, Any], events: Iterable[Event], at: datetime) -> None:
-        """Queue Events that happened at ``at``; returns at once (drops them when full)."""
+    def post(self, body: Mapping[str, Any], events: Iterable[Event], at: datetime,
+             namespace: str | None = None) -> None:
+        """Queue Events that happened at ``at``; returns at once (drops them when full).
+
+        ``namespace``: where to record them (the environment's own namespace, where its
+        owner can read them, once it exists); else ``default``.
+        """
         for event in events:
             if not self._room.acquire(blocking=False):
                 metrics.EVENTS_DROPPED.inc()
                 continue
             future = self._pool.submit(self._api.event, body, event.type, event.reason,
-                                       event.message, at=at)
+                                       event.message, namespace=namespace or "default", at=at)
             future.add_done_callback(lambda _: self._room.release())
 
-    def post_now(self, body: Mapping[str, Any], event: Event) -> None:
+    def post_now(self, body: Mapping[str, Any], event: Event,
+                 namespace: str | None = None) -> None:
         """Post one Event and wait for it (blocking; from a worker thread)."""
-        self._api.event(body, event.type, event.reason, event.message)
+        self._api.event(body, event.type, event.reason, event.message,
+                        namespace=namespace or "default")
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

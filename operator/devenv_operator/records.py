@@ -12,7 +12,9 @@ Who touches which field (each owner keeps to its own):
 - ``statuswriter.StatusWriter`` (worker threads, under ``lock``): ``written``,
   ``pending_write``, ``failed_write``;
 - ``children.ChildReader`` (worker threads, under ``lock``): ``listed_at``, ``namespace``
-  (read by the watch handlers on the loop, to cache only children of live environments).
+  (read by the watch handlers on the loop, to cache only children of live environments);
+- ``reconcile.Reconciler``: ``owner``, ``class_name``, ``created`` (read by other
+  reconciles to count an owner's environments).
 """
 
 from __future__ import annotations
@@ -47,6 +49,11 @@ class EnvRecord:
     failed_write: Exception | None = None  # raised by the next reconcile
     listed_at: datetime | None = None  # when its children were last LISTed
     namespace: str | None = None  # where its children live, once a reconcile got there
+    # Reconcile threads: who owns it, in which class, and when it was created (for the
+    # class's maxEnvironmentsPerOwner: the oldest ones of an owner count first).
+    owner: str | None = None
+    class_name: str | None = None
+    created: str = ""
 
 
 class Records:
@@ -84,6 +91,19 @@ class Records:
         with self._lock:
             return any(r.name == name and r.namespace == namespace
                        for r in self._by_uid.values())
+
+    def owned_before(self, record: EnvRecord) -> int:
+        """How many environments of the same owner and class were created before this one."""
+        mine = (record.created, record.name)
+        with self._lock:
+            return sum(1 for r in self._by_uid.values()
+                       if r is not record and r.owner == record.owner
+                       and r.class_name == record.class_name and (r.created, r.name) < mine)
+
+    def in_class(self, class_name: str | None) -> list[EnvRecord]:
+        """Records of environments of this class (None: of no class)."""
+        with self._lock:
+            return [r for r in self._by_uid.values() if r.class_name == class_name]
 
     def copying(self, source: Source) -> list[EnvRecord]:
         """Records of environments that copy this Secret."""

@@ -28,7 +28,7 @@ CONDITION_TYPES = (READY, NAMESPACE_READY, CONFIG_SEEDED, SERVICES_READY, EXPIRI
 # Reasons that put the environment in phase Failed (reconciling still goes on).
 FAILED_REASONS = frozenset({
     "InvalidSpec", "NamespaceConflict", "NamespaceFailed", "SecretNotCopyable",
-    "ReadyTimeout", "ApplyFailed",
+    "ReadyTimeout", "ApplyFailed", "PolicyViolation", "ClassNotFound",
 })
 # Why a whole run failed (the Reconciled condition); the run is retried with backoff.
 RUN_FAILURE_REASONS = ("Forbidden", "ApiError", "ReconcileError")
@@ -38,7 +38,8 @@ REASONS = (
     "NamespacePending", "NamespaceFailed", "SecretNotCopyable", "ConfigSeeded",
     "ApplyFailed", "DependencyNotReady", "ServiceNotReady", "ServicesAvailable",
     "ReadyTimeout", "Expired", "Terminating", "ExpiringSoon", "NotExpiringSoon", "NoExpiry",
-    "TTLClamped", "Available", "ReconcileSucceeded", *RUN_FAILURE_REASONS,
+    "TTLClamped", "Available", "ReconcileSucceeded", "PolicyViolation", "ClassNotFound",
+    *RUN_FAILURE_REASONS,
 )
 
 # Where the environment's namespace stands, as the reconcile found it.
@@ -99,7 +100,8 @@ class Observation:
     generation: int
     created_at: datetime
     namespace: str | None = None
-    invalid: str | None = None  # InvalidSpec message
+    invalid: str | None = None  # why nothing is created or changed (the spec, its class)
+    invalid_reason: str = "InvalidSpec"  # or PolicyViolation, ClassNotFound
     namespace_state: NamespaceState = "missing"
     namespace_problem: str | None = None  # why the API server refused it ("failed")
     secret_problems: Sequence[SecretProblem] = ()
@@ -231,8 +233,8 @@ def _conditions(obs: Observation, services: Sequence[dict[str, Any]],
                 timed_out: bool) -> list[dict[str, Any]]:
     ns = obs.namespace
     if obs.invalid is not None and obs.namespace_state != "ready":
-        ns_cond = _condition(NAMESPACE_READY, False, "InvalidSpec", "Nothing is created "
-                             "while the spec is invalid")
+        ns_cond = _condition(NAMESPACE_READY, False, obs.invalid_reason, "Nothing is created "
+                             "while the spec is invalid or breaks its class's policy")
     elif obs.namespace_state == "ready":
         ns_cond = _condition(NAMESPACE_READY, True, "NamespaceCreated", f"Namespace {ns} is ready")
     elif obs.namespace_state == "conflict":
@@ -251,10 +253,12 @@ def _conditions(obs: Observation, services: Sequence[dict[str, Any]],
                              f"Namespace {ns} is being created")
 
     if obs.invalid is not None:
-        invalid = _condition(READY, False, "InvalidSpec", f"Invalid spec: {obs.invalid}")
+        text = (f"Invalid spec: {obs.invalid}" if obs.invalid_reason == "InvalidSpec"
+                else obs.invalid)
+        invalid = _condition(READY, False, obs.invalid_reason, text)
         return [invalid, ns_cond,
-                _condition(CONFIG_SEEDED, None, "InvalidSpec", invalid["message"]),
-                _condition(SERVICES_READY, None, "InvalidSpec", invalid["message"])]
+                _condition(CONFIG_SEEDED, None, obs.invalid_reason, text),
+                _condition(SERVICES_READY, None, obs.invalid_reason, text)]
 
     if obs.namespace_state != "ready":
         cfg = _condition(CONFIG_SEEDED, None, "NamespacePending", "Waiting for the namespace")

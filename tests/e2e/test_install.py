@@ -66,9 +66,12 @@ def installed(kubectl: Kubectl) -> Iterator[None]:
     kubectl("wait", "--for=condition=Established", "crd/devenvironments.shipit.dev",
             "--timeout=60s")
     yield
-    # Left installed: later tests in the session share the CRD. Only the Deployment goes.
+    # Left installed: later tests in the session share the CRD. The Deployment goes, and so
+    # do the admission policies (test_ownership.py tests them; other modules create
+    # DevEnvironments as cluster admin and do not expect owners stamped on them).
     kubectl("delete", "deployment", "devenv-operator", "-n", "devenv-system",
             "--ignore-not-found", "--wait=false")
+    kubectl("delete", "-k", str(ROOT / "deploy" / "admission"), "--ignore-not-found")
 
 
 @pytest.fixture(scope="module")
@@ -99,9 +102,15 @@ def test_kubectl_apply_k_installs_everything(kubectl: Kubectl, installed: None) 
     for what in ("namespace/devenv-system", "serviceaccount/devenv-operator",
                  "clusterrole/devenv-operator", "clusterrolebinding/devenv-operator",
                  "service/devenv-operator-metrics", "deployment/devenv-operator",
-                 "clusterrole/devenv-operator-view", "clusterrole/devenv-operator-edit"):
+                 "clusterrole/devenv-operator-view", "clusterrole/devenv-operator-edit",
+                 "mutatingadmissionpolicy/devenv-owner-default",
+                 "mutatingadmissionpolicybinding/devenv-owner-default",
+                 "validatingadmissionpolicy/devenv-ownership",
+                 "validatingadmissionpolicybinding/devenv-ownership",
+                 "validatingadmissionpolicy/devenv-operator-confinement",
+                 "validatingadmissionpolicybinding/devenv-operator-confinement"):
         assert get(kubectl, what, "-n", "devenv-system") is not None, what
-    assert get(kubectl, "role/devenv-operator-events", "-n", "default") is not None
+    assert get(kubectl, "networkpolicy/devenv-operator", "-n", "devenv-system") is not None
     # The pod meets the namespace's "restricted" Pod Security level, so it is admitted.
     kubectl("rollout", "status", "deployment/devenv-operator", "-n", "devenv-system",
             "--timeout=60s")

@@ -42,10 +42,20 @@ OPERATOR_NEEDS: dict[Resource, set[str]] = {
     # ... and `get` of copyFrom sources in other namespaces.
     ("", "secrets"): {"get", "list", "watch", "create", "patch", "delete"},
     ("", "pods"): {"list"},
+    # In the environment's namespace, or `default` before it exists.
     ("", "events"): {"create"},
+    # Classes: Kopf's watch. Their objects in each namespace: list at resync, apply, prune.
+    ("shipit.dev", "devenvironmentclasses"): {"list", "watch"},
+    ("", "resourcequotas"): {"list", "create", "patch", "delete"},
+    ("", "limitranges"): {"list", "create", "patch", "delete"},
+    ("networking.k8s.io", "networkpolicies"): {"list", "create", "patch", "delete"},
+    ("rbac.authorization.k8s.io", "rolebindings"): {"list", "create", "patch", "delete"},
+    # Binding an owner to the class's ownerRole (an authorization check, not a call).
+    ("rbac.authorization.k8s.io", "clusterroles"): {"bind"},
 }
-# Events are the one grant that is namespaced: they are only ever recorded in `default`.
-NAMESPACED_GRANTS: dict[Resource, str] = {("", "events"): "default"}
+# The only grant limited to named objects: `bind` of the roles the shipped classes name.
+NAMED_GRANTS: dict[Resource, set[str]] = {("rbac.authorization.k8s.io", "clusterroles"):
+                                          {"edit"}}
 
 # Kube method -> the RBAC verbs its HTTP request needs. A server-side apply is a PATCH, but
 # when the object does not exist yet the API server also authorizes it as a create.
@@ -151,7 +161,10 @@ def granted(kinds: tuple[str, ...]) -> dict[Resource, set[str]]:
         if key not in bound:
             continue
         for rule in doc["rules"]:
-            assert "resourceNames" not in rule, rule
+            if "resourceNames" in rule:
+                for group in rule["apiGroups"]:
+                    for res in rule["resources"]:
+                        assert set(rule["resourceNames"]) <= NAMED_GRANTS[(group, res)], rule
             assert "nonResourceURLs" not in rule, rule
             assert "*" not in rule["verbs"], rule
             for group in rule["apiGroups"]:
@@ -163,7 +176,10 @@ def granted(kinds: tuple[str, ...]) -> dict[Resource, set[str]]:
 
 def test_every_kind_the_operator_knows_is_in_the_table() -> None:
     known = {resource_of(k) for k in kind_constants().values()}
-    assert known == {r for r in OPERATOR_NEEDS if "/" not in r[1]}
+    # Watched by Kopf only, or only an authorization check: no kube.Kind of their own.
+    extra = {("shipit.dev", "devenvironmentclasses"), ("rbac.authorization.k8s.io",
+                                                        "clusterroles")}
+    assert known == {r for r in OPERATOR_NEEDS if "/" not in r[1]} - extra
 
 
 def test_every_api_call_in_the_code_is_covered_by_the_table() -> None:
@@ -182,8 +198,10 @@ def test_every_table_verb_is_used_by_the_code_or_kopf() -> None:
         used.setdefault(res, set()).update({"list", "watch"})
     for res in kopf_patched():
         used.setdefault(res, set()).add("patch")
-    # Not an API call but an authorization check on the Namespace's ownerReference.
+    # Not API calls but authorization checks: the Namespace's ownerReference, and the
+    # RoleBinding to a ClusterRole the operator need not hold itself.
     used.setdefault(("shipit.dev", "devenvironments/finalizers"), set()).add("update")
+    used.setdefault(("rbac.authorization.k8s.io", "clusterroles"), set()).add("bind")
     assert used == OPERATOR_NEEDS
 
 
@@ -196,18 +214,24 @@ def test_kopf_watches_only_what_the_table_lets_it_list_and_watch() -> None:
 
 
 def test_the_clusterrole_grants_exactly_the_table() -> None:
-    expected = {r: v for r, v in OPERATOR_NEEDS.items() if r not in NAMESPACED_GRANTS}
-    assert granted(("ClusterRole",)) == expected
+    assert granted(("ClusterRole",)) == OPERATOR_NEEDS
 
 
-def test_events_are_granted_only_in_the_namespace_they_are_written_to() -> None:
-    roles = [d for d in deploy_docs() if d["kind"] == "Role"]
-    assert granted(("Role",)) == {r: OPERATOR_NEEDS[r] for r in NAMESPACED_GRANTS}
-    assert {r["metadata"]["namespace"] for r in roles} == set(NAMESPACED_GRANTS.values())
-    # kube.Kube.event() records events about cluster-scoped objects in that namespace.
-    import inspect
+def test_the_operator_has_no_role_in_default() -> None:
+    """Events go to the environment's namespace; nothing needs a Role of its own."""
+    assert granted(("Role",)) == {}
+    assert not [d for d in deploy_docs() if d["kind"] == "Role"
+                and d["metadata"].get("namespace") == "default"]
 
-    assert inspect.signature(kube.Kube.event).parameters["namespace"].default == "default"
+
+def test_bind_is_limited_to_the_roles_the_shipped_classes_name() -> None:
+    roles = {(d.get("spec") or {}).get("ownerRole", "edit") for d in deploy_docs()
+             if d["kind"] == "DevEnvironmentClass"}
+    assert roles, "deploy/ ships no DevEnvironmentClass"
+    rule = next(r for d in deploy_docs() if d["kind"] == "ClusterRole"
+                and d["metadata"]["name"] == "devenv-operator" for r in d["rules"]
+                if "bind" in r["verbs"])
+    assert set(rule["resourceNames"]) == roles - {""}
 
 
 @pytest.mark.parametrize("role", ["devenv-operator-view", "devenv-operator-edit"])

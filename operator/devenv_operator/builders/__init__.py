@@ -10,6 +10,7 @@ from devenv_operator.builders.common import (
     MANAGED_BY_LABEL,
     MANAGED_BY_VALUE,
     NAME_LABEL,
+    UNCLASSED,
     Env,
     child_labels,
     namespace_name,
@@ -19,6 +20,8 @@ from devenv_operator.builders.config import (
     SecretProblem,
     build_config_maps,
     build_secrets,
+    copy_sources,
+    pull_secret_names,
 )
 from devenv_operator.builders.graph import creation_order, dependency_levels, find_cycle
 from devenv_operator.builders.namespace import (
@@ -28,6 +31,7 @@ from devenv_operator.builders.namespace import (
     owned_by,
 )
 from devenv_operator.builders.services import build_deployment, build_service
+from devenv_operator.builders.tenancy import build_class_objects
 from devenv_operator.builders.validate import Validated, validate
 
 __all__ = [
@@ -36,21 +40,25 @@ __all__ = [
     "MANAGED_BY_LABEL",
     "MANAGED_BY_VALUE",
     "NAME_LABEL",
+    "UNCLASSED",
     "Env",
     "Ownership",
     "SecretProblem",
     "Validated",
+    "build_class_objects",
     "build_config_maps",
     "build_deployment",
     "build_namespace",
     "build_secrets",
     "build_service",
     "child_labels",
+    "copy_sources",
     "creation_order",
     "dependency_levels",
     "find_cycle",
     "namespace_name",
     "namespace_ownership",
     "owned_by",
+    "pull_secret_names",
     "validate",
 ]

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from devenv_operator import models
+from devenv_operator import classes, models
 
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY_VALUE = "devenv-operator"
@@ -15,11 +15,17 @@ NAME_LABEL = "app.kubernetes.io/name"
 OWNER_LABEL = "shipit.dev/owner"
 OWNER_ANNOTATION = "shipit.dev/owner"
 HASH_ANNOTATION = "shipit.dev/applied-hash"
+CLASS_LABEL = "shipit.dev/class"
 # On the Namespace: the UID of the DevEnvironment that created it. It outlives the
 # ownerReference, which an orphaning delete strips before teardown runs.
 UID_ANNOTATION = "shipit.dev/environment-uid"
 
 _LABEL_VALUE_BAD = re.compile(r"[^-_.a-zA-Z0-9]")
+
+
+# No class applies: no quota, limits, isolation or owner binding; workloads still hardened.
+UNCLASSED = classes.DevEnvironmentClassSpec(network_policy="none", owner_role="",
+                                            secrets=classes.SecretsPolicy(allow_literal=True))
 
 
 @dataclass(frozen=True)
@@ -30,6 +36,11 @@ class Env:
     uid: str
     spec: models.DevEnvironmentSpec
     namespace: str
+    # Its class (None: no class applies, and only the workload hardening, which is on by
+    # default, is built) and the pull Secrets copied into its namespace.
+    class_name: str | None = None
+    policy: classes.DevEnvironmentClassSpec = UNCLASSED
+    pull_secrets: tuple[str, ...] = ()
 
     def owner_reference(self) -> dict[str, Any]:
         return {

@@ -2,7 +2,8 @@
 
 Secrets come from literal values, from values generated once (the existing Secret's values
 are passed back in so reconciles never rotate them), or from a copy of a Secret whose owner
-opted in with the label ``shipit.dev/copyable: "true"``.
+opted in with the label ``shipit.dev/copyable: "true"`` (and, with the annotation
+``shipit.dev/copyable-to``, named who may copy it). The class's pull Secrets are copies too.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from devenv_operator import classes, models
 from devenv_operator.builders.common import Env, metadata
 
 COPYABLE_LABEL = "shipit.dev/copyable"
@@ -27,7 +29,7 @@ class SecretProblem:
     """Why one seeded Secret cannot be built; surfaced as ConfigSeeded=False."""
 
     secret: str
-    reason: str  # SecretNotCopyable | SecretSourceNotFound
+    reason: str  # SecretNotCopyable
     message: str
 
 
@@ -87,25 +89,65 @@ def build_secrets(
             secrets.append(_secret(env, seed.name, data, annotations={
                 GENERATED_ANNOTATION: ",".join(seed.generate.keys)}))
         elif seed.copy_from is not None:
-            ref = (seed.copy_from.namespace, seed.copy_from.name)
-            source = sources.get(ref)
-            where = f"{ref[0]}/{ref[1]}"
-            labels = ((source or {}).get("metadata") or {}).get("labels") or {}
-            if source is None or labels.get(COPYABLE_LABEL) != "true":
-                # One reason and message whether the source is missing, unreadable or not
-                # shared: the message must not tell which Secrets exist.
-                problems.append(SecretProblem(
-                    seed.name, "SecretNotCopyable",
-                    f"Secret {seed.name}: source Secret {where} does not exist or is not "
-                    f'shared (its owner labels it {COPYABLE_LABEL}: "true")'))
-                continue
-            source_type = source.get("type") or "Opaque"
-            if source_type in _NOT_COPYABLE_TYPES:
-                problems.append(SecretProblem(
-                    seed.name, "SecretNotCopyable",
-                    f"Secret {seed.name}: source Secret {where} has type {source_type}, "
-                    "which cannot be copied"))
-                continue
-            secrets.append(_secret(env, seed.name, dict(source.get("data") or {}), source_type,
-                                   annotations={COPIED_FROM_ANNOTATION: where}))
+            copied, problem = _copy(env, seed.name, seed.copy_from, sources)
+            if problem is not None:
+                problems.append(problem)
+            elif copied is not None:
+                secrets.append(copied)
+    declared = {s.name for s in (config.secrets or [] if config else [])}
+    for pull in (env.policy.images.pull_secrets or []) if env.policy.images else []:
+        if pull.name in declared:
+            continue  # the spec seeds a Secret of that name itself
+        copied, problem = _copy(env, pull.name, pull, sources)
+        if problem is not None:
+            problems.append(problem)
+        elif copied is not None:
+            secrets.append(copied)
     return secrets, problems
+
+
+def pull_secret_names(env: Env, secrets: list[dict[str, Any]]) -> tuple[str, ...]:
+    """The class's pull Secrets that were built (consent given): the pods' imagePullSecrets."""
+    wanted = {p.name for p in (env.policy.images.pull_secrets or [])} if env.policy.images \
+        else set()
+    return tuple(sorted(s["metadata"]["name"] for s in secrets
+                        if s["metadata"]["name"] in wanted))
+
+
+def copy_sources(env: Env) -> list[tuple[str, str]]:
+    """(namespace, name) of every Secret the environment copies: seeds and pull Secrets."""
+    config = env.spec.config
+    refs = {(s.copy_from.namespace, s.copy_from.name)
+            for s in (config.secrets or [] if config else []) if s.copy_from is not None}
+    if env.policy.images:
+        refs |= {(p.namespace, p.name) for p in env.policy.images.pull_secrets or []}
+    return sorted(refs)
+
+
+def _copy(env: Env, name: str, ref_model: models.SecretSource,
+          sources: Mapping[tuple[str, str], Mapping[str, Any] | None]
+          ) -> tuple[dict[str, Any] | None, SecretProblem | None]:
+    """A copy of a source Secret, or why it is refused."""
+    ref = (ref_model.namespace, ref_model.name)
+    source = sources.get(ref)
+    where = f"{ref[0]}/{ref[1]}"
+    meta = (source or {}).get("metadata") or {}
+    labels = meta.get("labels") or {}
+    shared = source is not None and labels.get(COPYABLE_LABEL) == "true" and classes.shared_with(
+        (meta.get("annotations") or {}).get(classes.COPYABLE_TO_ANNOTATION),
+        owner=env.spec.owner, namespace=env.namespace)
+    if source is None or not shared:
+        # One reason and message whether the source is missing, unreadable, not shared or
+        # not shared with this environment: the message must not tell which Secrets exist.
+        return None, SecretProblem(
+            name, "SecretNotCopyable",
+            f"Secret {name}: source Secret {where} does not exist or is not shared with "
+            f'this environment (its owner labels it {COPYABLE_LABEL}: "true")')
+    source_type = source.get("type") or "Opaque"
+    if source_type in _NOT_COPYABLE_TYPES:
+        return None, SecretProblem(
+            name, "SecretNotCopyable",
+            f"Secret {name}: source Secret {where} has type {source_type}, which cannot be "
+            "copied")
+    return _secret(env, name, dict(source.get("data") or {}), source_type,
+                   annotations={COPIED_FROM_ANNOTATION: where}), None

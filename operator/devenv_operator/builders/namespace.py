@@ -15,6 +15,7 @@ from devenv_operator.builders.common import (
     child_annotations,
     child_labels,
 )
+from devenv_operator.builders.tenancy import namespace_labels
 
 
 class Ownership(enum.Enum):
@@ -31,7 +32,7 @@ def build_namespace(env: Env) -> dict[str, Any]:
         "kind": "Namespace",
         "metadata": {
             "name": env.namespace,
-            "labels": child_labels(env),
+            "labels": {**child_labels(env), **namespace_labels(env)},
             "annotations": {**child_annotations(env), UID_ANNOTATION: env.uid},
             "ownerReferences": [env.owner_reference()],
         },

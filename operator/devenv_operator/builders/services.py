@@ -6,6 +6,7 @@ from typing import Any
 
 from devenv_operator import models
 from devenv_operator.builders.common import ENVIRONMENT_LABEL, NAME_LABEL, Env, metadata
+from devenv_operator.builders.tenancy import pod_security
 
 
 def selector(env: Env, service: models.Service) -> dict[str, str]:
@@ -16,8 +17,9 @@ def _dump(value: models.Model) -> dict[str, Any]:
     return value.model_dump(by_alias=True, exclude_none=True)
 
 
-def _container(service: models.Service) -> dict[str, Any]:
-    container: dict[str, Any] = {"name": service.name, "image": service.image}
+def _container(service: models.Service, security: dict[str, Any]) -> dict[str, Any]:
+    container: dict[str, Any] = {"name": service.name, "image": service.image,
+                                 "securityContext": security}
     if service.command is not None:
         container["command"] = list(service.command)
     if service.args is not None:
@@ -43,6 +45,7 @@ def _container(service: models.Service) -> dict[str, Any]:
 
 def build_deployment(env: Env, service: models.Service) -> dict[str, Any]:
     meta = metadata(env, service.name, service.name)
+    pod, container = pod_security(env)
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -53,10 +56,11 @@ def build_deployment(env: Env, service: models.Service) -> dict[str, Any]:
             "template": {
                 "metadata": {"labels": dict(meta["labels"])},
                 "spec": {
-                    "containers": [_container(service)],
+                    "containers": [_container(service, container)],
                     # Dev environments restart often; don't keep them waiting on shutdown.
                     "terminationGracePeriodSeconds": 5,
                     "enableServiceLinks": False,
+                    **pod,
                 },
             },
         },

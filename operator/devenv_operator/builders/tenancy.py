@@ -1,0 +1,106 @@
+"""The class's objects in an environment's namespace, and the hardening of its workloads.
+
+ResourceQuota, LimitRange, NetworkPolicy and the owner's RoleBinding come from the
+environment's DevEnvironmentClass; each is a child like any other (labelled, pruned when
+the class stops asking for it, repaired when edited by hand). ``pod_security`` is what
+every pod and container gets, unless the class relaxes it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from devenv_operator.builders.common import Env, metadata
+
+QUOTA_NAME = "devenv-quota"
+LIMITS_NAME = "devenv-limits"
+NETWORK_POLICY_NAME = "devenv-isolation"
+OWNER_BINDING_NAME = "devenv-owner"
+PSA = "pod-security.kubernetes.io"
+
+
+def namespace_labels(env: Env) -> dict[str, str]:
+    """Pod Security labels for the namespace of an environment with a class."""
+    if env.class_name is None:
+        return {}
+    return {f"{PSA}/enforce": env.policy.pod_security, f"{PSA}/warn": "restricted",
+            f"{PSA}/audit": "restricted"}
+
+
+def build_resource_quota(env: Env) -> dict[str, Any] | None:
+    quota = env.policy.resource_quota
+    if quota is None:
+        return None
+    return {"apiVersion": "v1", "kind": "ResourceQuota", "metadata": metadata(env, QUOTA_NAME),
+            "spec": {"hard": {k: str(v) for k, v in quota.hard.items()}}}
+
+
+def build_limit_range(env: Env) -> dict[str, Any] | None:
+    limits = env.policy.limit_range
+    if limits is None:
+        return None
+    item: dict[str, Any] = {"type": "Container"}
+    for field, key in (("default", "default"), ("default_request", "defaultRequest"),
+                       ("max", "max")):
+        values = getattr(limits, field)
+        if values:
+            item[key] = {k: str(v) for k, v in values.items()}
+    return {"apiVersion": "v1", "kind": "LimitRange", "metadata": metadata(env, LIMITS_NAME),
+            "spec": {"limits": [item]}}
+
+
+def build_network_policy(env: Env) -> dict[str, Any] | None:
+    if env.policy.network_policy != "isolated":
+        return None
+    peers: list[dict[str, Any]] = [{"podSelector": {}}]  # the same namespace
+    for selector in env.policy.allow_ingress_from or []:
+        peers.append({"namespaceSelector": {"matchLabels": dict(selector.match_labels)}})
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": metadata(env, NETWORK_POLICY_NAME),
+            "spec": {"podSelector": {}, "policyTypes": ["Ingress"],
+                     "ingress": [{"from": peers}]}}
+
+
+def owner_subject(owner: str) -> dict[str, Any]:
+    """The RBAC subject of ``spec.owner``: a user, ``group:<name>``, or a ServiceAccount."""
+    if owner.startswith("group:"):
+        return {"kind": "Group", "apiGroup": "rbac.authorization.k8s.io",
+                "name": owner.removeprefix("group:")}
+    parts = owner.split(":")
+    if len(parts) == 4 and parts[:2] == ["system", "serviceaccount"]:
+        return {"kind": "ServiceAccount", "namespace": parts[2], "name": parts[3]}
+    return {"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": owner}
+
+
+def build_owner_binding(env: Env) -> dict[str, Any] | None:
+    """The owner's rights in the namespace (logs, exec, Events): the class's ownerRole."""
+    if not env.policy.owner_role or not env.spec.owner:
+        return None
+    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": metadata(env, OWNER_BINDING_NAME),
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                        "name": env.policy.owner_role},
+            "subjects": [owner_subject(env.spec.owner)]}
+
+
+def build_class_objects(env: Env) -> list[dict[str, Any]]:
+    """Every class object the environment's namespace should hold."""
+    built = (build_resource_quota(env), build_limit_range(env), build_network_policy(env),
+             build_owner_binding(env))
+    return [obj for obj in built if obj is not None]
+
+
+def pod_security(env: Env) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(pod-level fields, the container's securityContext) for every workload."""
+    hardening = env.policy.workload_security
+    pod: dict[str, Any] = {
+        "automountServiceAccountToken": hardening.automount_service_account_token,
+        "securityContext": {"seccompProfile": {"type": hardening.seccomp_profile}},
+    }
+    if env.pull_secrets:
+        pod["imagePullSecrets"] = [{"name": name} for name in env.pull_secrets]
+    container: dict[str, Any] = {
+        "allowPrivilegeEscalation": hardening.allow_privilege_escalation}
+    if hardening.drop_all_capabilities:
+        container["capabilities"] = {"drop": ["ALL"]}
+    return pod, container

@@ -1,0 +1,307 @@
+"""PURE DevEnvironmentClass: the platform's policy for the environments that name it.
+
+Like a StorageClass: ``spec.className`` on a DevEnvironment picks one, and the class
+annotated ``shipit.dev/is-default-class: "true"`` applies when none is named. The model here
+is the source of the class CRD (``crdgen``); ``violations`` checks a spec against a class
+(what the apiserver's CEL cannot see at apply), and ``effective`` fills in the defaults.
+
+Pure: no Kubernetes client, no clock, no environment.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import ConfigDict, Field, ValidationError, field_validator
+
+from devenv_operator.models import (
+    DURATION,
+    Model,
+    Quantity,
+    SecretSource,
+    _rules,
+    bounded_duration,
+)
+
+KIND = "DevEnvironmentClass"
+PLURAL = "devenvironmentclasses"
+SINGULAR = "devenvironmentclass"
+SHORT_NAMES = ["devenvclass"]
+DEFAULT_CLASS_ANNOTATION = "shipit.dev/is-default-class"
+COPYABLE_TO_ANNOTATION = "shipit.dev/copyable-to"
+# Namespaces no class may hand out, whatever its prefix.
+RESERVED_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+
+_QUANTITIES: dict[str, Any] = {"maxProperties": 32}
+
+
+class ResourceQuotaPolicy(Model):
+    """A ResourceQuota in each environment's namespace."""
+
+    hard: dict[str, Quantity] = Field(
+        json_schema_extra=_QUANTITIES,
+        description="Hard limits, e.g. {requests.cpu: '4', limits.memory: 8Gi, pods: '40'}.")
+
+
+class LimitRangePolicy(Model):
+    """Per-container defaults and maxima: a LimitRange in each environment's namespace."""
+
+    default: dict[str, Quantity] | None = Field(
+        None, json_schema_extra=_QUANTITIES, description="Default limits per container.")
+    default_request: dict[str, Quantity] | None = Field(
+        None, json_schema_extra=_QUANTITIES, description="Default requests per container.")
+    max: dict[str, Quantity] | None = Field(
+        None, json_schema_extra=_QUANTITIES, description="Maximum per container.")
+
+
+class NamespaceSelector(Model):
+    """Namespaces selected by their labels."""
+
+    match_labels: dict[str, str] = Field(
+        json_schema_extra={"maxProperties": 16}, description="Labels the namespace must have.")
+
+
+class Lifetime(Model):
+    """Lifetime defaults and caps for environments of the class (override the operator's)."""
+
+    default_ttl: str | None = Field(
+        None, alias="defaultTTL", max_length=32, pattern=DURATION,
+        description="TTL when a spec sets none.")
+    max_ttl: str | None = Field(
+        None, alias="maxTTL", max_length=32, pattern=DURATION,
+        description="Longest lifetime allowed.")
+
+    @field_validator("default_ttl", "max_ttl")
+    @classmethod
+    def _bounded(cls, value: str | None) -> str | None:
+        return bounded_duration(value)
+
+
+class Images(Model):
+    """Where images may come from, and how they are pulled."""
+
+    allowed_registries: list[str] | None = Field(
+        None, max_length=32, description="Image prefixes allowed (e.g. registry.example.com/"
+        "team/); empty or absent: any.")
+    pull_secrets: list[SecretSource] | None = Field(
+        None, max_length=8, description="Secrets copied (with their owner's consent, like "
+        "copyFrom) into each namespace and set as imagePullSecrets on every pod.")
+
+
+class Limits(Model):
+    """Size limits of one environment, and of one owner's environments."""
+
+    max_services: int | None = Field(None, ge=1, le=50, description="Services per environment.")
+    max_replicas: int | None = Field(None, ge=0, le=20, description="Replicas per service.")
+    max_environments_per_owner: int | None = Field(
+        None, ge=1, le=10_000, description="Environments of this class one owner may have.")
+
+
+class SecretsPolicy(Model):
+    """What Secret seeds may be."""
+
+    allow_literal: bool = Field(
+        False, description="Whether stringData seeds (readable by whoever reads the "
+        "DevEnvironment) are allowed.")
+
+
+class WorkloadSecurity(Model):
+    """Hardening of every pod and container; each can be relaxed for the class."""
+
+    automount_service_account_token: bool = Field(
+        False, description="Mount a ServiceAccount token into pods (default false).")
+    allow_privilege_escalation: bool = Field(
+        False, description="Let containers gain privileges (default false).")
+    drop_all_capabilities: bool = Field(
+        True, description="Drop every Linux capability (default true; NET_RAW included).")
+    seccomp_profile: Literal["RuntimeDefault", "Unconfined"] = Field(
+        "RuntimeDefault", description="Seccomp profile of pods (default RuntimeDefault).")
+
+
+class DevEnvironmentClassSpec(Model):
+    """Platform policy for the environments of a class."""
+
+    model_config = ConfigDict(json_schema_extra=_rules((
+        "!has(self.namespacePrefix) || !(self.namespacePrefix.startsWith('kube-') || "
+        "self.namespacePrefix == 'default')",
+        "namespacePrefix may not be kube-* or default",
+    )))
+
+    namespace_prefix: str | None = Field(
+        None, min_length=1, max_length=30, pattern=r"^[a-z0-9]([-a-z0-9]*)?$",
+        description="Prefix every spec.namespace must start with (default: the operator's "
+        "prefix, dev-). Never kube-* or default.")
+    pod_security: Literal["privileged", "baseline", "restricted"] = Field(
+        "baseline", description="Pod Security level enforced on the namespace (warn and "
+        "audit at restricted).")
+    resource_quota: ResourceQuotaPolicy | None = Field(None, description="A ResourceQuota.")
+    limit_range: LimitRangePolicy | None = Field(None, description="A LimitRange.")
+    network_policy: Literal["none", "isolated"] = Field(
+        "isolated", description="isolated: ingress only from the same namespace and from "
+        "namespaces matching allowIngressFrom; egress open. none: no NetworkPolicy.")
+    allow_ingress_from: list[NamespaceSelector] | None = Field(
+        None, max_length=16, description="Namespaces (by labels) that may reach isolated "
+        "environments.")
+    owner_role: str = Field(
+        "edit", max_length=253, description="ClusterRole bound to the owner in the namespace "
+        "(default edit; empty: none).")
+    lifetime: Lifetime | None = Field(None, description="Lifetime defaults and caps.")
+    images: Images | None = Field(None, description="Allowed registries and pull secrets.")
+    limits: Limits | None = Field(None, description="Size limits.")
+    secrets: SecretsPolicy = Field(
+        default_factory=SecretsPolicy, description="What Secret seeds may be.")
+    workload_security: WorkloadSecurity = Field(
+        default_factory=WorkloadSecurity, description="Hardening of pods and containers.")
+
+    def duration(self, which: Literal["default_ttl", "max_ttl"]) -> str | None:
+        value = getattr(self.lifetime, which) if self.lifetime else None
+        return bounded_duration(value)
+
+
+@dataclass(frozen=True)
+class Violation:
+    """A rule of the class the spec breaks."""
+
+    rule: str  # e.g. limits.maxServices
+    message: str
+
+
+def violations(spec: Any, class_name: str, policy: DevEnvironmentClassSpec, *,
+               namespace: str, operator_prefix: str,
+               owner_count: int = 0) -> list[Violation]:
+    """What in ``spec`` (a DevEnvironmentSpec) breaks the class. ``owner_count``: how many
+    other environments of this class the same owner already has."""
+    found: list[Violation] = []
+    prefix = policy.namespace_prefix or operator_prefix
+    if namespace in RESERVED_NAMESPACES or namespace.startswith("kube-"):
+        found.append(Violation("namespacePrefix", f"namespace {namespace} is reserved"))
+    elif spec.namespace and not spec.namespace.startswith(prefix):
+        found.append(Violation("namespacePrefix", f"spec.namespace {spec.namespace} must "
+                               f"start with {prefix!r} in class {class_name}"))
+    limits = policy.limits or Limits()
+    if limits.max_services is not None and len(spec.services) > limits.max_services:
+        found.append(Violation("limits.maxServices", f"{len(spec.services)} services; class "
+                               f"{class_name} allows {limits.max_services}"))
+    if limits.max_replicas is not None:
+        for service in spec.services:
+            if service.replicas > limits.max_replicas:
+                found.append(Violation("limits.maxReplicas", f"service {service.name} asks for "
+                                       f"{service.replicas} replicas; class {class_name} "
+                                       f"allows {limits.max_replicas}"))
+    if (limits.max_environments_per_owner is not None
+            and owner_count >= limits.max_environments_per_owner):
+        found.append(Violation("limits.maxEnvironmentsPerOwner", (
+            f"owner {spec.owner or '(none)'} already has {owner_count} environments of class "
+            f"{class_name}; it allows {limits.max_environments_per_owner}")))
+    registries = (policy.images.allowed_registries or []) if policy.images else []
+    if registries:
+        for service in spec.services:
+            if not any(service.image.startswith(r) for r in registries):
+                found.append(Violation("images.allowedRegistries", (
+                    f"service {service.name}: image {service.image} is not from an allowed "
+                    f"registry ({', '.join(registries)})")))
+    if not policy.secrets.allow_literal:
+        for secret in (spec.config.secrets or [] if spec.config else []):
+            if secret.string_data is not None:
+                found.append(Violation("secrets.allowLiteral", (
+                    f"Secret {secret.name}: stringData is not allowed in class {class_name}; "
+                    "use generate or copyFrom")))
+    return found
+
+
+def default_class(classes: Mapping[str, Mapping[str, Any]]) -> str | None:
+    """The name of the class annotated as the default (the first by name if several)."""
+    marked = sorted(name for name, meta in classes.items()
+                    if (meta.get("annotations") or {}).get(DEFAULT_CLASS_ANNOTATION) == "true")
+    return marked[0] if marked else None
+
+
+def shared_with(annotation: str | None, *, owner: str | None, namespace: str) -> bool:
+    """Whether a copy source annotated ``shipit.dev/copyable-to`` may be copied into an
+    environment with this owner and namespace (no annotation: anyone may copy it).
+
+    Entries, comma-separated: an owner exactly (``alice``), a team (``group:team-a``, which
+    matches environments owned by that team), or a namespace glob (``dev-team-a-*``).
+    """
+    if annotation is None:
+        return True
+    for entry in (e.strip() for e in annotation.split(",")):
+        if not entry:
+            continue
+        if owner is not None and entry == owner:
+            return True
+        if not entry.startswith("group:") and any(c in entry for c in "*?[") and \
+                fnmatch.fnmatchcase(namespace, entry):
+            return True
+        if entry == namespace:
+            return True
+    return False
+
+
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """The class that applies to an environment: its name and policy; ``missing`` when the
+    spec names a class that does not exist; ``name`` None when no class applies at all."""
+
+    name: str | None
+    policy: DevEnvironmentClassSpec | None
+    missing: bool = False
+    problem: str | None = None  # the class exists but its spec is not valid
+
+
+class ClassIndex:
+    """The DevEnvironmentClasses the operator has seen (fed by its watch), by name.
+
+    Thread-safe: the event loop writes, reconcile threads read. Classes are few and small.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._classes: dict[str, tuple[Mapping[str, Any], Mapping[str, str]]] = {}
+
+    def put(self, name: str, spec: Mapping[str, Any], annotations: Mapping[str, str]) -> None:
+        with self._lock:
+            self._classes[name] = (dict(spec), dict(annotations))
+
+    def remove(self, name: str) -> None:
+        with self._lock:
+            self._classes.pop(name, None)
+
+    def resolve(self, class_name: str | None) -> Resolved:
+        with self._lock:
+            known = dict(self._classes)
+        name = class_name or default_class({n: {"annotations": a} for n, (_, a) in known.items()})
+        if name is None:
+            return Resolved(None, None)
+        if name not in known:
+            return Resolved(name, None, missing=True)
+        try:
+            return Resolved(name, DevEnvironmentClassSpec.model_validate(known[name][0]))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            return Resolved(name, None, problem=f"spec.{where}: {first['msg']}")
+
+
+def refusal(resolved: Resolved, spec: Any, *, namespace: str, operator_prefix: str,
+            owner_count: int) -> tuple[str, str] | None:
+    """(reason, message) when the resolved class refuses the spec, else None."""
+    if resolved.missing:
+        return "ClassNotFound", f"DevEnvironmentClass {resolved.name} does not exist"
+    if resolved.problem is not None:
+        return "ClassNotFound", (f"DevEnvironmentClass {resolved.name} is not valid: "
+                                 f"{resolved.problem}")
+    if resolved.policy is None or resolved.name is None:
+        return None
+    broken = violations(spec, resolved.name, resolved.policy, namespace=namespace,
+                        operator_prefix=operator_prefix, owner_count=owner_count)
+    if not broken:
+        return None
+    return "PolicyViolation", f"Breaks the policy of class {resolved.name}: " + "; ".join(
+        f"{v.rule}: {v.message}" for v in broken)
