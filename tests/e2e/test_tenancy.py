@@ -1,0 +1,266 @@
+"""DevEnvironmentClass guardrails on the real apiserver: the class's objects in every
+namespace, policy violations that create nothing, hardened workloads, pull Secrets, narrowed
+copy consent, Events the owner can read, and a class edit converging its environments.
+
+Each test makes its own class (the session runs without a default one) and removes it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.e2e.helpers import (
+    Kubectl,
+    Operator,
+    apply,
+    condition,
+    devenv,
+    get,
+    items,
+    manifest,
+    unique,
+    wait_for,
+)
+
+pytestmark = pytest.mark.e2e
+
+WEB = {"name": "web", "image": "registry.example.com/team/web:1"}
+
+
+@pytest.fixture
+def make_class(kubectl: Kubectl) -> Iterator[Any]:
+    made: list[str] = []
+
+    def make(**spec: Any) -> str:
+        name = unique("cls")
+        apply(kubectl, {"apiVersion": "shipit.dev/v1alpha1", "kind": "DevEnvironmentClass",
+                        "metadata": {"name": name}, "spec": spec})
+        made.append(name)
+        return name
+    yield make
+    for name in made:
+        kubectl("delete", "devenvironmentclass", name, "--ignore-not-found")
+
+
+def ready(kubectl: Kubectl, name: str, generation: int = 1) -> dict[str, Any]:
+    def check() -> dict[str, Any] | None:
+        env = devenv(kubectl, name) or {}
+        status = env.get("status") or {}
+        return env if (status.get("phase") == "Ready"
+                       and status.get("observedGeneration") == generation) else None
+    return wait_for(check, 60, what=f"{name} Ready (generation {generation})")
+
+
+def reason_of(kubectl: Kubectl, name: str, reason: str) -> dict[str, Any]:
+    def check() -> dict[str, Any] | None:
+        env = devenv(kubectl, name) or {}
+        return env if condition(env, "Ready").get("reason") == reason else None
+    return wait_for(check, 60, what=f"{name} Ready=False {reason}")
+
+
+def test_the_class_objects_are_children_of_every_environment(
+        kubectl: Kubectl, running_operator: Operator, names: list[str],
+        make_class: Any) -> None:
+    cls = make_class(podSecurity="restricted", resourceQuota={"hard": {"pods": "10"}},
+                     limitRange={"defaultRequest": {"cpu": "50m"}, "max": {"memory": "1Gi"}},
+                     networkPolicy="isolated",
+                     allowIngressFrom=[{"matchLabels": {"team": "observability"}}],
+                     ownerRole="view")
+    name = unique("tenant")
+    names.append(name)
+    ns = f"dev-{name}"
+    apply(kubectl, manifest(name, className=cls, owner="alice", services=[WEB]))
+    ready(kubectl, name)
+    labels = (get(kubectl, "namespace", ns) or {})["metadata"]["labels"]
+    assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+    assert labels["pod-security.kubernetes.io/warn"] == "restricted"
+    quota = get(kubectl, "resourcequota", "devenv-quota", "-n", ns) or {}
+    assert quota["spec"]["hard"] == {"pods": "10"}
+    limits = get(kubectl, "limitrange", "devenv-limits", "-n", ns) or {}
+    assert limits["spec"]["limits"][0]["max"] == {"memory": "1Gi"}
+    policy = get(kubectl, "networkpolicy", "devenv-isolation", "-n", ns) or {}
+    peers = policy["spec"]["ingress"][0]["from"]
+    assert {"podSelector": {}} in peers
+    assert {"namespaceSelector": {"matchLabels": {"team": "observability"}}} in peers
+    binding = get(kubectl, "rolebinding", "devenv-owner", "-n", ns) or {}
+    assert binding["roleRef"]["name"] == "view"
+    assert binding["subjects"] == [{"kind": "User", "apiGroup": "rbac.authorization.k8s.io",
+                                    "name": "alice"}]
+    # The owner may read the namespace (logs, Events); a stranger may not.
+    assert kubectl("auth", "can-i", "list", "pods", "-n", ns, "--as=alice",
+                   check=False).stdout.strip() == "yes"
+    assert kubectl("auth", "can-i", "list", "pods", "-n", ns, "--as=mallory",
+                   check=False).stdout.strip() == "no"
+    # Events are recorded where the owner can read them.
+    events = items(kubectl, "events", "-n", ns, "--field-selector",
+                   f"involvedObject.kind=DevEnvironment,involvedObject.name={name}")
+    assert "Ready" in {e["reason"] for e in events}
+
+    # Hand edits are repaired; a class edit converges (quota changed, isolation dropped).
+    kubectl("delete", "resourcequota", "devenv-quota", "-n", ns)
+    apply(kubectl, {"apiVersion": "shipit.dev/v1alpha1", "kind": "DevEnvironmentClass",
+                    "metadata": {"name": cls},
+                    "spec": {"podSecurity": "baseline", "resourceQuota": {"hard": {"pods": "20"}},
+                             "networkPolicy": "none", "ownerRole": "view"}})
+    wait_for(lambda: ((get(kubectl, "resourcequota", "devenv-quota", "-n", ns) or {})
+                      .get("spec") or {}).get("hard") == {"pods": "20"}, 60,
+             what="the quota to follow the class")
+    wait_for(lambda: get(kubectl, "networkpolicy", "devenv-isolation", "-n", ns) is None, 60,
+             what="the NetworkPolicy to be pruned")
+    wait_for(lambda: get(kubectl, "limitrange", "devenv-limits", "-n", ns) is None, 60,
+             what="the LimitRange to be pruned")
+    assert (get(kubectl, "namespace", ns) or {})["metadata"]["labels"][
+        "pod-security.kubernetes.io/enforce"] == "baseline"
+
+
+def test_workloads_are_hardened_unless_the_class_relaxes_it(
+        kubectl: Kubectl, running_operator: Operator, names: list[str],
+        make_class: Any) -> None:
+    name = unique("hard")
+    names.append(name)
+    apply(kubectl, manifest(name, services=[WEB]))
+    ready(kubectl, name)
+    pod = (get(kubectl, "deployment", "web", "-n", f"dev-{name}") or {})["spec"]["template"][
+        "spec"]
+    assert pod["automountServiceAccountToken"] is False
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    security = pod["containers"][0]["securityContext"]
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["capabilities"] == {"drop": ["ALL"]}
+
+    relaxed = make_class(workloadSecurity={"allowPrivilegeEscalation": True,
+                                           "dropAllCapabilities": False})
+    loose = unique("loose")
+    names.append(loose)
+    apply(kubectl, manifest(loose, className=relaxed, services=[WEB],
+                            config={"secrets": [{"name": "s", "generate": {"keys": ["k"]}}]}))
+    ready(kubectl, loose)
+    container = (get(kubectl, "deployment", "web", "-n", f"dev-{loose}") or {})["spec"][
+        "template"]["spec"]["containers"][0]
+    assert container["securityContext"] == {"allowPrivilegeEscalation": True}
+
+
+@pytest.mark.parametrize(("spec", "rule"), [
+    ({"services": [WEB, {**WEB, "name": "api"}, {**WEB, "name": "db"}]}, "limits.maxServices"),
+    ({"services": [{**WEB, "replicas": 3}]}, "limits.maxReplicas"),
+    ({"services": [{"name": "web", "image": "docker.io/evil/miner:1"}]},
+     "images.allowedRegistries"),
+    ({"services": [WEB], "config": {"secrets": [{"name": "s", "stringData": {"k": "v"}}]}},
+     "secrets.allowLiteral"),
+    ({"services": [WEB], "namespace": "team-b-sneaky"}, "namespacePrefix"),
+])
+def test_a_spec_that_breaks_its_class_creates_nothing_and_names_the_rule(
+        kubectl: Kubectl, running_operator: Operator, names: list[str], make_class: Any,
+        spec: dict[str, Any], rule: str) -> None:
+    cls = make_class(namespacePrefix="dev-", limits={"maxServices": 2, "maxReplicas": 2},
+                     images={"allowedRegistries": ["registry.example.com/team/"]})
+    name = unique("viol")
+    names.append(name)
+    apply(kubectl, manifest(name, className=cls, **spec))
+    env = reason_of(kubectl, name, "PolicyViolation")
+    assert env["status"]["phase"] == "Failed"
+    assert rule in condition(env, "Ready")["message"]
+    namespace = spec.get("namespace", f"dev-{name}")
+    assert get(kubectl, "namespace", namespace) is None
+
+
+def test_a_missing_class_creates_nothing(kubectl: Kubectl, running_operator: Operator,
+                                         names: list[str]) -> None:
+    name = unique("nocls")
+    names.append(name)
+    apply(kubectl, manifest(name, className="no-such-class"))
+    env = reason_of(kubectl, name, "ClassNotFound")
+    assert "no-such-class" in condition(env, "Ready")["message"]
+    assert get(kubectl, "namespace", f"dev-{name}") is None
+
+
+def test_the_default_class_applies_when_none_is_named(
+        kubectl: Kubectl, running_operator: Operator, names: list[str], make_class: Any) -> None:
+    cls = make_class(limits={"maxServices": 1})
+    kubectl("annotate", "devenvironmentclass", cls, "shipit.dev/is-default-class=true")
+    name = unique("dflt")
+    names.append(name)
+    apply(kubectl, manifest(name, services=[WEB, {**WEB, "name": "api"}]))
+    env = reason_of(kubectl, name, "PolicyViolation")
+    assert cls in condition(env, "Ready")["message"]
+
+
+def test_an_owner_gets_at_most_the_class_s_number_of_environments(
+        kubectl: Kubectl, running_operator: Operator, names: list[str], make_class: Any) -> None:
+    cls = make_class(limits={"maxEnvironmentsPerOwner": 1})
+    first, second = unique("quota1"), unique("quota2")
+    names.extend([first, second])
+    apply(kubectl, manifest(first, className=cls, owner="carol"))
+    ready(kubectl, first)
+    apply(kubectl, manifest(second, className=cls, owner="carol"))
+    env = reason_of(kubectl, second, "PolicyViolation")
+    assert "maxEnvironmentsPerOwner" in condition(env, "Ready")["message"]
+    # Once the first one goes, the second may proceed.
+    kubectl("delete", "devenvironment", first, "--wait=true", "--timeout=90s")
+    ready(kubectl, second)
+
+
+def test_pull_secrets_are_copied_with_consent_and_set_on_every_pod(
+        kubectl: Kubectl, running_operator: Operator, names: list[str],
+        make_class: Any) -> None:
+    source_ns = unique("registry")
+    kubectl("create", "namespace", source_ns)
+    try:
+        config = json.dumps({"auths": {"registry.example.com": {"auth": "dXNlcjpwdw=="}}})
+        apply(kubectl, {"apiVersion": "v1", "kind": "Secret",
+                        "type": "kubernetes.io/dockerconfigjson",
+                        "metadata": {"name": "pull", "namespace": source_ns,
+                                     "labels": {"shipit.dev/copyable": "true"}},
+                        "stringData": {".dockerconfigjson": config}})
+        cls = make_class(images={"pullSecrets": [{"namespace": source_ns, "name": "pull"}]})
+        name = unique("pull")
+        names.append(name)
+        apply(kubectl, manifest(name, className=cls, services=[WEB]))
+        ready(kubectl, name)
+        copy = get(kubectl, "secret", "pull", "-n", f"dev-{name}") or {}
+        assert copy["type"] == "kubernetes.io/dockerconfigjson"
+        pod = (get(kubectl, "deployment", "web", "-n", f"dev-{name}") or {})["spec"][
+            "template"]["spec"]
+        assert pod["imagePullSecrets"] == [{"name": "pull"}]
+    finally:
+        kubectl("delete", "namespace", source_ns, "--wait=false")
+
+
+def test_copy_consent_can_be_narrowed_to_owners_and_namespaces(
+        kubectl: Kubectl, running_operator: Operator, names: list[str]) -> None:
+    source_ns = unique("shared")
+    kubectl("create", "namespace", source_ns)
+    try:
+        apply(kubectl, {"apiVersion": "v1", "kind": "Secret",
+                        "metadata": {"name": "token", "namespace": source_ns,
+                                     "labels": {"shipit.dev/copyable": "true"},
+                                     "annotations": {"shipit.dev/copyable-to":
+                                                     "alice,group:team-a,dev-ci-*"}},
+                        "stringData": {"token": "t0k3n"}})
+        seed = {"secrets": [{"name": "token",
+                             "copyFrom": {"namespace": source_ns, "name": "token"}}]}
+        allowed, team, stranger = unique("alice"), unique("team"), unique("bob")
+        names.extend([allowed, team, stranger])
+        apply(kubectl, manifest(allowed, owner="alice", config=seed))
+        apply(kubectl, manifest(team, owner="group:team-a", config=seed))
+        apply(kubectl, manifest(stranger, owner="bob", config=seed))
+        ready(kubectl, allowed)
+        ready(kubectl, team)
+        env = reason_of(kubectl, stranger, "SecretNotCopyable")
+        message = condition(env, "ConfigSeeded")["message"]
+        assert "does not exist or is not shared" in message
+        assert "t0k3n" not in json.dumps(env)
+        assert get(kubectl, "secret", "token", "-n", f"dev-{stranger}") is None
+        # The same words as for a Secret that does not exist at all.
+        missing = unique("missing")
+        names.append(missing)
+        apply(kubectl, manifest(missing, owner="bob", config={"secrets": [
+            {"name": "token", "copyFrom": {"namespace": source_ns, "name": "nope"}}]}))
+        other = condition(reason_of(kubectl, missing, "SecretNotCopyable"), "ConfigSeeded")
+        assert other["message"].replace("nope", "token") == message
+    finally:
+        kubectl("delete", "namespace", source_ns, "--wait=false")
