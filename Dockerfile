@@ -26,9 +26,12 @@ LABEL org.opencontainers.image.title="devenv-operator" \
       org.opencontainers.image.description="Kubernetes operator for on-demand development environments" \
       org.opencontainers.image.licenses="Apache-2.0"
 COPY --from=builder /opt/venv /opt/venv
+# Two malloc arenas instead of eight per core: the operator's threads otherwise each grow
+# an arena that is never given back, and RSS ratchets up after every burst.
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONUNBUFFERED=1
+    PYTHONUNBUFFERED=1 \
+    MALLOC_ARENA_MAX=2
 # Numeric, so that runAsNonRoot can verify it without an /etc/passwd lookup.
 USER 65532:65532
 EXPOSE 8080

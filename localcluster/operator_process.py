@@ -47,6 +47,7 @@ class OperatorProcess:
         env.update(settings or {})
         env.update(KUBECONFIG=str(self.kubeconfig), DEVENV_METRICS_PORT=str(self.port),
                    PYTHONPATH=str(ROOT / "operator"))
+        env.setdefault("MALLOC_ARENA_MAX", "2")  # as the image sets it (see Dockerfile)
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with log_path.open("ab") as out:
             self.proc = subprocess.Popen(

@@ -37,22 +37,32 @@ class EventRecorder:
              namespace: str | None = None) -> None:
         """Queue Events that happened at ``at``; returns at once (drops them when full).
 
-        ``namespace``: where to record them (the environment's own namespace, where its
-        owner can read them, once it exists); else ``default``.
+        Recorded in ``default`` (where ``kubectl describe devenv`` finds Events about a
+        cluster-scoped object) and, with ``namespace``, also in the environment's own
+        namespace, where its owner can read them.
         """
         for event in events:
-            if not self._room.acquire(blocking=False):
-                metrics.EVENTS_DROPPED.inc()
-                continue
-            future = self._pool.submit(self._api.event, body, event.type, event.reason,
-                                       event.message, namespace=namespace or "default", at=at)
-            future.add_done_callback(lambda _: self._room.release())
+            for target in (None, namespace) if namespace else (None,):
+                if not self._room.acquire(blocking=False):
+                    metrics.EVENTS_DROPPED.inc()
+                    continue
+                future = self._pool.submit(self._api.event, _in(body, target), event.type,
+                                           event.reason, event.message, at=at)
+                future.add_done_callback(lambda _: self._room.release())
 
     def post_now(self, body: Mapping[str, Any], event: Event,
                  namespace: str | None = None) -> None:
         """Post one Event and wait for it (blocking; from a worker thread)."""
-        self._api.event(body, event.type, event.reason, event.message,
-                        namespace=namespace or "default")
+        for target in (None, namespace) if namespace else (None,):
+            self._api.event(_in(body, target), event.type, event.reason, event.message)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _in(body: Mapping[str, Any], namespace: str | None) -> Mapping[str, Any]:
+    """The DevEnvironment as an Event in ``namespace`` refers to it: the API server accepts
+    an Event outside ``default`` only when its involvedObject names that namespace."""
+    if namespace is None:
+        return body
+    return {**body, "metadata": {**body["metadata"], "namespace": namespace}}

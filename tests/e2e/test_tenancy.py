@@ -65,7 +65,7 @@ def reason_of(kubectl: Kubectl, name: str, reason: str) -> dict[str, Any]:
 def test_the_class_objects_are_children_of_every_environment(
         kubectl: Kubectl, running_operator: Operator, names: list[str],
         make_class: Any) -> None:
-    cls = make_class(podSecurity="restricted", resourceQuota={"hard": {"pods": "10"}},
+    cls = make_class(podSecurity="baseline", resourceQuota={"hard": {"pods": "10"}},
                      limitRange={"defaultRequest": {"cpu": "50m"}, "max": {"memory": "1Gi"}},
                      networkPolicy="isolated",
                      allowIngressFrom=[{"matchLabels": {"team": "observability"}}],
@@ -76,7 +76,7 @@ def test_the_class_objects_are_children_of_every_environment(
     apply(kubectl, manifest(name, className=cls, owner="alice", services=[WEB]))
     ready(kubectl, name)
     labels = (get(kubectl, "namespace", ns) or {})["metadata"]["labels"]
-    assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+    assert labels["pod-security.kubernetes.io/enforce"] == "baseline"
     assert labels["pod-security.kubernetes.io/warn"] == "restricted"
     quota = get(kubectl, "resourcequota", "devenv-quota", "-n", ns) or {}
     assert quota["spec"]["hard"] == {"pods": "10"}
@@ -104,7 +104,8 @@ def test_the_class_objects_are_children_of_every_environment(
     kubectl("delete", "resourcequota", "devenv-quota", "-n", ns)
     apply(kubectl, {"apiVersion": "shipit.dev/v1alpha1", "kind": "DevEnvironmentClass",
                     "metadata": {"name": cls},
-                    "spec": {"podSecurity": "baseline", "resourceQuota": {"hard": {"pods": "20"}},
+                    "spec": {"podSecurity": "privileged",
+                             "resourceQuota": {"hard": {"pods": "20"}},
                              "networkPolicy": "none", "ownerRole": "view"}})
     wait_for(lambda: ((get(kubectl, "resourcequota", "devenv-quota", "-n", ns) or {})
                       .get("spec") or {}).get("hard") == {"pods": "20"}, 60,
@@ -114,7 +115,7 @@ def test_the_class_objects_are_children_of_every_environment(
     wait_for(lambda: get(kubectl, "limitrange", "devenv-limits", "-n", ns) is None, 60,
              what="the LimitRange to be pruned")
     assert (get(kubectl, "namespace", ns) or {})["metadata"]["labels"][
-        "pod-security.kubernetes.io/enforce"] == "baseline"
+        "pod-security.kubernetes.io/enforce"] == "privileged"
 
 
 def test_workloads_are_hardened_unless_the_class_relaxes_it(
