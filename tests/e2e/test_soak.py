@@ -105,7 +105,8 @@ def soak_operator(running_operator: Operator) -> Operator:
     """The operator with room for many connections (it inherits our file limit)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(max(soft, 8192), hard), hard))
-    running_operator.restart()
+    running_operator.stop(kill=True)
+    running_operator.start()
     return running_operator
 
 

@@ -265,3 +265,38 @@ def test_copy_consent_can_be_narrowed_to_owners_and_namespaces(
         assert other["message"].replace("nope", "token") == message
     finally:
         kubectl("delete", "namespace", source_ns, "--wait=false")
+
+
+def test_what_cel_can_see_of_the_class_is_refused_at_apply(
+        kubectl: Kubectl, running_operator: Operator, names: list[str], make_class: Any) -> None:
+    from tests.e2e.helpers import ROOT
+
+    policy = ROOT / "deploy" / "admission" / "class-policy.yaml"
+    cls = make_class(namespacePrefix="team-a-", limits={"maxServices": 1, "maxReplicas": 1},
+                     images={"allowedRegistries": ["registry.example.com/team/"]})
+    kubectl("apply", "-f", str(policy))
+    try:
+        def refused_with(spec: dict[str, Any], words: str) -> str:
+            def attempt() -> str | None:
+                proc = kubectl("apply", "--dry-run=server", "-f", "-", check=False,
+                               input=json.dumps(manifest(unique("cel"), className=cls,
+                                                         **spec)))
+                return proc.stderr if words in (proc.stderr or "") else None
+            return wait_for(attempt, 30, interval=1, what=f"a refusal naming {words}")
+
+        refused_with({"services": [WEB, {**WEB, "name": "api"}]}, "limits.maxServices")
+        refused_with({"services": [{**WEB, "replicas": 2}]}, "limits.maxReplicas")
+        refused_with({"services": [{"name": "x", "image": "docker.io/evil:1"}]},
+                     "images.allowedRegistries")
+        refused_with({"services": [WEB], "namespace": "kube-stuff"}, "team-a-")
+        refused_with({"services": [WEB], "config": {"secrets": [
+            {"name": "s", "stringData": {"k": "v"}}]}}, "secrets.allowLiteral")
+        # A spec within the class is accepted, and other classes' rules do not apply to it.
+        make_class(limits={"maxServices": 1, "maxReplicas": 0}, namespacePrefix="other-")
+        name = unique("cel-ok")
+        names.append(name)
+        apply(kubectl, manifest(name, className=cls, namespace=f"team-a-{name}",
+                                services=[WEB]))
+        ready(kubectl, name)
+    finally:
+        kubectl("delete", "-f", str(policy), "--ignore-not-found")
