@@ -300,3 +300,27 @@ def test_what_cel_can_see_of_the_class_is_refused_at_apply(
         ready(kubectl, name)
     finally:
         kubectl("delete", "-f", str(policy), "--ignore-not-found")
+
+
+@pytest.mark.parametrize("example", ["minimal.yaml", "stack.yaml", "ci-ephemeral.yaml"])
+def test_the_examples_work_under_the_shipped_default_class(
+        kubectl: Kubectl, running_operator: Operator, names: list[str], example: str) -> None:
+    import yaml
+
+    from tests.e2e.helpers import ROOT
+
+    kubectl("apply", "-k", str(ROOT / "deploy" / "classes"))
+    try:
+        obj = yaml.safe_load((ROOT / "examples" / example).read_text().replace(
+            "PR_NUMBER", "1"))
+        name = unique(example.split(".")[0])
+        obj["metadata"]["name"] = name
+        names.append(name)
+        apply(kubectl, obj)
+        env = ready(kubectl, name)
+        ns = env["status"]["namespace"]
+        assert get(kubectl, "resourcequota", "devenv-quota", "-n", ns) is not None
+        assert get(kubectl, "networkpolicy", "devenv-isolation", "-n", ns) is not None
+        assert env["status"]["expiresAt"]  # the class's default TTL applies
+    finally:
+        kubectl("delete", "-k", str(ROOT / "deploy" / "classes"), "--ignore-not-found")
