@@ -137,6 +137,11 @@ class Health:
     def mark_ready(self) -> None:
         self._ready = True
 
+    def idle(self) -> bool:
+        """No blocking call in flight."""
+        with self._lock:
+            return self._in_flight == 0
+
     def alive(self) -> bool:
         now = time.monotonic()
         with self._lock:
