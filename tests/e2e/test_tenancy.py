@@ -31,6 +31,36 @@ pytestmark = pytest.mark.e2e
 WEB = {"name": "web", "image": "registry.example.com/team/web:1"}
 
 
+USERS_GROUP = "devenv-users"
+
+
+@pytest.fixture(scope="module")
+def ordinary_users(kubectl: Kubectl) -> Iterator[None]:
+    """Developers as a platform team sets them up: the built-in `edit` role (which
+    deploy/user-roles.yaml extends to DevEnvironments) for the group devenv-users."""
+    from tests.e2e.helpers import ROOT
+
+    kubectl("apply", "-f", str(ROOT / "deploy" / "user-roles.yaml"))
+    kubectl("create", "clusterrolebinding", "e2e-devenv-users", "--clusterrole=edit",
+            f"--group={USERS_GROUP}")
+    try:
+        wait_for(lambda: kubectl("auth", "can-i", "create", "devenvironments", "--as=alice",
+                                 f"--as-group={USERS_GROUP}", check=False).stdout.strip()
+                 == "yes", 30, interval=0.5, what="edit to aggregate DevEnvironment rights")
+        yield
+    finally:
+        kubectl("delete", "clusterrolebinding", "e2e-devenv-users", "--ignore-not-found")
+
+
+def as_user(kubectl: Kubectl, user: str, *groups: str) -> Kubectl:
+    """kubectl impersonating an ordinary user (in devenv-users, plus ``groups``)."""
+    flags = [f"--as={user}", f"--as-group={USERS_GROUP}", *(f"--as-group={g}" for g in groups)]
+
+    def run(*args: str, input: str | None = None, check: bool = True) -> Any:
+        return kubectl(*flags, *args, input=input, check=check)
+    return run  # type: ignore[return-value]
+
+
 @pytest.fixture
 def make_class(kubectl: Kubectl) -> Iterator[Any]:
     made: list[str] = []
@@ -64,7 +94,7 @@ def reason_of(kubectl: Kubectl, name: str, reason: str) -> dict[str, Any]:
 
 def test_the_class_objects_are_children_of_every_environment(
         kubectl: Kubectl, running_operator: Operator, names: list[str],
-        make_class: Any) -> None:
+        make_class: Any, ordinary_users: None) -> None:
     cls = make_class(podSecurity="baseline", resourceQuota={"hard": {"pods": "10"}},
                      limitRange={"defaultRequest": {"cpu": "50m"}, "max": {"memory": "1Gi"}},
                      networkPolicy="isolated",
@@ -73,7 +103,8 @@ def test_the_class_objects_are_children_of_every_environment(
     name = unique("tenant")
     names.append(name)
     ns = f"dev-{name}"
-    apply(kubectl, manifest(name, className=cls, owner="alice", services=[WEB]))
+    apply(as_user(kubectl, "alice"), manifest(name, className=cls, owner="alice",
+                                              services=[WEB]))
     ready(kubectl, name)
     labels = (get(kubectl, "namespace", ns) or {})["metadata"]["labels"]
     assert labels["pod-security.kubernetes.io/enforce"] == "baseline"
@@ -156,12 +187,12 @@ def test_workloads_are_hardened_unless_the_class_relaxes_it(
 ])
 def test_a_spec_that_breaks_its_class_creates_nothing_and_names_the_rule(
         kubectl: Kubectl, running_operator: Operator, names: list[str], make_class: Any,
-        spec: dict[str, Any], rule: str) -> None:
+        spec: dict[str, Any], rule: str, ordinary_users: None) -> None:
     cls = make_class(namespacePrefix="dev-", limits={"maxServices": 2, "maxReplicas": 2},
                      images={"allowedRegistries": ["registry.example.com/team/"]})
     name = unique("viol")
     names.append(name)
-    apply(kubectl, manifest(name, className=cls, **spec))
+    apply(as_user(kubectl, "mallory"), manifest(name, className=cls, **spec))
     env = reason_of(kubectl, name, "PolicyViolation")
     assert env["status"]["phase"] == "Failed"
     assert rule in condition(env, "Ready")["message"]
@@ -232,7 +263,8 @@ def test_pull_secrets_are_copied_with_consent_and_set_on_every_pod(
 
 
 def test_copy_consent_can_be_narrowed_to_owners_and_namespaces(
-        kubectl: Kubectl, running_operator: Operator, names: list[str]) -> None:
+        kubectl: Kubectl, running_operator: Operator, names: list[str],
+        ordinary_users: None) -> None:
     source_ns = unique("shared")
     kubectl("create", "namespace", source_ns)
     try:
@@ -246,9 +278,10 @@ def test_copy_consent_can_be_narrowed_to_owners_and_namespaces(
                              "copyFrom": {"namespace": source_ns, "name": "token"}}]}
         allowed, team, stranger = unique("alice"), unique("team"), unique("bob")
         names.extend([allowed, team, stranger])
-        apply(kubectl, manifest(allowed, owner="alice", config=seed))
-        apply(kubectl, manifest(team, owner="group:team-a", config=seed))
-        apply(kubectl, manifest(stranger, owner="bob", config=seed))
+        apply(as_user(kubectl, "alice"), manifest(allowed, owner="alice", config=seed))
+        apply(as_user(kubectl, "carl", "team-a"), manifest(team, owner="group:team-a",
+                                                            config=seed))
+        apply(as_user(kubectl, "bob"), manifest(stranger, owner="bob", config=seed))
         ready(kubectl, allowed)
         ready(kubectl, team)
         env = reason_of(kubectl, stranger, "SecretNotCopyable")
@@ -259,7 +292,7 @@ def test_copy_consent_can_be_narrowed_to_owners_and_namespaces(
         # The same words as for a Secret that does not exist at all.
         missing = unique("missing")
         names.append(missing)
-        apply(kubectl, manifest(missing, owner="bob", config={"secrets": [
+        apply(as_user(kubectl, "bob"), manifest(missing, owner="bob", config={"secrets": [
             {"name": "token", "copyFrom": {"namespace": source_ns, "name": "nope"}}]}))
         other = condition(reason_of(kubectl, missing, "SecretNotCopyable"), "ConfigSeeded")
         assert other["message"].replace("nope", "token") == message
