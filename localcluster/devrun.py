@@ -95,7 +95,8 @@ def main() -> int:
                        env=env, check=True)
         subprocess.run([_kubectl(), "wait", "--for=condition=Established",
                         "crd/devenvironments.shipit.dev",
-                        "crd/devenvironmentclasses.shipit.dev", "--timeout=60s"],
+                        "crd/devenvironmentclasses.shipit.dev",
+                        "crd/devenvironmenttemplates.shipit.dev", "--timeout=60s"],
                        env=env, check=True)
         subprocess.run([_kubectl(), "apply", "-k", str(ROOT / "deploy" / "classes")],
                        env=env, check=True)

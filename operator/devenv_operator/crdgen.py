@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from devenv_operator import classes, models
+from devenv_operator import classes, models, templates
 
 _DROP = {"title", "additionalProperties", "$defs", "discriminator"}
 
@@ -100,9 +100,19 @@ def _printer_columns() -> list[dict[str, Any]]:
     ]
 
 
+def _without_service_defaults(spec: dict[str, Any]) -> dict[str, Any]:
+    """No API-server defaults inside services[]: with a templateRef, services are overrides
+    merged onto the template's, and a defaulted ``replicas: 1`` would silently replace the
+    template's value. The operator applies the same defaults when it reads a spec."""
+    service = spec["properties"]["services"]["items"]["properties"]
+    service["replicas"].pop("default", None)
+    service["ports"]["items"]["properties"]["protocol"].pop("default", None)
+    return spec
+
+
 def crd() -> dict[str, Any]:
     """The full CustomResourceDefinition object."""
-    spec_schema = model_schema(models.DevEnvironmentSpec)
+    spec_schema = _without_service_defaults(model_schema(models.DevEnvironmentSpec))
     status_schema = model_schema(models.DevEnvironmentStatus)
     root = {
         "type": "object",
@@ -200,11 +210,63 @@ def class_crd() -> dict[str, Any]:
     }
 
 
+def template_crd() -> dict[str, Any]:
+    """The DevEnvironmentTemplate CustomResourceDefinition."""
+    root = {
+        "type": "object",
+        "description": "A platform-owned stack with typed parameters: DevEnvironments name it "
+                       "in spec.templateRef and fill in spec.parameters.",
+        "required": ["spec"],
+        "properties": {
+            "apiVersion": {"type": "string"},
+            "kind": {"type": "string"},
+            "metadata": {"type": "object"},
+            "spec": templates.template_schema(model_schema),
+            "status": model_schema(templates.DevEnvironmentTemplateStatus),
+        },
+    }
+    valid = '.status.conditions[?(@.type=="Valid")]'
+    columns = [
+        {"name": "Valid", "type": "string", "jsonPath": f"{valid}.status"},
+        {"name": "Message", "type": "string", "jsonPath": f"{valid}.message", "priority": 1},
+        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    ]
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {
+            "name": f"{templates.PLURAL}.{models.GROUP}",
+            "labels": {"app.kubernetes.io/name": "devenv-operator"},
+        },
+        "spec": {
+            "group": models.GROUP,
+            "scope": "Cluster",
+            "names": {
+                "kind": templates.KIND,
+                "listKind": f"{templates.KIND}List",
+                "plural": templates.PLURAL,
+                "singular": templates.SINGULAR,
+                "shortNames": templates.SHORT_NAMES,
+                "categories": models.CATEGORIES,
+            },
+            "versions": [{
+                "name": models.VERSION,
+                "served": True,
+                "storage": True,
+                "subresources": {"status": {}},
+                "additionalPrinterColumns": columns,
+                "schema": {"openAPIV3Schema": root},
+            }],
+        },
+    }
+
+
 HEADER = "# Generated from operator/devenv_operator/{source} by `make manifests`. Do not edit.\n"
 # File name under crds/ -> (source module, the CRD).
 FILES = {
     f"{models.PLURAL}.{models.GROUP}.yaml": ("models.py", crd),
     f"{classes.PLURAL}.{models.GROUP}.yaml": ("classes.py", class_crd),
+    f"{templates.PLURAL}.{models.GROUP}.yaml": ("templates.py", template_crd),
 }
 
 

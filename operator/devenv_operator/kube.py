@@ -59,13 +59,16 @@ POD = Kind("v1", "Pod", "pods", namespaced=True)
 EVENT = Kind("v1", "Event", "events", namespaced=True)
 DEPLOYMENT = Kind("apps/v1", "Deployment", "deployments", namespaced=True)
 DEVENV = Kind("shipit.dev/v1alpha1", "DevEnvironment", "devenvironments", namespaced=False)
+TEMPLATE = Kind("shipit.dev/v1alpha1", "DevEnvironmentTemplate", "devenvironmenttemplates",
+                namespaced=False)
 RESOURCEQUOTA = Kind("v1", "ResourceQuota", "resourcequotas", namespaced=True)
 LIMITRANGE = Kind("v1", "LimitRange", "limitranges", namespaced=True)
 NETWORKPOLICY = Kind("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies", namespaced=True)
 ROLEBINDING = Kind("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings",
                    namespaced=True)
 KINDS = {k.kind: k for k in (NAMESPACE, CONFIGMAP, SECRET, SERVICE, POD, EVENT, DEPLOYMENT,
-                             DEVENV, RESOURCEQUOTA, LIMITRANGE, NETWORKPOLICY, ROLEBINDING)}
+                             DEVENV, TEMPLATE, RESOURCEQUOTA, LIMITRANGE, NETWORKPOLICY,
+                             ROLEBINDING)}
 
 
 

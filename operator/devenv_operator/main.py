@@ -35,6 +35,7 @@ from devenv_operator import (
     reconcile,
     records,
     status,
+    templates,
 )
 from devenv_operator.children import ChildReader
 from devenv_operator.engine import Applier
@@ -81,10 +82,12 @@ class Controller:
         self.children = ChildReader(api, self.fanout,
                                     resync_seconds=settings.seconds("resync_interval"))
         self.classes = classes.ClassIndex()
+        self.templates = templates.TemplateIndex()
         self.reconciler = reconcile.Reconciler(
             api, settings, children=self.children, applier=Applier(api, self.children),
             statuses=self.statuses, events=self.events, fanout=self.fanout,
-            records=self.records, class_index=self.classes)
+            records=self.records, class_index=self.classes, template_index=self.templates)
+        self.api = api
         self.teardown = Teardown(api, statuses=self.statuses, children=self.children,
                                  events=self.events, namespace_prefix=settings.namespace_prefix,
                                  clock=reconcile.utcnow)
@@ -385,6 +388,54 @@ async def class_event(body: kopf.Body, type: str | None, memo: kopf.Memo, **_: A
     # Its environments, and those of no class yet (it may have become the default one).
     for record in [*controller.records.in_class(name), *controller.records.in_class(None)]:
         record.wake.set()
+
+
+# Environments re-rendered per second after a template edit: a template used by hundreds of
+# environments must not flood the apiserver with their writes all at once.
+TEMPLATE_RERENDERS_PER_SECOND = 10.0
+
+
+@kopf.on.event(models.GROUP, models.VERSION, templates.PLURAL)
+async def template_event(body: kopf.Body, type: str | None, memo: kopf.Memo,
+                         **_: Any) -> None:
+    """A template changed: remember it, say whether it is valid, and re-render every
+    environment made from it, a few per second."""
+    controller = _controller(memo)
+    meta = body["metadata"]
+    name, generation = meta["name"], int(meta.get("generation", 1))
+    if type == "DELETED":
+        controller.templates.remove(name)
+    else:
+        known = controller.templates.get(name)
+        controller.templates.put(name, body.get("spec") or {}, generation)
+        checked = (body.get("status") or {}).get("observedGeneration")
+        if checked != generation:
+            try:
+                await controller.blocking(_write_template_status, controller.api, name,
+                                          body.get("spec") or {}, generation)
+            except errors.KubeError as exc:  # its environments still say what is wrong
+                log.warning("Cannot write the status of DevEnvironmentTemplate %s: %s",
+                            name, exc)
+        if known is not None and known.generation == generation:
+            return  # our own status write, or a resync: nothing to re-render
+    loop = asyncio.get_running_loop()
+    for i, record in enumerate(controller.records.from_template(name)):
+        loop.call_later(i / TEMPLATE_RERENDERS_PER_SECOND, record.wake.set)
+
+
+def _write_template_status(api: kube.Kube, name: str, spec: Mapping[str, Any],
+                           generation: int) -> None:
+    """Condition Valid on a template: whether it renders with its defaults (blocking)."""
+    problems = templates.check_template(spec)
+    condition = {"type": "Valid", "status": "False" if problems else "True",
+                 "reason": "TemplateInvalid" if problems else "TemplateValid",
+                 "message": "; ".join(problems)[:1024] if problems else
+                 "Renders into a valid DevEnvironment spec with its defaults",
+                 "lastTransitionTime": status.rfc3339(reconcile.utcnow()),
+                 "observedGeneration": generation}
+    api.patch(kube.TEMPLATE, name, {"status": {"observedGeneration": generation,
+                                               "conditions": [condition]}},
+              subresource="status")
 
 
 @kopf.on.event("v1", "secrets")

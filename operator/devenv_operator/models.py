@@ -44,6 +44,7 @@ _DURATION_PART = re.compile(r"([0-9]+)([smhd])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 MAX_SERVICES = 50
+DEFAULT_READY_TIMEOUT = "10m"
 QUANTITY_RE = re.compile(
     r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][+-]?[0-9]+)?"
 )
@@ -437,7 +438,17 @@ _SPEC_RULES = _rules(
         "has(self.className) == has(oldSelf.className)",
         "spec.className is immutable: it cannot be added or removed after creation",
     ),
+    (
+        "has(self.templateRef) || (has(self.services) && size(self.services) >= 1)",
+        "spec.services needs at least one service (or a templateRef)",
+    ),
 )
+
+
+class TemplateRef(Model):
+    """The DevEnvironmentTemplate an environment is rendered from."""
+
+    name: str = Field(max_length=253, pattern=DNS_SUBDOMAIN, description="Template name.")
 
 
 class DevEnvironmentSpec(Model):
@@ -472,18 +483,32 @@ class DevEnvironmentSpec(Model):
             "expiresAt must be between 1970-01-01 and 9000-01-01",
         )),
     )
-    ready_timeout: str = Field(
-        "10m", max_length=32, pattern=DURATION,
-        description="How long provisioning may take before the environment is Failed.",
+    ready_timeout: str | None = Field(
+        None, max_length=32, pattern=DURATION,
+        description="How long provisioning may take before the environment is Failed "
+        "(default 10m, or its template's).",
+    )
+    template_ref: TemplateRef | None = Field(
+        None, description="A DevEnvironmentTemplate to render: its services and config, with "
+        "spec.parameters, and spec.services/spec.config merged onto them by name.",
+    )
+    parameters: dict[str, Any] | None = Field(
+        None, json_schema_extra={"maxProperties": 64,
+                                 "additionalProperties": {
+                                     "x-kubernetes-preserve-unknown-fields": True}},
+        description="Values for the template's parameters (strings, numbers or booleans).",
     )
     services: list[Service] = Field(
-        min_length=1, max_length=MAX_SERVICES, json_schema_extra=_map_list("name"),
-        description="The workloads of the environment (1..50), keyed by name.",
+        default_factory=list, max_length=MAX_SERVICES, json_schema_extra=_map_list("name"),
+        description="The workloads of the environment (1..50), keyed by name; with a "
+        "templateRef, overrides merged by name onto the template's (may be empty).",
     )
     config: Config | None = Field(None, description="ConfigMaps and Secrets to seed.")
 
     @model_validator(mode="after")
     def _references(self) -> DevEnvironmentSpec:
+        if not self.services and self.template_ref is None:
+            raise ValueError("services: at least one service is needed (or a templateRef)")
         names = [s.name for s in self.services]
         if len(set(names)) != len(names):
             raise ValueError("services: names must be unique")
@@ -515,7 +540,7 @@ class DevEnvironmentSpec(Model):
         return parse_duration(self.ttl) if self.ttl else None
 
     def ready_timeout_delta(self) -> timedelta:
-        return parse_duration(self.ready_timeout)
+        return parse_duration(self.ready_timeout or DEFAULT_READY_TIMEOUT)
 
 
 # --- status -----------------------------------------------------------------------------
@@ -548,6 +573,13 @@ class ServiceStatus(Model):
     message: str = Field("", description="What the service waits for, if not ready.")
 
 
+class TemplateStatusRef(Model):
+    """The template an environment was last rendered from."""
+
+    name: str = Field(description="Template name.")
+    generation: int | None = Field(None, description="The template's generation rendered.")
+
+
 class DevEnvironmentStatus(Model):
     """Observed state of a development environment."""
 
@@ -574,6 +606,8 @@ class DevEnvironmentStatus(Model):
     message: str | None = Field(
         None, description="What the environment is waiting for, or why it failed."
     )
+    template: TemplateStatusRef | None = Field(
+        None, description="The template rendered: its name and generation.")
     kopf: dict[str, Any] | None = Field(
         None, json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
         description="The operator framework's own bookkeeping (progress of the teardown). "

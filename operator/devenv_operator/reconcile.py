@@ -33,6 +33,7 @@ from devenv_operator import (
     metrics,
     models,
     status,
+    templates,
 )
 from devenv_operator.builders.config import GENERATED_ANNOTATION
 from devenv_operator.children import ChildReader, Children
@@ -87,7 +88,8 @@ class Reconciler:
     def __init__(self, api: kube.Kube, settings: Settings, *, children: ChildReader,
                  applier: Applier, statuses: StatusWriter, events: EventRecorder,
                  fanout: Fanout, records: Records, class_index: classes.ClassIndex,
-                 clock: Clock = utcnow, random: Callable[[int], str] = random_value) -> None:
+                 template_index: templates.TemplateIndex, clock: Clock = utcnow,
+                 random: Callable[[int], str] = random_value) -> None:
         self.api = api
         self.settings = settings
         self.children = children
@@ -97,6 +99,7 @@ class Reconciler:
         self.fanout = fanout
         self.records = records
         self.class_index = class_index
+        self.template_index = template_index
         self.clock = clock
         self.random = random
 
@@ -113,10 +116,14 @@ class Reconciler:
         now = self.clock()
         created = status.parse_time(meta.get("creationTimestamp")) or now
         previous = self.statuses.previous(record, body)
-        checked = builders.validate(meta["name"], body.get("spec"),
-                                    self.settings.namespace_prefix, previous.get("namespace"))
+        raw, template = rendered(self.template_index, body.get("spec") or {})
+        record.template_name = template.name if template else None
+        checked = builders.validate(meta["name"], raw, self.settings.namespace_prefix,
+                                    previous.get("namespace"))
+        if template is not None and not template.ok:  # nothing to build from
+            checked = builders.Validated(None, checked.namespace, template.message)
         resolved = self.class_index.resolve(checked.spec.class_name if checked.spec else None)
-        expiry = self._expiry(body, checked.spec, created, resolved.policy)
+        expiry = self._expiry(raw, meta, checked.spec, created, resolved.policy)
         if expiry.at is not None and now >= expiry.at:
             return self._expire(body, previous, expiry.at, now)
         spec = checked.spec
@@ -125,10 +132,12 @@ class Reconciler:
             namespace=checked.namespace,
             ready_timeout=spec.ready_timeout_delta() if spec else models.parse_duration("10m"),
             expires_at=expiry.at, expiring=bool(expiry.warn_at and now >= expiry.warn_at),
-            expiry_note=expiry.clamped_note)
+            expiry_note=expiry.clamped_note, template=template)
         run, events = Run(), list[Event]()
         if spec is None or checked.namespace is None or not checked.ok:
             obs = replace(base, invalid=checked.problem,
+                          invalid_reason=template.reason if template and not template.ok
+                          else "InvalidSpec",
                           namespace_state=self._namespace_state(checked.namespace, meta))
             return self._finish(body, record, run, events, previous, obs, expiry, now)
         record.owner, record.class_name = spec.owner, resolved.name
@@ -166,11 +175,11 @@ class Reconciler:
 
     # -- lifecycle ---------------------------------------------------------------------
 
-    def _expiry(self, body: Mapping[str, Any], spec: models.DevEnvironmentSpec | None,
-                created: datetime, policy: classes.DevEnvironmentClassSpec | None
-                ) -> lifecycle.Expiry:
+    def _expiry(self, raw: Mapping[str, Any], meta: Mapping[str, Any],
+                spec: models.DevEnvironmentSpec | None, created: datetime,
+                policy: classes.DevEnvironmentClassSpec | None) -> lifecycle.Expiry:
         return lifecycle.expiry_of(
-            body.get("spec"), spec, created, body["metadata"].get("annotations") or {},
+            raw, spec, created, meta.get("annotations") or {},
             default_ttl=self.settings.duration("default_ttl"),
             max_ttl=self.settings.duration("max_ttl"),
             warning=self.settings.duration("expiry_warning") or models.parse_duration("15m"),
@@ -368,6 +377,29 @@ class Reconciler:
             deadlines=deadlines, resync=self.settings.seconds("resync_interval"),
             provisioning_recheck=self.settings.seconds("provisioning_recheck"))
         return Outcome(new, wait, sources, run.writes, events, ready_after, steps)
+
+
+def rendered(index: templates.TemplateIndex, raw: Mapping[str, Any]
+             ) -> tuple[Mapping[str, Any], status.TemplateObservation | None]:
+    """The spec to build from: the environment's own, or its template rendered with its
+    parameters and overrides; and how the rendering went (None: no template)."""
+    ref = raw.get("templateRef")
+    name = ref.get("name") if isinstance(ref, Mapping) else None
+    if not name:
+        return raw, None
+    known = index.get(name)
+    if known is None:
+        return raw, status.TemplateObservation(
+            name, None, "TemplateNotFound", f"DevEnvironmentTemplate {name} does not exist")
+    result = templates.render(known.spec, raw.get("parameters") or {},
+                              raw.get("services") or None, raw.get("config"), environment=raw)
+    if isinstance(result, templates.RenderError):
+        return raw, status.TemplateObservation(
+            name, known.generation, result.reason,
+            f"DevEnvironmentTemplate {name}: {result.message}")
+    return result.spec, status.TemplateObservation(
+        name, known.generation, "TemplateRendered",
+        f"Rendered from DevEnvironmentTemplate {name} (generation {known.generation})")
 
 
 def _nothing() -> tuple[dict[str, Any] | None, status.ApplyFailure | None]:

@@ -14,7 +14,8 @@ Who touches which field (each owner keeps to its own):
 - ``children.ChildReader`` (worker threads, under ``lock``): ``listed_at``, ``namespace``
   (read by the watch handlers on the loop, to cache only children of live environments);
 - ``reconcile.Reconciler``: ``owner``, ``class_name``, ``created`` (read by other
-  reconciles to count an owner's environments).
+  reconciles to count an owner's environments), ``template_name`` (read by the template
+  watch, to re-render an edited template's environments).
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ class EnvRecord:
     owner: str | None = None
     class_name: str | None = None
     created: str = ""
+    template_name: str | None = None  # the template it is rendered from, if any
 
 
 class Records:
@@ -99,6 +101,11 @@ class Records:
             return sum(1 for r in self._by_uid.values()
                        if r is not record and r.owner == record.owner
                        and r.class_name == record.class_name and (r.created, r.name) < mine)
+
+    def from_template(self, name: str) -> list[EnvRecord]:
+        """Records of environments rendered from this template."""
+        with self._lock:
+            return [r for r in self._by_uid.values() if r.template_name == name]
 
     def in_class(self, class_name: str | None) -> list[EnvRecord]:
         """Records of environments of this class (None: of no class)."""

@@ -22,13 +22,15 @@ CONFIG_SEEDED = "ConfigSeeded"
 SERVICES_READY = "ServicesReady"
 EXPIRING_SOON = "ExpiringSoon"
 RECONCILED = "Reconciled"
+TEMPLATE_RESOLVED = "TemplateResolved"
 CONDITION_TYPES = (READY, NAMESPACE_READY, CONFIG_SEEDED, SERVICES_READY, EXPIRING_SOON,
-                   RECONCILED)
+                   RECONCILED, TEMPLATE_RESOLVED)
 
 # Reasons that put the environment in phase Failed (reconciling still goes on).
 FAILED_REASONS = frozenset({
     "InvalidSpec", "NamespaceConflict", "NamespaceFailed", "SecretNotCopyable",
     "ReadyTimeout", "ApplyFailed", "PolicyViolation", "ClassNotFound",
+    "TemplateNotFound", "ParameterInvalid", "TemplateInvalid",
 })
 # Why a whole run failed (the Reconciled condition); the run is retried with backoff.
 RUN_FAILURE_REASONS = ("Forbidden", "ApiError", "ReconcileError")
@@ -39,6 +41,7 @@ REASONS = (
     "ApplyFailed", "DependencyNotReady", "ServiceNotReady", "ServicesAvailable",
     "ReadyTimeout", "Expired", "Terminating", "ExpiringSoon", "NotExpiringSoon", "NoExpiry",
     "TTLClamped", "Available", "ReconcileSucceeded", "PolicyViolation", "ClassNotFound",
+    "TemplateNotFound", "ParameterInvalid", "TemplateInvalid", "TemplateRendered",
     *RUN_FAILURE_REASONS,
 )
 
@@ -94,6 +97,20 @@ class ServiceObservation:
 
 
 @dataclass(frozen=True)
+class TemplateObservation:
+    """How an environment's template rendered (``reason`` TemplateRendered when it did)."""
+
+    name: str
+    generation: int | None
+    reason: str
+    message: str
+
+    @property
+    def ok(self) -> bool:
+        return self.reason == "TemplateRendered"
+
+
+@dataclass(frozen=True)
 class Observation:
     """Everything status computation needs from one reconcile."""
 
@@ -113,6 +130,7 @@ class Observation:
     expiry_note: str | None = None  # e.g. the request was clamped to the maximum lifetime
     deleting: bool = False
     extra_messages: Sequence[str] = field(default_factory=tuple)
+    template: TemplateObservation | None = None
 
 
 def deployment_available(deployment: Mapping[str, Any] | None, replicas: int) -> bool:
@@ -344,6 +362,9 @@ def compute(obs: Observation, previous: Mapping[str, Any], now: datetime) -> dic
     conditions = [*_conditions(obs, services, timed_out), _expiry_condition(obs),
                   _condition(RECONCILED, True, "ReconcileSucceeded",
                              "The last reconcile completed")]
+    if obs.template is not None:
+        conditions.append(_condition(TEMPLATE_RESOLVED, obs.template.ok, obs.template.reason,
+                                     obs.template.message))
     _carry_transition_times(conditions, previous.get("conditions") or [], now, obs.generation)
     ready = conditions[0]
     ready_at = previous.get("readyAt") if already_ready else None
@@ -363,6 +384,9 @@ def compute(obs: Observation, previous: Mapping[str, Any], now: datetime) -> dic
     }
     if obs.extra_messages:
         status["message"] = f"{status['message']} ({'; '.join(obs.extra_messages)})"
+    if obs.template is not None:
+        status["template"] = {"name": obs.template.name, **(
+            {"generation": obs.template.generation} if obs.template.generation else {})}
     return status
 
 

@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import copy
 import re
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
@@ -598,3 +599,55 @@ def template_schema(structural: Callable[[type[BaseModel]], dict[str, Any]]) -> 
         body["description"] = root["properties"][field]["description"]
         root["properties"][field] = body
     return root
+
+
+class TemplateCondition(Model):
+    """A metav1.Condition of a template."""
+
+    type: str = Field(description="Valid.")
+    status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
+    reason: str = Field(description="TemplateValid or TemplateInvalid.")
+    message: str = Field("", description="What is wrong with the template, if anything.")
+    last_transition_time: str = Field(description="When status last changed.")
+    observed_generation: int | None = Field(None, description="Generation this describes.")
+
+
+class DevEnvironmentTemplateStatus(Model):
+    """Whether the template renders (with its defaults) into a valid spec."""
+
+    observed_generation: int | None = Field(None, description="Generation checked.")
+    conditions: list[TemplateCondition] | None = Field(
+        None, json_schema_extra={"x-kubernetes-list-type": "map",
+                                 "x-kubernetes-list-map-keys": ["type"]},
+        description="Valid (metav1.Condition).")
+
+
+@dataclass(frozen=True)
+class Known:
+    """A template as the operator last saw it."""
+
+    spec: Mapping[str, Any]
+    generation: int
+
+
+class TemplateIndex:
+    """The DevEnvironmentTemplates the operator has seen (fed by its watch), by name.
+
+    Thread-safe: the event loop writes, reconcile threads read.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._templates: dict[str, Known] = {}
+
+    def put(self, name: str, spec: Mapping[str, Any], generation: int) -> None:
+        with self._lock:
+            self._templates[name] = Known(dict(spec), generation)
+
+    def remove(self, name: str) -> None:
+        with self._lock:
+            self._templates.pop(name, None)
+
+    def get(self, name: str) -> Known | None:
+        with self._lock:
+            return self._templates.get(name)

@@ -97,7 +97,8 @@ def nothing_left_behind(kubectl: Kubectl) -> Iterator[None]:
 def crds(kubectl: Kubectl) -> None:
     kubectl("apply", "--server-side", "-f", str(ROOT / "crds"))
     kubectl("wait", "--for=condition=Established", "crd/devenvironments.shipit.dev",
-            "crd/devenvironmentclasses.shipit.dev", "--timeout=60s")
+            "crd/devenvironmentclasses.shipit.dev", "crd/devenvironmenttemplates.shipit.dev",
+            "--timeout=60s")
 
 
 @pytest.fixture(scope="session")

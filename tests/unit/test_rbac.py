@@ -46,6 +46,9 @@ OPERATOR_NEEDS: dict[Resource, set[str]] = {
     ("", "events"): {"create"},
     # Classes: Kopf's watch. Their objects in each namespace: list at resync, apply, prune.
     ("shipit.dev", "devenvironmentclasses"): {"list", "watch"},
+    # Templates: Kopf's watch; whether each is valid goes into its status.
+    ("shipit.dev", "devenvironmenttemplates"): {"list", "watch"},
+    ("shipit.dev", "devenvironmenttemplates/status"): {"patch"},
     ("", "resourcequotas"): {"list", "create", "patch", "delete"},
     ("", "limitranges"): {"list", "create", "patch", "delete"},
     ("networking.k8s.io", "networkpolicies"): {"list", "create", "patch", "delete"},
@@ -179,6 +182,7 @@ def test_every_kind_the_operator_knows_is_in_the_table() -> None:
     # Watched by Kopf only, or only an authorization check: no kube.Kind of their own.
     extra = {("shipit.dev", "devenvironmentclasses"), ("rbac.authorization.k8s.io",
                                                         "clusterroles")}
+    # Templates: a Kind for their status writes; their list/watch is Kopf's (table).
     assert known == {r for r in OPERATOR_NEEDS if "/" not in r[1]} - extra
 
 
