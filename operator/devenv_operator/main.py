@@ -297,12 +297,12 @@ async def _heartbeat(controller: Controller) -> None:
     """The event loop ticks; the worker pool's progress is tracked by ``blocking`` itself,
     so a pool that is busy (not stuck) under load never fails the liveness probe. Once a
     minute, when nothing is in flight, freed heap goes back to the system."""
-    ticks = 0
+    trimmed = time.monotonic()
     while True:
         controller.health.beat()
         controller.health.mark_ready()
-        ticks += 1
-        if ticks % 12 == 0 and controller.health.idle():
+        if controller.health.idle() and time.monotonic() - trimmed >= 60:
+            trimmed = time.monotonic()
             _trim_heap()
         await asyncio.sleep(5)
 
