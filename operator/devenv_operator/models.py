@@ -426,8 +426,8 @@ class Config(Model):
 
 _SPEC_RULES = _rules(
     (
-        "self.services.all(s, !has(s.dependsOn) || s.dependsOn.all(d, "
-        "self.services.exists(t, t.name == d)))",
+        "has(self.templateRef) || !has(self.services) || self.services.all(s, "
+        "!has(s.dependsOn) || s.dependsOn.all(d, self.services.exists(t, t.name == d)))",
         "every services[].dependsOn entry must name a service in spec.services",
     ),
     (
@@ -517,7 +517,7 @@ class DevEnvironmentSpec(Model):
             for dep in service.depends_on or []:
                 if dep == service.name:
                     raise ValueError(f"service {service.name} depends on itself")
-                if dep not in known:
+                if dep not in known and self.template_ref is None:  # else: the template's
                     raise ValueError(f"service {service.name} depends on unknown service {dep}")
         return self
 
