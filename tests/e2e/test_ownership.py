@@ -134,6 +134,11 @@ def policies(kubectl: Kubectl, crds: None) -> Iterator[Setup]:
     kubectl("delete", "-k", str(ADMISSION), "--ignore-not-found")
     setup = Setup(legacy=unique("own-legacy"), managed=unique("own-managed"),
                   plain=unique("own-plain"))
+    # Removed policies take a moment to stop acting: wait until a create keeps no owner.
+    wait_for(lambda: "owner" not in json.loads(kubectl(
+        "create", "--dry-run=server", "-o", "json", "-f", "-",
+        input=json.dumps(manifest(setup.legacy))).stdout)["spec"], timeout=30, interval=0.5,
+        what="earlier admission policies to stop acting")
     kubectl("create", "-f", "-", input=json.dumps(manifest(setup.legacy)))
     assert owner_of(kubectl, setup.legacy) is None
     # RBAC: the operator's (deploy/rbac.yaml, with its namespace), people's `edit`.
