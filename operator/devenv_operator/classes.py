@@ -14,7 +14,7 @@ import fnmatch
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, ValidationError, field_validator
 
@@ -109,6 +109,9 @@ class SecretsPolicy(Model):
         "DevEnvironment) are allowed.")
 
 
+Capability = Annotated[str, Field(pattern=r"^[A-Z_]{2,32}$")]
+
+
 class WorkloadSecurity(Model):
     """Hardening of every pod and container; each can be relaxed for the class."""
 
@@ -118,6 +121,10 @@ class WorkloadSecurity(Model):
         False, description="Let containers gain privileges (default false).")
     drop_all_capabilities: bool = Field(
         True, description="Drop every Linux capability (default true; NET_RAW included).")
+    add_capabilities: list[Capability] | None = Field(
+        None, max_length=16,
+        description="Capabilities given back after dropping all, e.g. [CHOWN, SETUID, "
+        "SETGID] for images that start as root and switch user (postgres, redis).")
     seccomp_profile: Literal["RuntimeDefault", "Unconfined"] = Field(
         "RuntimeDefault", description="Seccomp profile of pods (default RuntimeDefault).")
 

@@ -175,6 +175,17 @@ def test_workloads_are_hardened_unless_the_class_relaxes_it(
         "template"]["spec"]["containers"][0]
     assert container["securityContext"] == {"allowPrivilegeEscalation": True}
 
+    # Or gives back only what an image needs to start as root and switch user.
+    some = make_class(workloadSecurity={"addCapabilities": ["CHOWN", "SETUID", "SETGID"]})
+    db = unique("caps")
+    names.append(db)
+    apply(kubectl, manifest(db, className=some, services=[WEB]))
+    ready(kubectl, db)
+    container = (get(kubectl, "deployment", "web", "-n", f"dev-{db}") or {})["spec"][
+        "template"]["spec"]["containers"][0]
+    assert container["securityContext"]["capabilities"] == {
+        "drop": ["ALL"], "add": ["CHOWN", "SETUID", "SETGID"]}
+
 
 @pytest.mark.parametrize(("spec", "rule"), [
     ({"services": [WEB, {**WEB, "name": "api"}, {**WEB, "name": "db"}]}, "limits.maxServices"),

@@ -103,4 +103,6 @@ def pod_security(env: Env) -> tuple[dict[str, Any], dict[str, Any]]:
         "allowPrivilegeEscalation": hardening.allow_privilege_escalation}
     if hardening.drop_all_capabilities:
         container["capabilities"] = {"drop": ["ALL"]}
+        if hardening.add_capabilities:
+            container["capabilities"]["add"] = list(hardening.add_capabilities)
     return pod, container
