@@ -7,5 +7,6 @@ Layout: ``stats`` (pure numbers and the result schema), ``cluster`` (the operato
 client, retrying, and the watches), ``render`` (equivalent objects), ``methods`` (one way
 each to bring up an environment), ``operator_run`` (the operator under benchmark, a
 subprocess), ``scenarios`` and ``__main__`` (the run), ``helm`` (builds the pinned Helm),
-``expiry_lateness`` (a standalone expiry measurement).
+``template_edit`` (scenario ``template``: one template edit against the same edit in every
+spec), ``expiry_lateness`` (a standalone expiry measurement).
 """

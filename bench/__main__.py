@@ -18,7 +18,7 @@ from typing import Any
 
 import localcluster
 import localcluster.config
-from bench import helm, scenarios, stats
+from bench import helm, scenarios, stats, template_edit
 from bench.cluster import Api, Tracker
 from bench.operator_run import SETTINGS, Operator
 
@@ -41,7 +41,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--bursts", default="10,50,200")
     parser.add_argument("--scale", type=int, default=1000)
     parser.add_argument("--expiry", type=int, default=200)
-    parser.add_argument("--only", default="single,burst,scale,expiry",
+    parser.add_argument("--template-envs", type=int, default=200,
+                        help="environments in the template scenario (each round)")
+    parser.add_argument("--only", default="single,burst,scale,expiry,template",
                         help="comma-separated scenarios to run")
     parser.add_argument("--tag", default="",
                         help="suffix for the results file name (bench/results/<date>-<tag>.json)")
@@ -50,6 +52,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.quick:
         args.reps, args.bursts, args.scale, args.expiry = 2, "5", 20, 20
+        args.template_envs = 5
     return args
 
 
@@ -83,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
                         "-f", str(ROOT / "crds")], check=True, capture_output=True)
         subprocess.run([kubectl, f"--kubeconfig={cluster.kubeconfig}", "wait",
                         "--for=condition=Established", "crd/devenvironments.shipit.dev",
-                        "--timeout=60s"], check=True, capture_output=True)
+                        "crd/devenvironmenttemplates.shipit.dev", "--timeout=60s"],
+                       check=True, capture_output=True)
         api = Api.connect(str(cluster.kubeconfig), pool_size=WORKERS * 2)
         tracker = Tracker(api)
         tracker.start()
@@ -133,6 +137,9 @@ def run(ctx: scenarios.Context, args: argparse.Namespace, only: set[str], helm_b
         attempt("burst", burst)
     if "expiry" in only:
         attempt("expiry", expiry)
+    if "template" in only:
+        attempt("template", lambda: found.update(
+            template=template_edit.run(ctx, args.template_envs)))
     if "scale" in only:
         attempt("scale", scale)
     if cost:

@@ -122,6 +122,8 @@ class Tracker:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.errors: list[str] = []
+        # Called with (kind, event type, object, time) for every event, under the lock.
+        self.observers: list[Callable[[Kind, str, Mapping[str, Any], float], None]] = []
 
     def start(self) -> None:
         for kind, selector in self.WATCHED:
@@ -170,6 +172,8 @@ class Tracker:
                 version = None
 
     def _record(self, kind: Kind, etype: str, obj: Mapping[str, Any], now: float) -> None:
+        for observer in self.observers:
+            observer(kind, etype, obj, now)
         meta = obj.get("metadata", {})
         name, ns = meta.get("name", ""), meta.get("namespace", "")
         if kind == kube.NAMESPACE:

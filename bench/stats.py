@@ -215,6 +215,7 @@ def markdown(result: Mapping[str, Any]) -> str:
                   f"p50 {_fmt(late.get('p50'))} s, p99 {_fmt(late.get('p99'))} s; expiry to "
                   f"namespace gone p50 {_fmt(gone.get('p50'))} s, p99 {_fmt(gone.get('p99'))} s",
                   ""]
+    lines += _template_lines(scenarios.get("template"))
     targets = result.get("targets", {})
     if targets:
         lines += ["| target | value | limit | met |", "|---|---|---|---|"]
@@ -223,3 +224,34 @@ def markdown(result: Mapping[str, Any]) -> str:
             lines.append(f"| {t['goal']} | {_fmt(t['value'])} | {_fmt(t['limit'])} | {met} |")
         lines.append("")
     return "\n".join(lines) + "\n"
+
+
+def _template_lines(found: Mapping[str, Any] | None) -> list[str]:
+    """The template scenario: one template edit against the same edit in every spec."""
+    if not found:
+        return []
+    n = found["environments"]
+    lines = [f"**Template edit** ({n} environments per round; edit: {found['edit']}; seconds "
+             "from the start of `kubectl apply` of the edit)", "",
+             "| round | objects applied | kubectl s | converged p50 | p95 | all converged "
+             "| config all | status all | operator writes/env | of which Events "
+             "| CPU s/env | not converged |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for key, label in (("template", "template (1 template edited)"),
+                       ("no_template", f"no template ({n} specs edited)")):
+        r = found.get(key)
+        if not r:
+            continue
+        op = r["operator"]
+        lines.append(
+            f"| {label} | {r['client_writes']} | {_fmt(r['command_seconds'])} "
+            f"| {_fmt(r['converged'].get('p50'))} | {_fmt(r['converged'].get('p95'))} "
+            f"| {_fmt(r['makespan'])} | {_fmt(r['config'].get('max'))} "
+            f"| {_fmt(r['status'].get('max'))} | {_fmt(op['writes'])} | {_fmt(op['events'])} "
+            f"| {_fmt(op['cpu_seconds'])} | {r['not_converged']} |")
+    lines += ["", "Converged: the environment's `app-config` ConfigMap shows the new value and "
+              "its DevEnvironment is Ready and records the edit (`status.template.generation`, "
+              "or `status.observedGeneration` without a template). Operator writes: "
+              "create/patch/update/delete in `devenv_api_requests_total`, Events included. "
+              "A template's environments are re-rendered 10 per second.", ""]
+    return lines
