@@ -552,7 +552,8 @@ PHASES: tuple[Phase, ...] = ("Pending", "Provisioning", "Ready", "Failed", "Term
 class Condition(Model):
     """A metav1.Condition."""
 
-    type: str = Field(description="Ready, NamespaceReady, ConfigSeeded or ServicesReady.")
+    type: str = Field(description="Ready, NamespaceReady, ConfigSeeded, ServicesReady, "
+                      "ExpiringSoon, Reconciled, Stalled or TemplateResolved.")
     status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
     reason: str = Field(description="CamelCase reason, e.g. DependencyNotReady.")
     message: str = Field("", description="Human-readable detail naming what blocks it.")
@@ -571,6 +572,15 @@ class ServiceStatus(Model):
         None, description="Available, or why not: DependencyNotReady, ServiceNotReady, "
         "ApplyFailed.")
     message: str = Field("", description="What the service waits for, if not ready.")
+
+
+class EndpointStatus(Model):
+    """Where a service port is reached inside the cluster."""
+
+    service: str = Field(description="Service name.")
+    port: int = Field(description="Port number.")
+    internal: str = Field(description="In-cluster address, e.g. api.dev-pr-1.svc.cluster.local"
+                          ":8080.")
 
 
 class TemplateStatusRef(Model):
@@ -606,6 +616,9 @@ class DevEnvironmentStatus(Model):
     message: str | None = Field(
         None, description="What the environment is waiting for, or why it failed."
     )
+    endpoints: list[EndpointStatus] | None = Field(
+        None, json_schema_extra={"x-kubernetes-list-type": "atomic"},
+        description="The in-cluster address of every service port.")
     template: TemplateStatusRef | None = Field(
         None, description="The template rendered: its name and generation.")
     kopf: dict[str, Any] | None = Field(

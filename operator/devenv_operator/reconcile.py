@@ -170,7 +170,9 @@ class Reconciler:
         config_errors = [e for e in self.fanout.collect(config_pending) if e is not None]
         self.applier.prune(run, env.namespace, children)
         obs = replace(base, namespace_state="ready", secret_problems=secret_problems,
-                      apply_errors=config_errors, services=services)
+                      apply_errors=config_errors, services=services,
+                      endpoints=[(s.name, p.port) for s in env.spec.services
+                                 for p in s.ports or []])
         return self._finish(body, record, run, events, previous, obs, expiry, now, sources)
 
     # -- lifecycle ---------------------------------------------------------------------

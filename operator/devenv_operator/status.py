@@ -23,8 +23,9 @@ SERVICES_READY = "ServicesReady"
 EXPIRING_SOON = "ExpiringSoon"
 RECONCILED = "Reconciled"
 TEMPLATE_RESOLVED = "TemplateResolved"
+STALLED = "Stalled"  # kstatus: True whenever the phase is Failed, so generic tools fail fast
 CONDITION_TYPES = (READY, NAMESPACE_READY, CONFIG_SEEDED, SERVICES_READY, EXPIRING_SOON,
-                   RECONCILED, TEMPLATE_RESOLVED)
+                   RECONCILED, STALLED, TEMPLATE_RESOLVED)
 
 # Reasons that put the environment in phase Failed (reconciling still goes on).
 FAILED_REASONS = frozenset({
@@ -42,6 +43,7 @@ REASONS = (
     "ReadyTimeout", "Expired", "Terminating", "ExpiringSoon", "NotExpiringSoon", "NoExpiry",
     "TTLClamped", "Available", "ReconcileSucceeded", "PolicyViolation", "ClassNotFound",
     "TemplateNotFound", "ParameterInvalid", "TemplateInvalid", "TemplateRendered",
+    "NotStalled",
     *RUN_FAILURE_REASONS,
 )
 
@@ -131,6 +133,7 @@ class Observation:
     deleting: bool = False
     extra_messages: Sequence[str] = field(default_factory=tuple)
     template: TemplateObservation | None = None
+    endpoints: Sequence[tuple[str, int]] = ()  # (service, port) of every service port
 
 
 def deployment_available(deployment: Mapping[str, Any] | None, replicas: int) -> bool:
@@ -362,6 +365,11 @@ def compute(obs: Observation, previous: Mapping[str, Any], now: datetime) -> dic
     conditions = [*_conditions(obs, services, timed_out), _expiry_condition(obs),
                   _condition(RECONCILED, True, "ReconcileSucceeded",
                              "The last reconcile completed")]
+    phase = _phase(obs, conditions[0])
+    failed = conditions[0] if phase == "Failed" else None
+    conditions.append(_condition(STALLED, failed is not None,
+                                 failed["reason"] if failed else "NotStalled",
+                                 failed["message"] if failed else "The environment is not failed"))
     if obs.template is not None:
         conditions.append(_condition(TEMPLATE_RESOLVED, obs.template.ok, obs.template.reason,
                                      obs.template.message))
@@ -371,7 +379,7 @@ def compute(obs: Observation, previous: Mapping[str, Any], now: datetime) -> dic
     if ready["status"] == "True" and not ready_at:
         ready_at = rfc3339(now)
     status: dict[str, Any] = {
-        "phase": _phase(obs, ready),
+        "phase": phase,
         "namespace": obs.namespace,
         "observedGeneration": obs.generation,
         "conditions": conditions,
@@ -384,6 +392,11 @@ def compute(obs: Observation, previous: Mapping[str, Any], now: datetime) -> dic
     }
     if obs.extra_messages:
         status["message"] = f"{status['message']} ({'; '.join(obs.extra_messages)})"
+    if obs.endpoints and obs.namespace_state == "ready":
+        status["endpoints"] = [
+            {"service": service, "port": port,
+             "internal": f"{service}.{obs.namespace}.svc.cluster.local:{port}"}
+            for service, port in obs.endpoints]
     if obs.template is not None:
         status["template"] = {"name": obs.template.name, **(
             {"generation": obs.template.generation} if obs.template.generation else {})}

@@ -49,7 +49,7 @@ def test_conditions_have_the_metav1_shape_with_ready_first() -> None:
     result = status.compute(obs(), {}, T0 + timedelta(seconds=3))
     assert [c["type"] for c in result["conditions"]] == [
         "Ready", "NamespaceReady", "ConfigSeeded", "ServicesReady", "ExpiringSoon",
-        "Reconciled"]
+        "Reconciled", "Stalled"]
     for c in result["conditions"]:
         assert set(c) == {"type", "status", "reason", "message", "lastTransitionTime",
                           "observedGeneration"}
@@ -283,3 +283,26 @@ def test_a_failed_run_keeps_the_last_status_and_says_so_in_reconciled() -> None:
     assert reconciled["lastTransitionTime"] == status.rfc3339(later)
     again = status.compute(obs(), failed, later + timedelta(seconds=2))
     assert cond(again, "Reconciled")["status"] == "True"
+
+
+def test_stalled_is_true_exactly_when_failed_with_the_same_reason_and_message() -> None:
+    failed = status.compute(obs(invalid="spec.ttl: bad"), {}, T0)
+    stalled, ready = cond(failed, "Stalled"), cond(failed, "Ready")
+    assert failed["phase"] == "Failed"
+    assert (stalled["status"], stalled["reason"], stalled["message"]) == (
+        "True", ready["reason"], ready["message"])
+    fine = status.compute(obs(), {}, T0)
+    assert (cond(fine, "Stalled")["status"], cond(fine, "Stalled")["reason"]) == (
+        "False", "NotStalled")
+    waiting = status.compute(obs(svc("web", available=False)), {}, T0)
+    assert waiting["phase"] == "Provisioning"
+    assert cond(waiting, "Stalled")["status"] == "False"
+
+
+def test_endpoints_name_every_service_port_once_the_namespace_is_there() -> None:
+    result = status.compute(obs(endpoints=[("api", 8080), ("db", 5432)]), {}, T0)
+    assert result["endpoints"] == [
+        {"service": "api", "port": 8080, "internal": "api.dev-pr-1.svc.cluster.local:8080"},
+        {"service": "db", "port": 5432, "internal": "db.dev-pr-1.svc.cluster.local:5432"}]
+    pending = status.compute(obs(namespace_state="missing", endpoints=[("api", 8080)]), {}, T0)
+    assert "endpoints" not in pending
