@@ -11,6 +11,7 @@ Pure: no Kubernetes client, no clock, no environment.
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -111,155 +112,93 @@ def _without_service_defaults(spec: dict[str, Any]) -> dict[str, Any]:
     return spec
 
 
-def crd() -> dict[str, Any]:
-    """The full CustomResourceDefinition object."""
-    spec_schema = _without_service_defaults(model_schema(models.DevEnvironmentSpec))
-    status_schema = model_schema(models.DevEnvironmentStatus)
-    root = {
-        "type": "object",
-        "description": "A development environment: a namespace with services and seeded config.",
-        "required": ["spec"],
-        # The name is the value of the shipit.dev/environment label on every child.
-        "x-kubernetes-validations": [{
-            "rule": f"self.metadata.name.size() <= {models.MAX_NAME}",
-            "message": f"metadata.name must be at most {models.MAX_NAME} characters"}],
-        "properties": {
-            "apiVersion": {"type": "string"},
-            "kind": {"type": "string"},
-            "metadata": {"type": "object"},
-            "spec": spec_schema,
-            "status": status_schema,
-        },
-    }
+@dataclass(frozen=True)
+class _Names:
+    kind: str
+    plural: str
+    singular: str
+    short_names: list[str]
+
+
+def _definition(names: _Names, description: str, schemas: dict[str, dict[str, Any]],
+                columns: list[dict[str, Any]], *,
+                rules: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    """A cluster-scoped CRD of the shipit.dev group; a status subresource if it has one."""
+    root: dict[str, Any] = {"type": "object", "description": description, "required": ["spec"]}
+    if rules:
+        root["x-kubernetes-validations"] = rules
+    root["properties"] = {"apiVersion": {"type": "string"}, "kind": {"type": "string"},
+                          "metadata": {"type": "object"}, **schemas}
+    version: dict[str, Any] = {"name": models.VERSION, "served": True, "storage": True}
+    if "status" in schemas:
+        version["subresources"] = {"status": {}}
+    version["additionalPrinterColumns"] = columns
+    version["schema"] = {"openAPIV3Schema": root}
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
         "metadata": {
-            "name": f"{models.PLURAL}.{models.GROUP}",
+            "name": f"{names.plural}.{models.GROUP}",
             "labels": {"app.kubernetes.io/name": "devenv-operator"},
         },
         "spec": {
             "group": models.GROUP,
             "scope": "Cluster",
             "names": {
-                "kind": models.KIND,
-                "listKind": f"{models.KIND}List",
-                "plural": models.PLURAL,
-                "singular": models.SINGULAR,
-                "shortNames": models.SHORT_NAMES,
+                "kind": names.kind,
+                "listKind": f"{names.kind}List",
+                "plural": names.plural,
+                "singular": names.singular,
+                "shortNames": names.short_names,
                 "categories": models.CATEGORIES,
             },
-            "versions": [{
-                "name": models.VERSION,
-                "served": True,
-                "storage": True,
-                "subresources": {"status": {}},
-                "additionalPrinterColumns": _printer_columns(),
-                "schema": {"openAPIV3Schema": root},
-            }],
+            "versions": [version],
         },
     }
+
+
+_AGE = {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
+
+
+def crd() -> dict[str, Any]:
+    """The DevEnvironment CustomResourceDefinition."""
+    return _definition(
+        _Names(models.KIND, models.PLURAL, models.SINGULAR, models.SHORT_NAMES),
+        "A development environment: a namespace with services and seeded config.",
+        {"spec": _without_service_defaults(model_schema(models.DevEnvironmentSpec)),
+         "status": model_schema(models.DevEnvironmentStatus)},
+        _printer_columns(),
+        # The name is the value of the shipit.dev/environment label on every child.
+        rules=[{"rule": f"self.metadata.name.size() <= {models.MAX_NAME}",
+                "message": f"metadata.name must be at most {models.MAX_NAME} characters"}])
 
 
 def class_crd() -> dict[str, Any]:
     """The DevEnvironmentClass CustomResourceDefinition."""
-    root = {
-        "type": "object",
-        "description": "Platform policy for the DevEnvironments that name it (spec.className), "
-                       "like a StorageClass. Annotate one shipit.dev/is-default-class: \"true\".",
-        "required": ["spec"],
-        "properties": {
-            "apiVersion": {"type": "string"},
-            "kind": {"type": "string"},
-            "metadata": {"type": "object"},
-            "spec": model_schema(classes.DevEnvironmentClassSpec),
-        },
-    }
-    columns = [
-        {"name": "PodSecurity", "type": "string", "jsonPath": ".spec.podSecurity"},
-        {"name": "Network", "type": "string", "jsonPath": ".spec.networkPolicy"},
-        {"name": "Default", "type": "string",
-         "jsonPath": ".metadata.annotations.shipit\\.dev/is-default-class"},
-        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
-    ]
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {
-            "name": f"{classes.PLURAL}.{models.GROUP}",
-            "labels": {"app.kubernetes.io/name": "devenv-operator"},
-        },
-        "spec": {
-            "group": models.GROUP,
-            "scope": "Cluster",
-            "names": {
-                "kind": classes.KIND,
-                "listKind": f"{classes.KIND}List",
-                "plural": classes.PLURAL,
-                "singular": classes.SINGULAR,
-                "shortNames": classes.SHORT_NAMES,
-                "categories": models.CATEGORIES,
-            },
-            "versions": [{
-                "name": models.VERSION,
-                "served": True,
-                "storage": True,
-                "additionalPrinterColumns": columns,
-                "schema": {"openAPIV3Schema": root},
-            }],
-        },
-    }
+    return _definition(
+        _Names(classes.KIND, classes.PLURAL, classes.SINGULAR, classes.SHORT_NAMES),
+        "Platform policy for the DevEnvironments that name it (spec.className), like a "
+        "StorageClass. Annotate one shipit.dev/is-default-class: \"true\".",
+        {"spec": model_schema(classes.DevEnvironmentClassSpec)},
+        [{"name": "PodSecurity", "type": "string", "jsonPath": ".spec.podSecurity"},
+         {"name": "Network", "type": "string", "jsonPath": ".spec.networkPolicy"},
+         {"name": "Default", "type": "string",
+          "jsonPath": ".metadata.annotations.shipit\\.dev/is-default-class"},
+         _AGE])
 
 
 def template_crd() -> dict[str, Any]:
     """The DevEnvironmentTemplate CustomResourceDefinition."""
-    root = {
-        "type": "object",
-        "description": "A platform-owned stack with typed parameters: DevEnvironments name it "
-                       "in spec.templateRef and fill in spec.parameters.",
-        "required": ["spec"],
-        "properties": {
-            "apiVersion": {"type": "string"},
-            "kind": {"type": "string"},
-            "metadata": {"type": "object"},
-            "spec": templates.template_schema(model_schema),
-            "status": model_schema(templates.DevEnvironmentTemplateStatus),
-        },
-    }
     valid = '.status.conditions[?(@.type=="Valid")]'
-    columns = [
-        {"name": "Valid", "type": "string", "jsonPath": f"{valid}.status"},
-        {"name": "Message", "type": "string", "jsonPath": f"{valid}.message", "priority": 1},
-        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
-    ]
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {
-            "name": f"{templates.PLURAL}.{models.GROUP}",
-            "labels": {"app.kubernetes.io/name": "devenv-operator"},
-        },
-        "spec": {
-            "group": models.GROUP,
-            "scope": "Cluster",
-            "names": {
-                "kind": templates.KIND,
-                "listKind": f"{templates.KIND}List",
-                "plural": templates.PLURAL,
-                "singular": templates.SINGULAR,
-                "shortNames": templates.SHORT_NAMES,
-                "categories": models.CATEGORIES,
-            },
-            "versions": [{
-                "name": models.VERSION,
-                "served": True,
-                "storage": True,
-                "subresources": {"status": {}},
-                "additionalPrinterColumns": columns,
-                "schema": {"openAPIV3Schema": root},
-            }],
-        },
-    }
+    return _definition(
+        _Names(templates.KIND, templates.PLURAL, templates.SINGULAR, templates.SHORT_NAMES),
+        "A platform-owned stack with typed parameters: DevEnvironments name it in "
+        "spec.templateRef and fill in spec.parameters.",
+        {"spec": templates.template_schema(model_schema),
+         "status": model_schema(templates.DevEnvironmentTemplateStatus)},
+        [{"name": "Valid", "type": "string", "jsonPath": f"{valid}.status"},
+         {"name": "Message", "type": "string", "jsonPath": f"{valid}.message", "priority": 1},
+         _AGE])
 
 
 HEADER = "# Generated from operator/devenv_operator/{source} by `make manifests`. Do not edit.\n"

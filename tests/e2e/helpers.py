@@ -193,6 +193,25 @@ def wait_phase(kubectl: Any, name: str, phase: str, timeout: float = 60) -> dict
     return wait_for(check, timeout, what=f"{name} phase {phase}")
 
 
+def wait_ready(kubectl: Any, name: str, generation: int = 1,
+               timeout: float = 90) -> dict[str, Any]:
+    """The environment once it is Ready for ``generation`` (not an earlier one)."""
+    def check() -> dict[str, Any] | None:
+        env = devenv(kubectl, name) or {}
+        status = env.get("status") or {}
+        return env if (status.get("phase") == "Ready"
+                       and status.get("observedGeneration") == generation) else None
+    return wait_for(check, timeout, what=f"{name} Ready at generation {generation}")
+
+
+def wait_reason(kubectl: Any, name: str, reason: str, timeout: float = 60) -> dict[str, Any]:
+    """The environment once its Ready condition has ``reason``."""
+    def check() -> dict[str, Any] | None:
+        env = devenv(kubectl, name) or {}
+        return env if condition(env, "Ready").get("reason") == reason else None
+    return wait_for(check, timeout, what=f"{name} Ready=False {reason}")
+
+
 def events_for(kubectl: Any, name: str) -> list[dict[str, Any]]:
     return items(kubectl, "events", "-A", "--field-selector",
                  f"involvedObject.kind=DevEnvironment,involvedObject.name={name}")

@@ -23,6 +23,7 @@ from tests.e2e.helpers import (
     manifest,
     unique,
     wait_for,
+    wait_ready,
 )
 
 pytestmark = pytest.mark.e2e
@@ -38,14 +39,6 @@ def refused(kubectl: Kubectl, obj: dict[str, Any]) -> str:
     return str(proc.stderr)
 
 
-def ready(kubectl: Kubectl, name: str, generation: int = 1,
-          timeout: float = 60) -> dict[str, Any]:
-    def check() -> dict[str, Any] | None:
-        env = devenv(kubectl, name)
-        status = (env or {}).get("status") or {}
-        return env if (status.get("phase") == "Ready"
-                       and status.get("observedGeneration") == generation) else None
-    return wait_for(check, timeout, what=f"{name} Ready at generation {generation}")
 
 
 # -- bounded input, refused at apply ------------------------------------------------------
@@ -110,7 +103,7 @@ def test_a_valid_probe_reaches_the_deployment_as_written(
     probe = {"httpGet": {"path": "/", "port": "http"}, "periodSeconds": 3}
     apply(kubectl, manifest(name, services=[
         {**WEB, "ports": [{"name": "http", "port": 80}], "readinessProbe": probe}]))
-    ready(kubectl, name)
+    wait_ready(kubectl, name)
     deployment = get(kubectl, "deployment", "web", "-n", f"dev-{name}") or {}
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     assert container["readinessProbe"]["httpGet"]["path"] == "/"
@@ -160,7 +153,7 @@ def test_a_refused_object_fails_alone_while_the_run_prunes_and_reports_the_gener
     names.append(name)
     namespace = f"dev-{name}"
     apply(kubectl, manifest(name, services=[WEB, {"name": "old", "image": "nginx:1.27"}]))
-    ready(kubectl, name)
+    wait_ready(kubectl, name)
     policy = unique("deny-blocked")
     denials.append(policy)
     _deny(kubectl, policy, "deployments",
@@ -199,7 +192,7 @@ def test_a_refused_object_fails_alone_while_the_run_prunes_and_reports_the_gener
     # Once the policy goes, the environment recovers by itself.
     kubectl("delete", "validatingadmissionpolicybinding", policy)
     kubectl("delete", "validatingadmissionpolicy", policy)
-    ready(kubectl, name, generation=2, timeout=90)
+    wait_ready(kubectl, name, generation=2, timeout=90)
 
 
 def test_a_namespace_the_api_server_refuses_fails_the_environment_with_the_reason(
@@ -234,16 +227,16 @@ def test_a_prefix_change_never_moves_an_existing_environment(
     name = unique("prefix")
     names.append(name)
     apply(kubectl, manifest(name))
-    ready(kubectl, name)
+    wait_ready(kubectl, name)
     with running_operator.settings_applied(DEVENV_NAMESPACE_PREFIX="moved-"):
         # Make the restarted operator reconcile it at once (an annotation change does).
         kubectl("annotate", "devenvironment", name, "example.com/poke=1", "--overwrite")
         newer = unique("prefix-new")
         names.append(newer)
         apply(kubectl, manifest(newer))
-        ready(kubectl, newer)
+        wait_ready(kubectl, newer)
         assert (devenv(kubectl, newer) or {})["status"]["namespace"] == f"moved-{newer}"
-        env = ready(kubectl, name)
+        env = wait_ready(kubectl, name)
         assert env["status"]["namespace"] == f"dev-{name}"
         assert get(kubectl, "namespace", f"moved-{name}") is None
         assert get(kubectl, "deployment", "web", "-n", f"dev-{name}") is not None
@@ -254,7 +247,7 @@ def test_forged_teardown_progress_and_an_orphaning_delete_still_remove_the_names
     name = unique("forge")
     names.append(name)
     apply(kubectl, manifest(name))
-    ready(kubectl, name)
+    wait_ready(kubectl, name)
     forged = json.dumps({"started": "2026-01-01T00:00:00.000000+00:00",
                          "stopped": "2026-01-01T00:00:01.000000+00:00", "success": True,
                          "failure": False, "retries": 1})
@@ -281,16 +274,16 @@ def test_switching_a_secret_seed_between_kinds_converges(
         namespace = f"dev-{name}"
         apply(kubectl, manifest(name, config={"secrets": [
             {"name": "s", "generate": {"keys": ["password"]}}]}))
-        ready(kubectl, name)
+        wait_ready(kubectl, name)
         assert (get(kubectl, "secret", "s", "-n", namespace) or {})["type"] == "Opaque"
         apply(kubectl, manifest(name, config={"secrets": [
             {"name": "s", "copyFrom": {"namespace": source_ns, "name": "cert"}}]}))
-        ready(kubectl, name, generation=2)
+        wait_ready(kubectl, name, generation=2)
         wait_for(lambda: (get(kubectl, "secret", "s", "-n", namespace) or {}).get("type")
                  == "kubernetes.io/tls", 30, what="the copy with the source's type")
         apply(kubectl, manifest(name, config={"secrets": [
             {"name": "s", "generate": {"keys": ["password"]}}]}))
-        ready(kubectl, name, generation=3)
+        wait_ready(kubectl, name, generation=3)
         wait_for(lambda: (get(kubectl, "secret", "s", "-n", namespace) or {}).get("type")
                  == "Opaque", 30, what="a generated Secret again")
     finally:

@@ -22,6 +22,8 @@ from tests.e2e.helpers import (
     get,
     unique,
     wait_for,
+    wait_ready,
+    wait_reason,
 )
 
 pytestmark = pytest.mark.e2e
@@ -44,20 +46,8 @@ def env_from(name: str, template: str, **spec: Any) -> dict[str, Any]:
             "metadata": {"name": name}, "spec": {"templateRef": {"name": template}, **spec}}
 
 
-def ready(kubectl: Kubectl, name: str, generation: int = 1) -> dict[str, Any]:
-    def check() -> dict[str, Any] | None:
-        env = devenv(kubectl, name) or {}
-        status = env.get("status") or {}
-        return env if (status.get("phase") == "Ready"
-                       and status.get("observedGeneration") == generation) else None
-    return wait_for(check, 90, what=f"{name} Ready")
 
 
-def failing(kubectl: Kubectl, name: str, reason: str) -> dict[str, Any]:
-    def check() -> dict[str, Any] | None:
-        env = devenv(kubectl, name) or {}
-        return env if condition(env, "Ready").get("reason") == reason else None
-    return wait_for(check, 60, what=f"{name} {reason}")
 
 
 def test_a_template_renders_typed_values_and_defaults(
@@ -70,7 +60,7 @@ def test_a_template_renders_typed_values_and_defaults(
     names.append(name)
     apply(kubectl, env_from(name, tpl, parameters={
         "apiImage": "registry.example.com/shop/api:pr-1", "apiReplicas": "2"}))
-    env = ready(kubectl, name)
+    env = wait_ready(kubectl, name)
     ns = env["status"]["namespace"]
     assert env["status"]["template"] == {"name": tpl, "generation": 1}
     resolved = condition(env, "TemplateResolved")
@@ -98,7 +88,7 @@ def test_an_invalid_parameter_creates_nothing_and_names_the_parameter(
     name = unique("badparam")
     names.append(name)
     apply(kubectl, env_from(name, template["metadata"]["name"], parameters=parameters))
-    env = failing(kubectl, name, "ParameterInvalid")
+    env = wait_reason(kubectl, name, "ParameterInvalid")
     assert env["status"]["phase"] == "Failed"
     assert words in condition(env, "TemplateResolved")["message"]
     assert condition(env, "TemplateResolved")["status"] == "False"
@@ -110,7 +100,7 @@ def test_a_missing_template_creates_nothing(kubectl: Kubectl, running_operator: 
     name = unique("notpl")
     names.append(name)
     apply(kubectl, env_from(name, "no-such-template"))
-    env = failing(kubectl, name, "TemplateNotFound")
+    env = wait_reason(kubectl, name, "TemplateNotFound")
     assert "no-such-template" in condition(env, "Ready")["message"]
     assert get(kubectl, "namespace", f"dev-{name}") is None
 
@@ -123,7 +113,7 @@ def test_overrides_are_merged_by_name(kubectl: Kubectl, running_operator: Operat
                             parameters={"apiImage": "registry.example.com/shop/api:1"},
                             services=[{"name": "worker", "image": "registry.example.com/w:1"},
                                       {"name": "cache", "image": "redis:7.4"}]))
-    env = ready(kubectl, name)
+    env = wait_ready(kubectl, name)
     ns = env["status"]["namespace"]
     assert {s["name"] for s in env["status"]["services"]} == {"db", "cache", "api", "worker"}
     cache = get(kubectl, "deployment", "cache", "-n", ns) or {}
@@ -140,7 +130,7 @@ def test_editing_a_template_re_renders_and_a_broken_one_keeps_the_environment_ru
     names.append(name)
     apply(kubectl, env_from(name, tpl, parameters={
         "apiImage": "registry.example.com/shop/api:1"}))
-    env = ready(kubectl, name)
+    env = wait_ready(kubectl, name)
     ns = env["status"]["namespace"]
 
     edited = copy.deepcopy(template)
@@ -159,7 +149,7 @@ def test_editing_a_template_re_renders_and_a_broken_one_keeps_the_environment_ru
              .get("status") == "False", 30, what="the template to be marked invalid")
     assert "undeclared" in condition(get(kubectl, "devenvironmenttemplate", tpl),
                                      "Valid")["message"]
-    env = failing(kubectl, name, "TemplateInvalid")
+    env = wait_reason(kubectl, name, "TemplateInvalid")
     assert "undeclared" in condition(env, "TemplateResolved")["message"]
     # It keeps what it had: the namespace and its services are still there.
     for service in ("db", "cache", "api"):

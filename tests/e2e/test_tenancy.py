@@ -18,12 +18,13 @@ from tests.e2e.helpers import (
     Operator,
     apply,
     condition,
-    devenv,
     get,
     items,
     manifest,
     unique,
     wait_for,
+    wait_ready,
+    wait_reason,
 )
 
 pytestmark = pytest.mark.e2e
@@ -76,20 +77,8 @@ def make_class(kubectl: Kubectl) -> Iterator[Any]:
         kubectl("delete", "devenvironmentclass", name, "--ignore-not-found")
 
 
-def ready(kubectl: Kubectl, name: str, generation: int = 1) -> dict[str, Any]:
-    def check() -> dict[str, Any] | None:
-        env = devenv(kubectl, name) or {}
-        status = env.get("status") or {}
-        return env if (status.get("phase") == "Ready"
-                       and status.get("observedGeneration") == generation) else None
-    return wait_for(check, 60, what=f"{name} Ready (generation {generation})")
 
 
-def reason_of(kubectl: Kubectl, name: str, reason: str) -> dict[str, Any]:
-    def check() -> dict[str, Any] | None:
-        env = devenv(kubectl, name) or {}
-        return env if condition(env, "Ready").get("reason") == reason else None
-    return wait_for(check, 60, what=f"{name} Ready=False {reason}")
 
 
 def test_the_class_objects_are_children_of_every_environment(
@@ -105,7 +94,7 @@ def test_the_class_objects_are_children_of_every_environment(
     ns = f"dev-{name}"
     apply(as_user(kubectl, "alice"), manifest(name, className=cls, owner="alice",
                                               services=[WEB]))
-    ready(kubectl, name)
+    wait_ready(kubectl, name)
     labels = (get(kubectl, "namespace", ns) or {})["metadata"]["labels"]
     assert labels["pod-security.kubernetes.io/enforce"] == "baseline"
     assert labels["pod-security.kubernetes.io/warn"] == "restricted"
@@ -155,7 +144,7 @@ def test_workloads_are_hardened_unless_the_class_relaxes_it(
     name = unique("hard")
     names.append(name)
     apply(kubectl, manifest(name, services=[WEB]))
-    ready(kubectl, name)
+    wait_ready(kubectl, name)
     pod = (get(kubectl, "deployment", "web", "-n", f"dev-{name}") or {})["spec"]["template"][
         "spec"]
     assert pod["automountServiceAccountToken"] is False
@@ -170,7 +159,7 @@ def test_workloads_are_hardened_unless_the_class_relaxes_it(
     names.append(loose)
     apply(kubectl, manifest(loose, className=relaxed, services=[WEB],
                             config={"secrets": [{"name": "s", "generate": {"keys": ["k"]}}]}))
-    ready(kubectl, loose)
+    wait_ready(kubectl, loose)
     container = (get(kubectl, "deployment", "web", "-n", f"dev-{loose}") or {})["spec"][
         "template"]["spec"]["containers"][0]
     assert container["securityContext"] == {"allowPrivilegeEscalation": True}
@@ -180,7 +169,7 @@ def test_workloads_are_hardened_unless_the_class_relaxes_it(
     db = unique("caps")
     names.append(db)
     apply(kubectl, manifest(db, className=some, services=[WEB]))
-    ready(kubectl, db)
+    wait_ready(kubectl, db)
     container = (get(kubectl, "deployment", "web", "-n", f"dev-{db}") or {})["spec"][
         "template"]["spec"]["containers"][0]
     assert container["securityContext"]["capabilities"] == {
@@ -204,7 +193,7 @@ def test_a_spec_that_breaks_its_class_creates_nothing_and_names_the_rule(
     name = unique("viol")
     names.append(name)
     apply(as_user(kubectl, "mallory"), manifest(name, className=cls, **spec))
-    env = reason_of(kubectl, name, "PolicyViolation")
+    env = wait_reason(kubectl, name, "PolicyViolation")
     assert env["status"]["phase"] == "Failed"
     assert rule in condition(env, "Ready")["message"]
     namespace = spec.get("namespace", f"dev-{name}")
@@ -216,7 +205,7 @@ def test_a_missing_class_creates_nothing(kubectl: Kubectl, running_operator: Ope
     name = unique("nocls")
     names.append(name)
     apply(kubectl, manifest(name, className="no-such-class"))
-    env = reason_of(kubectl, name, "ClassNotFound")
+    env = wait_reason(kubectl, name, "ClassNotFound")
     assert "no-such-class" in condition(env, "Ready")["message"]
     assert get(kubectl, "namespace", f"dev-{name}") is None
 
@@ -228,7 +217,7 @@ def test_the_default_class_applies_when_none_is_named(
     name = unique("dflt")
     names.append(name)
     apply(kubectl, manifest(name, services=[WEB, {**WEB, "name": "api"}]))
-    env = reason_of(kubectl, name, "PolicyViolation")
+    env = wait_reason(kubectl, name, "PolicyViolation")
     assert cls in condition(env, "Ready")["message"]
 
 
@@ -238,13 +227,13 @@ def test_an_owner_gets_at_most_the_class_s_number_of_environments(
     first, second = unique("quota1"), unique("quota2")
     names.extend([first, second])
     apply(kubectl, manifest(first, className=cls, owner="carol"))
-    ready(kubectl, first)
+    wait_ready(kubectl, first)
     apply(kubectl, manifest(second, className=cls, owner="carol"))
-    env = reason_of(kubectl, second, "PolicyViolation")
+    env = wait_reason(kubectl, second, "PolicyViolation")
     assert "maxEnvironmentsPerOwner" in condition(env, "Ready")["message"]
     # Once the first one goes, the second may proceed.
     kubectl("delete", "devenvironment", first, "--wait=true", "--timeout=90s")
-    ready(kubectl, second)
+    wait_ready(kubectl, second)
 
 
 def test_pull_secrets_are_copied_with_consent_and_set_on_every_pod(
@@ -263,7 +252,7 @@ def test_pull_secrets_are_copied_with_consent_and_set_on_every_pod(
         name = unique("pull")
         names.append(name)
         apply(kubectl, manifest(name, className=cls, services=[WEB]))
-        ready(kubectl, name)
+        wait_ready(kubectl, name)
         copy = get(kubectl, "secret", "pull", "-n", f"dev-{name}") or {}
         assert copy["type"] == "kubernetes.io/dockerconfigjson"
         pod = (get(kubectl, "deployment", "web", "-n", f"dev-{name}") or {})["spec"][
@@ -293,9 +282,9 @@ def test_copy_consent_can_be_narrowed_to_owners_and_namespaces(
         apply(as_user(kubectl, "carl", "team-a"), manifest(team, owner="group:team-a",
                                                             config=seed))
         apply(as_user(kubectl, "bob"), manifest(stranger, owner="bob", config=seed))
-        ready(kubectl, allowed)
-        ready(kubectl, team)
-        env = reason_of(kubectl, stranger, "SecretNotCopyable")
+        wait_ready(kubectl, allowed)
+        wait_ready(kubectl, team)
+        env = wait_reason(kubectl, stranger, "SecretNotCopyable")
         message = condition(env, "ConfigSeeded")["message"]
         assert "does not exist or is not shared" in message
         assert "t0k3n" not in json.dumps(env)
@@ -305,7 +294,7 @@ def test_copy_consent_can_be_narrowed_to_owners_and_namespaces(
         names.append(missing)
         apply(as_user(kubectl, "bob"), manifest(missing, owner="bob", config={"secrets": [
             {"name": "token", "copyFrom": {"namespace": source_ns, "name": "nope"}}]}))
-        other = condition(reason_of(kubectl, missing, "SecretNotCopyable"), "ConfigSeeded")
+        other = condition(wait_reason(kubectl, missing, "SecretNotCopyable"), "ConfigSeeded")
         assert other["message"].replace("nope", "token") == message
     finally:
         kubectl("delete", "namespace", source_ns, "--wait=false")
@@ -341,7 +330,7 @@ def test_what_cel_can_see_of_the_class_is_refused_at_apply(
         names.append(name)
         apply(kubectl, manifest(name, className=cls, namespace=f"team-a-{name}",
                                 services=[WEB]))
-        ready(kubectl, name)
+        wait_ready(kubectl, name)
     finally:
         kubectl("delete", "-f", str(policy), "--ignore-not-found")
 
@@ -361,7 +350,7 @@ def test_the_examples_work_under_the_shipped_default_class(
         obj["metadata"]["name"] = name
         names.append(name)
         apply(kubectl, obj)
-        env = ready(kubectl, name)
+        env = wait_ready(kubectl, name)
         ns = env["status"]["namespace"]
         assert get(kubectl, "resourcequota", "devenv-quota", "-n", ns) is not None
         assert get(kubectl, "networkpolicy", "devenv-isolation", "-n", ns) is not None
