@@ -9,6 +9,10 @@ and patches their status. Ours are deliberately fast and deterministic:
 * ``pod-image-pull-error``: a pod with any (init) container image starting with
   ``unpullable.invalid/`` never becomes Ready; its containers wait with reason
   ``ErrImagePull`` and, one second later, ``ImagePullBackOff`` (like a kubelet).
+* ``pod-crash-loop-N``: a pod with a container image starting with ``crashloop.invalid/``
+  runs, but that container crashes (exit code 1, reason Error) and waits in
+  ``CrashLoopBackOff``; its restartCount rises 1, 2, ... ``CRASH_LOOP_STEPS`` two seconds
+  apart (like a kubelet's back-off, only faster). Its other containers run.
 * ``pod-job-complete``: a running pod owned by a Job succeeds, so Jobs complete.
 * ``pod-delete``: a pod with a deletionTimestamp is deleted for good (grace period 0),
   which lets namespace deletion finish. Finalizers on pods are respected.
@@ -22,6 +26,9 @@ import json
 from typing import Any
 
 UNPULLABLE_PREFIX = "unpullable.invalid/"
+CRASHLOOP_PREFIX = "crashloop.invalid/"
+CRASH_LOOP_STEPS = 5
+CRASH_LOOP_INTERVAL_MS = 2_000
 HEARTBEAT_MS = 20_000
 HEARTBEAT_JITTER_MS = 30_000
 BACKOFF_MS = 1_000
@@ -31,6 +38,11 @@ UNPULLABLE_JQ = (
     "[.spec.initContainers[]?, .spec.containers[]? | .image"
     f' | startswith("{UNPULLABLE_PREFIX}")] | any'
 )
+CRASHLOOP_JQ = (
+    "[.spec.initContainers[]?, .spec.containers[]? | .image"
+    f' | startswith("{CRASHLOOP_PREFIX}")] | any'
+)
+RESTARTS_JQ = "[.status.containerStatuses[]?.restartCount] | max // 0 | tostring"
 READY_JQ = '.status.conditions[]? | select(.type == "Ready") | .status'
 WAITING_REASONS_JQ = ".status.containerStatuses[]?.state.waiting.reason"
 
@@ -230,6 +242,54 @@ containerStatuses:
     )
 
 
+def _crash_loop_template(restarts: int) -> str:
+    prefix = json.dumps(CRASHLOOP_PREFIX)
+    return (
+        """\
+{{ $now := Now }}
+phase: Running
+conditions:
+- {type: PodReadyToStartContainers, status: "True", lastTransitionTime: {{ $now | Quote }}}
+- {type: Initialized, status: "True", lastTransitionTime: {{ $now | Quote }}}
+- {type: ContainersReady, status: "False", reason: ContainersNotReady, \
+lastTransitionTime: {{ $now | Quote }}}
+- {type: Ready, status: "False", reason: ContainersNotReady, \
+lastTransitionTime: {{ $now | Quote }}}
+containerStatuses:
+{{ range .spec.containers }}
+- name: {{ .name | Quote }}
+  image: {{ .image | Quote }}
+  imageID: {{ printf "kwok://%s" .image | Quote }}
+  containerID: {{ printf "kwok://%s" .name | Quote }}
+"""
+        + f"{{{{ if hasPrefix {prefix} .image }}}}\n"
+        + "  ready: false\n"
+        + "  started: false\n"
+        + f"  restartCount: {restarts}\n"
+        + "  state:\n"
+        + "    waiting:\n"
+        + "      reason: CrashLoopBackOff\n"
+        + '      message: {{ printf "back-off restarting failed container %s" .name | Quote }}\n'
+        + "  lastState:\n"
+        + "    terminated:\n"
+        + "      exitCode: 1\n"
+        + "      reason: Error\n"
+        + "      startedAt: {{ $now | Quote }}\n"
+        + "      finishedAt: {{ $now | Quote }}\n"
+        + "{{ else }}\n"
+        + "  ready: true\n"
+        + "  started: true\n"
+        + "  restartCount: 0\n"
+        + "  state:\n"
+        + "    running:\n"
+        + "      startedAt: {{ $now | Quote }}\n"
+        + "{{ end }}\n"
+        + "{{ end }}\n"
+        # Addresses only on the first patch (see _pull_failure_template).
+        + (_POD_ADDRESSES if restarts == 1 else "")
+    )
+
+
 POD_JOB_COMPLETE_TEMPLATE = """\
 {{ $now := Now }}
 phase: Succeeded
@@ -260,6 +320,21 @@ def stages(kube_version: str, kwok_version: str) -> list[dict[str, Any]]:
     pull_failing = [
         NOT_DELETING,
         _jq(UNPULLABLE_JQ, "In", "true"),
+    ]
+    crash_loop = [
+        _stage(
+            f"pod-crash-loop-{n}",
+            "Pod",
+            [
+                NOT_DELETING,
+                _jq(UNPULLABLE_JQ, "In", "false"),
+                _jq(CRASHLOOP_JQ, "In", "true"),
+                _jq(RESTARTS_JQ, "In", str(n - 1)),
+            ],
+            [_status_patch(_crash_loop_template(n))],
+            delay_ms=CRASH_LOOP_INTERVAL_MS if n > 1 else None,
+        )
+        for n in range(1, CRASH_LOOP_STEPS + 1)
     ]
     return [
         _stage(
@@ -295,11 +370,13 @@ def stages(kube_version: str, kwok_version: str) -> list[dict[str, Any]]:
             [
                 NOT_DELETING,
                 _jq(UNPULLABLE_JQ, "In", "false"),
+                _jq(CRASHLOOP_JQ, "In", "false"),
                 _jq(".status.phase", "In", "Pending"),
                 _jq(READY_JQ, "NotIn", "True"),
             ],
             [_status_patch(POD_READY_TEMPLATE)],
         ),
+        *crash_loop,
         _stage(
             "pod-job-complete",
             "Pod",

@@ -67,9 +67,10 @@ class ChildReader:
             record.listed_at = None
 
     def with_pods(self, env: builders.Env, found: Mapping[str, status.ServiceObservation],
-                  now: datetime) -> dict[str, status.ServiceObservation]:
-        """The observations, with the pods of late Deployments attached (one LIST)."""
-        if not status.worth_listing_pods(found.values(), now, POD_LOOK_AFTER):
+                  now: datetime, always: bool = False) -> dict[str, status.ServiceObservation]:
+        """The observations, with the pods of late Deployments attached (one LIST); with
+        ``always``, read them even if every Deployment is Available."""
+        if not always and not status.worth_listing_pods(found.values(), now, POD_LOOK_AFTER):
             return dict(found)
         selector = f"{builders.ENVIRONMENT_LABEL}={env.name}"
         pods: dict[str, list[dict[str, Any]]] = {}

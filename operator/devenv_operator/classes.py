@@ -81,6 +81,24 @@ class Lifetime(Model):
         return bounded_duration(value)
 
 
+class FailFast(Model):
+    """When a stuck service fails the environment early instead of at its readyTimeout
+    (overrides the operator's DEVENV_IMAGE_PULL_FAIL_AFTER and DEVENV_CRASH_LOOP_RESTARTS)."""
+
+    image_pull_fail_after: str | None = Field(
+        None, max_length=32, pattern=DURATION,
+        description="How long an image may keep failing to pull before ImagePullFailed.")
+    crash_loop_restarts: int | None = Field(
+        None, ge=1, le=1000,
+        description="Restarts of a container that is still not running after which the "
+                    "environment is CrashLooping.")
+
+    @field_validator("image_pull_fail_after")
+    @classmethod
+    def _bounded(cls, value: str | None) -> str | None:
+        return bounded_duration(value)
+
+
 class Images(Model):
     """Where images may come from, and how they are pulled."""
 
@@ -158,6 +176,8 @@ class DevEnvironmentClassSpec(Model):
         "(default edit; empty: none).")
     lifetime: Lifetime | None = Field(None, description="Lifetime defaults and caps.")
     images: Images | None = Field(None, description="Allowed registries and pull secrets.")
+    fail_fast: FailFast | None = Field(
+        None, description="When image pull failures and crash loops fail the environment.")
     limits: Limits | None = Field(None, description="Size limits.")
     secrets: SecretsPolicy = Field(
         default_factory=SecretsPolicy, description="What Secret seeds may be.")

@@ -570,8 +570,14 @@ class ServiceStatus(Model):
     replicas: int = Field(0, description="Pods wanted.")
     reason: str | None = Field(
         None, description="Available, or why not: DependencyNotReady, ServiceNotReady, "
-        "ApplyFailed.")
+        "ApplyFailed, ImagePullFailed, CrashLooping.")
     message: str = Field("", description="What the service waits for, if not ready.")
+    restarts: int = Field(0, description="Container restarts in the service's current pods.")
+    last_termination_reason: str | None = Field(
+        None, description="Reason of the most recent container termination (e.g. Error, "
+        "OOMKilled).")
+    last_exit_code: int | None = Field(
+        None, description="Exit code of the most recent container termination.")
 
 
 class EndpointStatus(Model):

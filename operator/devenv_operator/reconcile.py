@@ -32,6 +32,7 @@ from devenv_operator import (
     lifecycle,
     metrics,
     models,
+    pods,
     status,
     templates,
 )
@@ -132,7 +133,8 @@ class Reconciler:
             namespace=checked.namespace,
             ready_timeout=spec.ready_timeout_delta() if spec else models.parse_duration("10m"),
             expires_at=expiry.at, expiring=bool(expiry.warn_at and now >= expiry.warn_at),
-            expiry_note=expiry.clamped_note, template=template)
+            expiry_note=expiry.clamped_note, template=template,
+            fail_fast=fail_fast_rules(self.settings, resolved.policy))
         run, events = Run(), list[Event]()
         if spec is None or checked.namespace is None or not checked.ok:
             obs = replace(base, invalid=checked.problem,
@@ -166,7 +168,8 @@ class Reconciler:
         # Config and the first services go out together, as a client applying a directory
         # would: a pod that starts before its ConfigMap exists is retried by the kubelet.
         secret_problems, config_pending, sources, env = self._converge_config(run, env, children)
-        services = self._converge_services(run, env, children, now)
+        services = self._converge_services(run, env, children, now,
+                                           recheck_pods=status.worth_rechecking_pods(previous))
         config_errors = [e for e in self.fanout.collect(config_pending) if e is not None]
         self.applier.prune(run, env.namespace, children)
         obs = replace(base, namespace_state="ready", secret_problems=secret_problems,
@@ -302,7 +305,8 @@ class Reconciler:
     # -- services ----------------------------------------------------------------------
 
     def _converge_services(self, run: Run, env: builders.Env, children: Children,
-                           now: datetime) -> list[status.ServiceObservation]:
+                           now: datetime, recheck_pods: bool
+                           ) -> list[status.ServiceObservation]:
         """Apply each dependency wave whose dependencies are Available; observe the rest."""
         by_name = {s.name: s for s in env.spec.services}
         available: dict[str, bool] = {}
@@ -329,8 +333,8 @@ class Reconciler:
                     status.deployment_available(observation.deployment, service.replicas))
         run.keep[kube.DEPLOYMENT.kind] = set(by_name)
         run.keep[kube.SERVICE.kind] = {s.name for s in env.spec.services if s.ports}
-        if not all(available.values()):
-            found = self.children.with_pods(env, found, now)
+        if recheck_pods or not all(available.values()):
+            found = self.children.with_pods(env, found, now, always=recheck_pods)
         return [found[s.name] for s in env.spec.services]
 
     def _apply_wave(self, run: Run, env: builders.Env, services: list[models.Service],
@@ -379,6 +383,18 @@ class Reconciler:
             deadlines=deadlines, resync=self.settings.seconds("resync_interval"),
             provisioning_recheck=self.settings.seconds("provisioning_recheck"))
         return Outcome(new, wait, sources, run.writes, events, ready_after, steps)
+
+
+def fail_fast_rules(settings: Settings, policy: classes.DevEnvironmentClassSpec | None
+                    ) -> pods.FailFast:
+    """When a stuck service fails the environment: the class's failFast, else the
+    operator's settings."""
+    rules = policy.fail_fast if policy else None
+    after = rules.image_pull_fail_after if rules else None
+    restarts = rules.crash_loop_restarts if rules else None
+    return pods.FailFast(
+        image_pull_after=models.parse_duration(after or settings.image_pull_fail_after),
+        crash_loop_restarts=restarts or settings.crash_loop_restarts)
 
 
 def rendered(index: templates.TemplateIndex, raw: Mapping[str, Any]

@@ -41,6 +41,12 @@ class Settings(BaseModel):
         "re-check also re-reads its children from the API instead of the operator's cache.")
     provisioning_recheck: str = Field(
         "5s", description="How often a provisioning environment re-reads its pods' state.")
+    image_pull_fail_after: str = Field(
+        "2m", description="How long an image may keep failing to pull before the environment "
+        "is Failed/ImagePullFailed (a class's failFast overrides it).")
+    crash_loop_restarts: int = Field(
+        3, ge=1, le=1000, description="Restarts of a container still not running after which "
+        "the environment is Failed/CrashLooping (a class's failFast overrides it).")
     workers: int = Field(
         16, ge=1, le=256, description="Threads for blocking API calls (also the connection pool).")
     metrics_port: int = Field(
@@ -57,7 +63,8 @@ class Settings(BaseModel):
         parse_duration(value)
         return value
 
-    @field_validator("default_ttl", "max_ttl", "resync_interval", "provisioning_recheck")
+    @field_validator("default_ttl", "max_ttl", "resync_interval", "provisioning_recheck",
+                     "image_pull_fail_after")
     @classmethod
     def _positive_durations(cls, value: str | None) -> str | None:
         # Zero would mean a busy reconcile loop, or deleting every environment on sight.

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from devenv_operator.builders import Ownership, SecretProblem
 from devenv_operator.lifecycle import shift
 from devenv_operator.models import format_duration
+from devenv_operator.pods import FailFast, PodFacts, facts
 
 READY = "Ready"
 NAMESPACE_READY = "NamespaceReady"
@@ -31,8 +32,13 @@ CONDITION_TYPES = (READY, NAMESPACE_READY, CONFIG_SEEDED, SERVICES_READY, EXPIRI
 FAILED_REASONS = frozenset({
     "InvalidSpec", "NamespaceConflict", "NamespaceFailed", "SecretNotCopyable",
     "ReadyTimeout", "ApplyFailed", "PolicyViolation", "ClassNotFound",
-    "TemplateNotFound", "ParameterInvalid", "TemplateInvalid",
+    "TemplateNotFound", "ParameterInvalid", "TemplateInvalid", "ImagePullFailed",
+    "CrashLooping",
 })
+# Failed reasons that may clear by themselves (the cause goes away): re-checked often.
+RECOVERABLE_FAILURES = frozenset({"ReadyTimeout", "ImagePullFailed", "CrashLooping"})
+# Service reasons that fail the environment early (pods.FailFast thresholds passed).
+STUCK_REASONS = ("ImagePullFailed", "CrashLooping")
 # Why a whole run failed (the Reconciled condition); the run is retried with backoff.
 RUN_FAILURE_REASONS = ("Forbidden", "ApiError", "ReconcileError")
 # Every reason the operator may set; metric labels come from this fixed set.
@@ -43,7 +49,7 @@ REASONS = (
     "ReadyTimeout", "Expired", "Terminating", "ExpiringSoon", "NotExpiringSoon", "NoExpiry",
     "TTLClamped", "Available", "ReconcileSucceeded", "PolicyViolation", "ClassNotFound",
     "TemplateNotFound", "ParameterInvalid", "TemplateInvalid", "TemplateRendered",
-    "NotStalled",
+    "NotStalled", *STUCK_REASONS,
     *RUN_FAILURE_REASONS,
 )
 
@@ -95,6 +101,7 @@ class ServiceObservation:
     deployment: Mapping[str, Any] | None = None
     waiting_for: Sequence[str] = ()  # dependencies not yet Available (not created yet)
     pods: Sequence[Mapping[str, Any]] = ()
+    pods_seen: bool = False  # pods were read this run (else the last status's counts stand)
     error: ApplyFailure | None = None  # the API server refused one of its objects
 
 
@@ -134,6 +141,7 @@ class Observation:
     extra_messages: Sequence[str] = field(default_factory=tuple)
     template: TemplateObservation | None = None
     endpoints: Sequence[tuple[str, int]] = ()  # (service, port) of every service port
+    fail_fast: FailFast = field(default_factory=FailFast)
 
 
 def deployment_available(deployment: Mapping[str, Any] | None, replicas: int) -> bool:
@@ -176,10 +184,25 @@ def _deployment_problem(deployment: Mapping[str, Any]) -> str | None:
     return None
 
 
-def service_status(obs: ServiceObservation) -> dict[str, Any]:
-    """One entry of ``status.services``: readiness, and why not (``reason``, ``message``)."""
+def _pod_facts(obs: ServiceObservation, previous: Mapping[str, Any], now: datetime,
+               rules: FailFast) -> PodFacts:
+    if obs.pods_seen or obs.pods:
+        return facts(obs.pods, now, rules)
+    if obs.deployment is None:
+        return PodFacts()
+    # Pods not read this run: the counts of the last read stand (not whether it is stuck).
+    return PodFacts(restarts=int(previous.get("restarts") or 0),
+                    last_termination_reason=previous.get("lastTerminationReason"),
+                    last_exit_code=previous.get("lastExitCode"))
+
+
+def service_status(obs: ServiceObservation, previous: Mapping[str, Any] | None,
+                   now: datetime, rules: FailFast) -> dict[str, Any]:
+    """One entry of ``status.services``: readiness, and why not (``reason``, ``message``);
+    restarts and the last termination of its current pods."""
     status = (obs.deployment or {}).get("status") or {}
     ready = deployment_available(obs.deployment, obs.replicas)
+    pods = _pod_facts(obs, previous or {}, now, rules)
     out: dict[str, Any] = {
         "name": obs.name,
         "ready": ready,
@@ -187,7 +210,12 @@ def service_status(obs: ServiceObservation) -> dict[str, Any]:
         "replicas": obs.replicas,
         "reason": "Available",
         "message": "",
+        "restarts": pods.restarts,
     }
+    if pods.last_termination_reason is not None:
+        out["lastTerminationReason"] = pods.last_termination_reason
+    if pods.last_exit_code is not None:
+        out["lastExitCode"] = pods.last_exit_code
     if obs.error:
         out.update(ready=False, reason="ApplyFailed", message=f"ApplyFailed: {obs.error.message}")
         return out
@@ -203,6 +231,10 @@ def service_status(obs: ServiceObservation) -> dict[str, Any]:
             out["message"] = "not created yet"
         return out
     counts = f"{out['readyReplicas']}/{obs.replicas} ready"
+    if pods.stuck_reason is not None:
+        out.update(reason=pods.stuck_reason,
+                   message=f"{counts}: {pods.stuck_reason}: {pods.stuck_message}")
+        return out
     problem = _pod_problem(obs.pods) or _deployment_problem(obs.deployment)
     out["message"] = f"{counts}: {problem}" if problem else f"{counts}, rolling out"
     return out
@@ -211,7 +243,7 @@ def service_status(obs: ServiceObservation) -> dict[str, Any]:
 def with_pods(obs: ServiceObservation, pods: Sequence[Mapping[str, Any]]
               ) -> ServiceObservation:
     """The observation with its pods attached (only a created Deployment has pods)."""
-    return obs if obs.deployment is None else replace(obs, pods=tuple(pods))
+    return obs if obs.deployment is None else replace(obs, pods=tuple(pods), pods_seen=True)
 
 
 def worth_listing_pods(found: Iterable[ServiceObservation], now: datetime,
@@ -225,6 +257,16 @@ def worth_listing_pods(found: Iterable[ServiceObservation], now: datetime,
         if created is None or (now - created).total_seconds() >= after:
             return True
     return False
+
+
+def worth_rechecking_pods(previous: Mapping[str, Any]) -> bool:
+    """Whether pods should be read even if every Deployment is Available: the last status
+    saw a service stuck, or not ready after the environment had been Ready (a container
+    restarted): the run that sees it recover records its restarts and last termination."""
+    services = previous.get("services") or []
+    if any(s.get("reason") in STUCK_REASONS for s in services):
+        return True
+    return bool(previous.get("readyAt")) and any(not s.get("ready") for s in services)
 
 
 def _condition(ctype: str, ok: bool | None, reason: str, message: str) -> dict[str, Any]:
@@ -245,7 +287,8 @@ def _services_condition(
                           f"Not ready after {format_duration(obs.ready_timeout)}: {detail}")
     blocked = any(s["reason"] == "DependencyNotReady" for s in waiting)
     refused = any(s["reason"] == "ApplyFailed" for s in waiting)
-    reason = "ApplyFailed" if refused else (
+    stuck = next((s["reason"] for s in waiting if s["reason"] in STUCK_REASONS), None)
+    reason = "ApplyFailed" if refused else stuck or (
         "DependencyNotReady" if blocked else "ServiceNotReady")
     return _condition(SERVICES_READY, False, reason, f"Waiting for services: {detail}")
 
@@ -356,7 +399,8 @@ def provisioning_started(obs: Observation, previous: Mapping[str, Any], now: dat
 
 def compute(obs: Observation, previous: Mapping[str, Any], now: datetime) -> dict[str, Any]:
     """The new status. ``previous`` is the current ``.status`` (possibly empty)."""
-    services = [service_status(s) for s in obs.services]
+    before = {s.get("name"): s for s in previous.get("services") or []}
+    services = [service_status(s, before.get(s.name), now, obs.fail_fast) for s in obs.services]
     started = provisioning_started(obs, previous, now)
     same_generation = previous.get("observedGeneration") == obs.generation
     already_ready = same_generation and bool(previous.get("readyAt"))

@@ -111,7 +111,7 @@ def requeue_after(*, phase: str, reason: str, namespace_terminating: bool, now: 
     looked at every resync; one still provisioning, or failed by a timeout it may recover
     from, more often; and never later than its next deadline (readiness, expiry, warning).
     """
-    if phase in ("Ready", "Failed") and reason != "ReadyTimeout":
+    if phase in ("Ready", "Failed") and reason not in status.RECOVERABLE_FAILURES:
         wait = resync
     elif namespace_terminating:
         wait = 2.0

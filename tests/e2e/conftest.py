@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -27,7 +28,9 @@ from tests.e2e.helpers import (
     STATE_DIR,
     Kubectl,
     Operator,
+    apply,
     run_kubectl,
+    unique,
 )
 
 
@@ -131,3 +134,20 @@ def names(kubectl: Kubectl) -> Iterator[list[str]]:
     yield created
     for name in created:
         kubectl("delete", "devenvironment", name, "--ignore-not-found", "--wait=false")
+
+
+@pytest.fixture
+def make_class(kubectl: Kubectl) -> Iterator[Any]:
+    """make_class(**spec) creates a DevEnvironmentClass with a unique name and returns the
+    name; the classes are deleted after the test."""
+    made: list[str] = []
+
+    def make(**spec: Any) -> str:
+        name = unique("cls")
+        apply(kubectl, {"apiVersion": "shipit.dev/v1alpha1", "kind": "DevEnvironmentClass",
+                        "metadata": {"name": name}, "spec": spec})
+        made.append(name)
+        return name
+    yield make
+    for name in made:
+        kubectl("delete", "devenvironmentclass", name, "--ignore-not-found")

@@ -62,21 +62,6 @@ def as_user(kubectl: Kubectl, user: str, *groups: str) -> Kubectl:
     return run  # type: ignore[return-value]
 
 
-@pytest.fixture
-def make_class(kubectl: Kubectl) -> Iterator[Any]:
-    made: list[str] = []
-
-    def make(**spec: Any) -> str:
-        name = unique("cls")
-        apply(kubectl, {"apiVersion": "shipit.dev/v1alpha1", "kind": "DevEnvironmentClass",
-                        "metadata": {"name": name}, "spec": spec})
-        made.append(name)
-        return name
-    yield make
-    for name in made:
-        kubectl("delete", "devenvironmentclass", name, "--ignore-not-found")
-
-
 
 
 

@@ -29,6 +29,7 @@ def test_all_documents_are_stages(docs: dict[str, dict[str, Any]]) -> None:
         "pod-image-pull-backoff",
         "pod-job-complete",
         "pod-delete",
+        *(f"pod-crash-loop-{n}" for n in range(1, stages.CRASH_LOOP_STEPS + 1)),
     }
     for doc in docs.values():
         assert doc["apiVersion"] == "kwok.x-k8s.io/v1alpha1"
@@ -43,6 +44,7 @@ def test_pod_ready_is_immediate_and_skips_unpullable(docs: dict[str, dict[str, A
     sel = selectors(ready)
     assert {"key": ".metadata.deletionTimestamp", "operator": "DoesNotExist"} in sel
     assert {"key": stages.UNPULLABLE_JQ, "operator": "In", "values": ["false"]} in sel
+    assert {"key": stages.CRASHLOOP_JQ, "operator": "In", "values": ["false"]} in sel
     patch = ready["spec"]["steps"][0]["patch"]
     assert patch["subresource"] == "status"
     assert "phase: Running" in patch["template"]
@@ -84,3 +86,20 @@ def test_node_stages(docs: dict[str, dict[str, Any]]) -> None:
     heartbeat = docs["node-heartbeat"]["spec"]
     assert 0 < heartbeat["delay"]["durationMilliseconds"] <= 30_000
     assert "lastHeartbeatTime" in heartbeat["steps"][0]["patch"]["template"]
+
+
+def test_crash_looping_images_restart_one_step_at_a_time(
+        docs: dict[str, dict[str, Any]]) -> None:
+    assert "crashloop.invalid/" in stages.CRASHLOOP_JQ
+    for n in range(1, stages.CRASH_LOOP_STEPS + 1):
+        step = docs[f"pod-crash-loop-{n}"]
+        sel = selectors(step)
+        # Each step picks the pods the previous one left (jq yields strings to compare).
+        assert {"key": stages.RESTARTS_JQ, "operator": "In", "values": [str(n - 1)]} in sel
+        assert stages.RESTARTS_JQ.endswith("tostring")
+        assert {"key": stages.CRASHLOOP_JQ, "operator": "In", "values": ["true"]} in sel
+        template = step["spec"]["steps"][0]["patch"]["template"]
+        assert f"restartCount: {n}" in template
+        assert "reason: CrashLoopBackOff" in template and "exitCode: 1" in template
+        assert ("podIP:" in template) == (n == 1)  # one address, set once
+        assert ("delay" in step["spec"]) == (n > 1)

@@ -101,6 +101,8 @@ def test_timings_without_a_start_report_nothing() -> None:
     ("Ready", "Ready", False, 300.0),
     ("Failed", "InvalidSpec", False, 300.0),
     ("Failed", "ReadyTimeout", False, 5.0),  # may still recover: look more often
+    ("Failed", "ImagePullFailed", False, 5.0),  # the image may appear
+    ("Failed", "CrashLooping", False, 5.0),  # the container may stay up
     ("Provisioning", "ServiceNotReady", False, 5.0),
     ("Pending", "NamespaceTerminating", True, 2.0),
 ])
