@@ -1,0 +1,238 @@
+"""The plugin's access to the API: configuration as kubectl does it, and the calls it needs.
+
+The one module of the plugin that imports the ``kubernetes`` client, for configuration and
+authentication only (as ``kube.py`` does). Everyday verbs go through ``kube.Kube``; what
+it lacks (field selectors, watching one object, container logs as text, who am I) is here,
+over the same connection pool and credentials (``kube.transport``), with the same error
+types (``errors.py``).
+
+Configuration follows kubectl: ``--kubeconfig``, else ``KUBECONFIG``, else
+``~/.kube/config``; ``--context``; inside a pod with none of these, the pod's
+ServiceAccount. ``--as``/``--as-group`` impersonate, like kubectl's flags.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import urllib3
+from kubernetes import client as k8s_client
+from kubernetes import config as k8s_config
+
+from devenv_operator import errors, kube
+
+FIELD_MANAGER = "kubectl-devenv"
+SELF_SUBJECT_REVIEW = kube.Kind("authentication.k8s.io/v1", "SelfSubjectReview",
+                                "selfsubjectreviews", namespaced=False)
+CLASS = kube.Kind("shipit.dev/v1alpha1", "DevEnvironmentClass", "devenvironmentclasses",
+                  namespaced=False)
+REPLICASET = kube.Kind("apps/v1", "ReplicaSet", "replicasets", namespaced=True)
+
+
+class ConfigError(Exception):
+    """Raised when no usable kubeconfig or in-cluster configuration is found."""
+
+
+@dataclass(frozen=True)
+class Connection:
+    """How to reach the cluster: kubectl's flags, as given."""
+
+    kubeconfig: str | None = None
+    context: str | None = None
+    as_user: str | None = None
+    as_group: str | None = None
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who the API server says we are."""
+
+    username: str
+    groups: tuple[str, ...]
+
+    def owns(self, owner: str | None) -> bool:
+        """Whether ``spec.owner`` names us or one of our groups (``group:<g>``)."""
+        if not owner:
+            return False
+        if owner.startswith("group:"):
+            return owner.removeprefix("group:") in self.groups
+        return owner == self.username
+
+
+class _ImpersonatingClient(k8s_client.ApiClient):
+    """An ApiClient that adds kubectl's ``--as``/``--as-group`` headers to every request
+    (the official client has no impersonation setting; this is the hook ``kube.transport``
+    uses for credentials, so every request made through it carries them)."""
+
+    def __init__(self, configuration: k8s_client.Configuration, user: str | None,
+                 group: str | None) -> None:
+        super().__init__(configuration)
+        self._user = user
+        self._groups = [group] if group else []
+
+    def update_params_for_auth(self, headers: dict[str, Any], *args: Any,
+                               **kwargs: Any) -> None:
+        super().update_params_for_auth(headers, *args, **kwargs)
+        if self._user:
+            headers["Impersonate-User"] = self._user
+        # One group: the API server reads one group per Impersonate-Group header line, and
+        # the headers here are a plain dict (one value per name).
+        if self._groups:
+            headers["Impersonate-Group"] = self._groups[0]
+
+
+def _kubeconfig_files(explicit: str | None, environ: Mapping[str, str]) -> list[str]:
+    if explicit:
+        return [explicit]
+    listed = [p for p in environ.get("KUBECONFIG", "").split(os.pathsep) if p]
+    if listed:
+        return [p for p in listed if Path(p).is_file()]
+    default = Path.home() / ".kube" / "config"
+    return [str(default)] if default.is_file() else []
+
+
+def api_client(conn: Connection, environ: Mapping[str, str] | None = None
+               ) -> k8s_client.ApiClient:
+    """A client for ``conn``; raises ConfigError with a sentence a user can act on."""
+    environ = os.environ if environ is None else environ
+    configuration = k8s_client.Configuration()
+    files = _kubeconfig_files(conn.kubeconfig, environ)
+    try:
+        if files:
+            if conn.kubeconfig and not Path(conn.kubeconfig).is_file():
+                raise ConfigError(f"kubeconfig {conn.kubeconfig} does not exist")
+            k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
+                config_file=files[0], context=conn.context,
+                client_configuration=configuration)
+        elif "KUBERNETES_SERVICE_HOST" in environ and not conn.context:
+            k8s_config.load_incluster_config(  # type: ignore[no-untyped-call]
+                client_configuration=configuration)
+        else:
+            where = environ.get("KUBECONFIG") or "~/.kube/config"
+            raise ConfigError(f"no kubeconfig found (looked at {where}); set KUBECONFIG or "
+                              "pass --kubeconfig")
+    except k8s_config.ConfigException as exc:
+        raise ConfigError(f"cannot use the kubeconfig: {exc}") from exc
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read the kubeconfig: {exc}") from exc
+    configuration.connection_pool_maxsize = 4
+    if conn.as_user or conn.as_group:
+        return _ImpersonatingClient(configuration, conn.as_user, conn.as_group)
+    return k8s_client.ApiClient(configuration)
+
+
+class Api:
+    """``kube.Kube`` for the everyday verbs, plus the few calls the plugin needs besides."""
+
+    def __init__(self, client: k8s_client.ApiClient, timeout: float = 30.0) -> None:
+        self.kube = kube.Kube(client, timeout=timeout, field_manager=FIELD_MANAGER)
+        self._transport = kube.transport(client)
+        self._timeout = timeout
+        self.host = self._transport.host
+
+    def _request(self, method: str, path: str, query: Mapping[str, str] | None = None,
+                 *, text: bool = False) -> Any:
+        url = self.host + path + ("?" + urlencode(query) if query else "")
+        headers = {"Accept": "*/*" if text else "application/json",
+                   "User-Agent": FIELD_MANAGER}
+        self._transport.authorize(headers, path, method)
+        try:
+            response = self._transport.pool.request(method, url, headers=headers,
+                                                    timeout=self._timeout, retries=False)
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise errors.Transient(f"cannot reach the API server at {self.host}: {exc}") \
+                from exc
+        data: bytes = response.data
+        if 200 <= response.status < 300:
+            if text:
+                return data.decode(errors="replace")
+            return json.loads(data) if data else None
+        reason, message = _status_of(data)
+        raise errors.from_status(response.status, reason, message, f"{method} {path}")
+
+    def list(self, kind: kube.Kind, namespace: str | None = None, *,
+             field_selector: str | None = None, label_selector: str | None = None,
+             ) -> tuple[list[dict[str, Any]], str]:
+        """The items and the list's resourceVersion."""
+        query = {k: v for k, v in (("fieldSelector", field_selector),
+                                   ("labelSelector", label_selector)) if v}
+        result = self._request("GET", kind.path(namespace), query)
+        items: list[dict[str, Any]] = result.get("items") or []
+        for item in items:
+            item.setdefault("apiVersion", kind.api_version)
+            item.setdefault("kind", kind.kind)
+        return items, str((result.get("metadata") or {}).get("resourceVersion") or "")
+
+    def get(self, kind: kube.Kind, name: str, namespace: str | None = None
+            ) -> dict[str, Any] | None:
+        return self.kube.get(kind, name, namespace)
+
+    def watch_one(self, kind: kube.Kind, name: str, resource_version: str, *,
+                  timeout_seconds: int, stopped: Callable[[], bool] = lambda: False
+                  ) -> Iterator[dict[str, Any]]:
+        """Watch events of one object (by name) after ``resource_version``."""
+        query = {"watch": "1", "resourceVersion": resource_version,
+                 "allowWatchBookmarks": "true", "timeoutSeconds": str(max(1, timeout_seconds)),
+                 "fieldSelector": f"metadata.name={name}"}
+        path = kind.path()
+        headers = {"Accept": "application/json", "User-Agent": FIELD_MANAGER}
+        self._transport.authorize(headers, path, "GET")
+        try:
+            response = self._transport.pool.request(
+                "GET", f"{self.host}{path}?{urlencode(query)}", headers=headers,
+                preload_content=False, retries=False,
+                timeout=urllib3.Timeout(connect=10, read=timeout_seconds + 15))
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise errors.Transient(f"cannot reach the API server at {self.host}: {exc}") \
+                from exc
+        try:
+            if response.status != 200:
+                reason, message = _status_of(response.read())
+                raise errors.from_status(response.status, reason, message, f"watch {path}")
+            buffer = b""
+            for chunk in response.stream(65536, decode_content=True):
+                buffer += chunk
+                while b"\n" in buffer:
+                    line, buffer = buffer.split(b"\n", 1)
+                    if line.strip():
+                        yield json.loads(line)
+                if stopped():
+                    return
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise errors.Transient(f"watch {path} broke off: {exc}") from exc
+        finally:
+            response.release_conn()
+
+    def logs(self, namespace: str, pod: str, container: str, *, previous: bool = False,
+             tail: int = 30) -> str:
+        """The last ``tail`` lines of a container's log (the previous instance's with
+        ``previous``)."""
+        query = {"container": container, "tailLines": str(tail)}
+        if previous:
+            query["previous"] = "true"
+        text: str = self._request("GET", kube.POD.path(namespace, pod, "log"), query, text=True)
+        return text
+
+    def whoami(self) -> Identity:
+        """Who we are, from a SelfSubjectReview (authentication.k8s.io/v1)."""
+        review = self.kube.create(SELF_SUBJECT_REVIEW, {
+            "apiVersion": SELF_SUBJECT_REVIEW.api_version, "kind": SELF_SUBJECT_REVIEW.kind})
+        info = (review.get("status") or {}).get("userInfo") or {}
+        return Identity(str(info.get("username") or ""), tuple(info.get("groups") or ()))
+
+
+def _status_of(data: bytes) -> tuple[str, str]:
+    try:
+        answer = json.loads(data)
+    except ValueError:
+        return "", data.decode(errors="replace")[:500]
+    if isinstance(answer, dict):
+        reason = answer.get("reason")
+        return (reason if isinstance(reason, str) else ""), str(answer.get("message") or reason)
+    return "", str(answer)

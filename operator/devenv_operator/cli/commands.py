@@ -1,0 +1,480 @@
+"""``kubectl devenv`` commands: arguments, what each command does, and its exit code.
+
+Exit codes (``state.Outcome`` for ``wait``; the same meanings elsewhere)::
+
+    0  done (wait: Ready)
+    1  failed (wait: the environment Failed; others: the API refused, or a render failed)
+    2  wait: timed out
+    3  wait: deleted while waiting; any command: the environment does not exist
+    4  usage, kubeconfig, permission or connection error
+
+Machine-readable results go to stdout (a name, JSON, a table, the failure report of a
+wait); progress and notes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, NoReturn, TextIO
+
+import yaml
+
+from devenv_operator import errors, kube, models, templates
+from devenv_operator.cli import api as cli_api
+from devenv_operator.cli import diagnose, naming, report, state, waiting
+from devenv_operator.cli.api import Api, Connection, Identity
+from devenv_operator.cli.state import EXIT_ERROR, Outcome
+
+PROG = "kubectl devenv"
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_NOT_FOUND = 3
+
+
+class UsageError(Exception):
+    """Raised for arguments that cannot work together (exit 4)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # argparse's own exit code 2 means timeout here
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_ERROR, f"error: {message}\n")
+
+
+# --- small helpers ---------------------------------------------------------------------------
+
+def _pairs(values: Sequence[str] | None, flag: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in values or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"{flag} {item!r}: expected KEY=VALUE")
+        out[key] = value
+    return out
+
+
+def _duration(text: str, flag: str) -> timedelta:
+    try:
+        return state.parse_duration(text)
+    except ValueError as exc:
+        raise UsageError(f"{flag}: {exc}") from None
+
+
+def _waited(seconds: float) -> str:
+    return models.format_duration(timedelta(seconds=round(seconds)))
+
+
+def _load_documents(path: str) -> list[dict[str, Any]]:
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text()
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        docs = [d for d in yaml.safe_load_all(text) if d is not None]
+    except yaml.YAMLError as exc:
+        raise UsageError(f"{path} is not valid YAML: {exc}") from None
+    if not all(isinstance(d, dict) for d in docs):
+        raise UsageError(f"{path}: every document must be a mapping")
+    return docs
+
+
+def _one_of_kind(docs: list[dict[str, Any]], kind: str, path: str) -> dict[str, Any]:
+    found = [d for d in docs if d.get("kind") == kind]
+    if len(found) != 1:
+        raise UsageError(f"{path}: expected exactly one {kind}, found {len(found)}")
+    return found[0]
+
+
+def _whoami(api: Api) -> Identity | None:
+    """Who we are, or None where the cluster cannot say (SelfSubjectReview is 1.28+)."""
+    try:
+        return api.whoami()
+    except (errors.NotFound, errors.Forbidden, errors.Invalid):
+        return None
+
+
+def _get_or_exit(api: Api, name: str) -> dict[str, Any]:
+    obj = api.get(kube.DEVENV, name)
+    if obj is None:
+        raise errors.NotFound(f'devenvironment "{name}" not found')
+    return obj
+
+
+def _note(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+# --- create ------------------------------------------------------------------------------
+
+def _desired(args: argparse.Namespace) -> dict[str, Any]:
+    """The DevEnvironment the flags describe (name not decided yet)."""
+    if bool(args.filename) == bool(args.template):
+        raise UsageError("give exactly one of -f MANIFEST and --template TEMPLATE")
+    if args.filename:
+        doc = _one_of_kind(_load_documents(args.filename), models.KIND, args.filename)
+        obj: dict[str, Any] = {"apiVersion": models.API_VERSION, "kind": models.KIND,
+                               "metadata": dict(doc.get("metadata") or {}),
+                               "spec": dict(doc.get("spec") or {})}
+    else:
+        obj = {"apiVersion": models.API_VERSION, "kind": models.KIND, "metadata": {},
+               "spec": {"templateRef": {"name": args.template}}}
+    spec = obj["spec"]
+    params = _pairs(args.set, "--set")
+    if params:
+        if not spec.get("templateRef"):
+            raise UsageError("--set gives template parameters: the manifest has no templateRef")
+        spec["parameters"] = {**(spec.get("parameters") or {}), **params}
+    if args.ttl:
+        _duration(args.ttl, "--ttl")
+        spec["ttl"] = args.ttl
+    if args.class_name:
+        spec["className"] = args.class_name
+    if args.namespace:
+        spec["namespace"] = args.namespace
+    if args.owner:
+        spec["owner"] = args.owner
+    labels = _pairs(args.label, "--label")
+    if labels:
+        obj["metadata"]["labels"] = {**(obj["metadata"].get("labels") or {}), **labels}
+    return obj
+
+
+def _name_and_provenance(args: argparse.Namespace, obj: Mapping[str, Any],
+                         environ: Mapping[str, str]) -> tuple[str, naming.Provenance | None]:
+    given = args.name or (obj.get("metadata") or {}).get("name")
+    if given:
+        return str(given), naming.detect(environ)
+    try:
+        return naming.derive(environ, prefix=args.name_prefix, ident=args.name_id)
+    except naming.NamingError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def cmd_create(api: Api, args: argparse.Namespace, out: TextIO) -> int:
+    obj = _desired(args)
+    name, provenance = _name_and_provenance(args, obj, os.environ)
+    problem = naming.check_name(name)
+    if problem:
+        raise UsageError(f"name {problem}")
+    meta = obj["metadata"]
+    meta["name"] = name
+    for drop in ("resourceVersion", "uid", "creationTimestamp", "generation", "managedFields"):
+        meta.pop(drop, None)
+    if provenance is not None:
+        meta["labels"] = {**provenance.labels(), **(meta.get("labels") or {})}
+        meta["annotations"] = {**provenance.annotations(), **(meta.get("annotations") or {})}
+    identity = _whoami(api)
+    existing = api.get(kube.DEVENV, name)
+    if existing is not None:
+        current_owner = (existing.get("spec") or {}).get("owner")
+        if (existing.get("metadata") or {}).get("deletionTimestamp"):
+            _note(f"error: devenv {name} exists and is being deleted; wait until it is gone "
+                  "or choose another name")
+            return EXIT_FAILED
+        if current_owner and identity is not None and not identity.owns(current_owner):
+            _note(f"error: devenv {name} already exists and belongs to {current_owner} "
+                  f"(you are {identity.username}); choose another name")
+            return EXIT_FAILED
+        if current_owner:  # keep it in what we apply, or server-side apply would drop it
+            obj["spec"].setdefault("owner", current_owner)
+    elif identity is not None and identity.username and not obj["spec"].get("owner"):
+        obj["spec"]["owner"] = identity.username
+    applied = api.kube.apply(kube.DEVENV, obj)
+    if existing is None:
+        _note(f"devenvironment/{name} created")
+    else:
+        before = (existing.get("metadata") or {}).get("generation")
+        after = (applied.get("metadata") or {}).get("generation")
+        what = "spec updated" if before != after else "unchanged"
+        owner = (existing.get("spec") or {}).get("owner") or "none"
+        _note(f"devenvironment/{name} already exists (owner {owner}): reused, {what}")
+    code = EXIT_OK
+    result = applied
+    if args.wait:
+        code, last = _wait(api, name, args.timeout, args.summary, out=sys.stderr)
+        result = last or applied
+    if args.output == "json":
+        status = state.status_of(result)
+        namespace = status.get("namespace") or (result.get("spec") or {}).get("namespace")
+        json.dump({"name": name, "namespace": namespace,
+                   "created": existing is None, "phase": status.get("phase"),
+                   "endpoints": status.get("endpoints") or []}, out)
+        out.write("\n")
+    else:
+        out.write(name + "\n")
+    return code
+
+
+# --- wait --------------------------------------------------------------------------------
+
+def _wait(api: Api, name: str, timeout_text: str, summary: str | None,
+          out: TextIO) -> tuple[int, dict[str, Any] | None]:
+    """Wait and report; (exit code, last version seen)."""
+    timeout = _duration(timeout_text, "--timeout").total_seconds()
+    _get_or_exit(api, name)
+    progress = waiting.Progress(sys.stderr, name)
+    result = waiting.wait_for(api, name, timeout, progress)
+    now = datetime.now(UTC)
+    waited = _waited(result.elapsed)
+    if result.outcome is Outcome.READY:
+        evidence = report.Evidence(name, result.obj)
+        _note(report.headline(name, result.outcome, result.obj, waited))
+    else:
+        evidence = diagnose.collect(api, name, result.obj) if result.obj is not None else \
+            report.Evidence(name, None)
+        out.write(report.failure_text(evidence, result.outcome, waited, now))
+        out.flush()
+    if summary:
+        text = report.summary_markdown(evidence, result.outcome, waited, now)
+        with open(summary, "a", encoding="utf-8") as handle:  # $GITHUB_STEP_SUMMARY appends
+            handle.write(text)
+    return int(result.outcome), result.obj
+
+
+def cmd_wait(api: Api, args: argparse.Namespace, out: TextIO) -> int:
+    return _wait(api, args.name, args.timeout, args.summary, out)[0]
+
+
+# --- diagnose, endpoints, list -----------------------------------------------------------------
+
+def cmd_diagnose(api: Api, args: argparse.Namespace, out: TextIO) -> int:
+    obj = _get_or_exit(api, args.name)
+    evidence = diagnose.collect(api, args.name, obj, log_lines=args.tail)
+    now = datetime.now(UTC)
+    written = diagnose.write_bundle(evidence, Path(args.output), now, args.format)
+    _note(f"wrote {len(written)} files to {args.output}")
+    out.write(report.one_line(args.name, obj) + "\n")
+    return EXIT_OK
+
+
+def cmd_endpoints(api: Api, args: argparse.Namespace, out: TextIO) -> int:
+    obj = _get_or_exit(api, args.name)
+    if args.output == "json":
+        json.dump(state.status_of(obj).get("endpoints") or [], out, indent=2)
+        out.write("\n")
+    else:
+        out.write(report.endpoints_table(obj) + "\n")
+    return EXIT_OK
+
+
+def cmd_list(api: Api, args: argparse.Namespace, out: TextIO) -> int:
+    items, _ = api.list(kube.DEVENV)
+    if args.mine:
+        identity = api.whoami()
+        items = [o for o in items if identity.owns((o.get("spec") or {}).get("owner"))]
+    items.sort(key=lambda o: str((o.get("metadata") or {}).get("name")))
+    if args.output == "json":
+        json.dump([report.summary_of(o) for o in items], out, indent=2)
+        out.write("\n")
+    else:
+        out.write(report.list_table(items, datetime.now(UTC)) + "\n")
+    return EXIT_OK
+
+
+# --- extend ------------------------------------------------------------------------------------
+
+def cmd_extend(api: Api, args: argparse.Namespace, out: TextIO) -> int:
+    obj = _get_or_exit(api, args.name)
+    delta = _duration(args.duration, "DURATION")
+    now = datetime.now(UTC).replace(microsecond=0)
+    target = now + delta
+    current = state.parse_time(state.status_of(obj).get("expiresAt"))
+    if not args.allow_shorten:
+        if current is None:
+            _note(f"devenv {args.name} has no expiry: setting one would shorten its life "
+                  "(use --allow-shorten)")
+            return EXIT_OK
+        if target < current:
+            _note(f"devenv {args.name} expires at {state.format_time(current)}, later than "
+                  f"now + {args.duration}; not shortened (use --allow-shorten)")
+            out.write(state.format_time(current) + "\n")
+            return EXIT_OK
+    patched = api.kube.patch(kube.DEVENV, args.name,
+                             {"spec": {"expiresAt": state.format_time(target)}})
+    if patched is None:
+        raise errors.NotFound(f'devenvironment "{args.name}" not found')
+    generation = (patched.get("metadata") or {}).get("generation")
+
+    def confirmed(o: dict[str, Any]) -> bool:
+        observed = state.status_of(o).get("observedGeneration")
+        return isinstance(observed, int) and isinstance(generation, int) \
+            and observed >= generation and bool(state.status_of(o).get("expiresAt"))
+
+    timeout = _duration(args.timeout, "--timeout").total_seconds()
+    last, timed_out = waiting.watch_until(api, args.name, confirmed, timeout)
+    if last is None:
+        raise errors.NotFound(f'devenvironment "{args.name}" was deleted')
+    if timed_out:
+        _note(f"requested expiry {state.format_time(target)}; the operator has not confirmed "
+              f"it within {args.timeout}")
+        out.write(state.format_time(target) + "\n")
+        return EXIT_OK
+    effective = state.parse_time(state.status_of(last).get("expiresAt"))
+    if effective is not None and effective < target - timedelta(seconds=1):
+        _note(f"devenv {args.name}: expiry clamped by the maximum lifetime to "
+              f"{state.format_time(effective)} (requested {state.format_time(target)})")
+    else:
+        _note(f"devenv {args.name} now expires at {state.format_time(effective or target)}")
+    out.write(state.format_time(effective or target) + "\n")
+    return EXIT_OK
+
+
+# --- render ----------------------------------------------------------------------------------
+
+def cmd_render(api_factory: Callable[[], Api], args: argparse.Namespace, out: TextIO) -> int:
+    if bool(args.filename) == bool(args.template):
+        raise UsageError("give exactly one of --template TEMPLATE and -f TEMPLATE_FILE")
+    if args.filename:
+        doc = _one_of_kind(_load_documents(args.filename), templates.KIND, args.filename)
+        template_spec = doc.get("spec") or {}
+        template_name = str((doc.get("metadata") or {}).get("name") or "")
+    else:
+        found = api_factory().get(kube.TEMPLATE, args.template)
+        if found is None:
+            raise errors.NotFound(f'devenvironmenttemplate "{args.template}" not found')
+        template_spec, template_name = found.get("spec") or {}, args.template
+    environment = {k: v for k, v in (("ttl", args.ttl), ("className", args.class_name))
+                   if v}
+    rendered = templates.render(template_spec, _pairs(args.set, "--set"),
+                                environment=environment)
+    if isinstance(rendered, templates.RenderError):
+        _note(f"error: template {template_name}: {rendered.reason}: {rendered.message}")
+        return EXIT_FAILED
+    obj: dict[str, Any] = {"apiVersion": models.API_VERSION, "kind": models.KIND,
+                           "metadata": {"name": args.name} if args.name else {},
+                           "spec": rendered.spec}
+    if args.output == "json":
+        json.dump(obj, out, indent=2)
+        out.write("\n")
+    else:
+        out.write(yaml.safe_dump(obj, sort_keys=False))
+    return EXIT_OK
+
+
+# --- the parser -------------------------------------------------------------------------------
+
+def parser() -> argparse.ArgumentParser:
+    common = _Parser(add_help=False)
+    conn = common.add_argument_group("cluster (as kubectl)")
+    conn.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, "
+                      "~/.kube/config, or the pod's ServiceAccount)")
+    conn.add_argument("--context", help="kubeconfig context to use")
+    conn.add_argument("-n", "--namespace", help="create: the environment's namespace "
+                      "(spec.namespace); DevEnvironments themselves are cluster-scoped")
+    conn.add_argument("--as", dest="as_user", metavar="USER", help="impersonate USER")
+    conn.add_argument("--as-group", metavar="GROUP", help="impersonate GROUP (once)")
+
+    top = _Parser(prog=PROG, description="Create, wait for, inspect and extend "
+                  "DevEnvironments (shipit.dev) from a terminal or a CI pipeline.")
+    sub = top.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def command(name: str, text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, parents=[common], help=text, description=text)
+
+    c = command("create", "Create (or reuse) an environment from a manifest or a template.")
+    c.add_argument("name", nargs="?", help="default: the manifest's name, else derived from "
+                   "the CI's variables")
+    c.add_argument("-f", "--filename", help="a DevEnvironment manifest (YAML/JSON; - for stdin)")
+    c.add_argument("--template", help="a DevEnvironmentTemplate in the cluster")
+    c.add_argument("--set", action="append", metavar="KEY=VALUE", help="a template parameter")
+    c.add_argument("--ttl", help="lifetime, e.g. 2h")
+    c.add_argument("--label", action="append", metavar="KEY=VALUE", help="a label")
+    c.add_argument("--class", dest="class_name", metavar="CLASS", help="DevEnvironmentClass")
+    c.add_argument("--owner", help="spec.owner (default: you, as the API server knows you)")
+    c.add_argument("--name-prefix", help="no NAME and no CI detected: name PREFIX-ID-HASH "
+                   "(or PREFIX-RANDOM); with a CI detected: instead of the repository's name")
+    c.add_argument("--name-id", help="with --name-prefix: a stable id (PipelineRun, PR number)")
+    c.add_argument("--wait", action="store_true", help="then wait as `wait` does")
+    c.add_argument("--timeout", default="10m", help="with --wait (default 10m)")
+    c.add_argument("--summary", metavar="FILE", help="with --wait: append a Markdown summary")
+    c.add_argument("-o", "--output", choices=("name", "json"), default="name")
+
+    w = command("wait", "Wait until Ready: exit 0 Ready, 1 Failed, 2 timeout, 3 deleted.")
+    w.add_argument("name")
+    w.add_argument("--timeout", default="10m", help="e.g. 10m (default)")
+    w.add_argument("--summary", metavar="FILE",
+                   help="append a Markdown summary (e.g. $GITHUB_STEP_SUMMARY)")
+
+    d = command("diagnose", "Write the object, conditions, Events, pods and logs to a dir.")
+    d.add_argument("name")
+    d.add_argument("-o", "--output", required=True, metavar="DIR")
+    d.add_argument("--format", choices=("yaml", "json"), default="yaml")
+    d.add_argument("--tail", type=int, default=200, help="log lines per container")
+
+    e = command("endpoints", "The in-cluster address of every service port.")
+    e.add_argument("name")
+    e.add_argument("-o", "--output", choices=("table", "json"), default="table")
+
+    x = command("extend", "Expire DURATION from now (never sooner, unless --allow-shorten).")
+    x.add_argument("name")
+    x.add_argument("duration", help="e.g. 4h")
+    x.add_argument("--allow-shorten", action="store_true")
+    x.add_argument("--timeout", default="30s", help="how long to wait for the operator")
+
+    r = command("render", "Print the DevEnvironment a template renders to; nothing created.")
+    r.add_argument("name", nargs="?", help="metadata.name of the printed object")
+    r.add_argument("--template", help="a DevEnvironmentTemplate in the cluster")
+    r.add_argument("-f", "--filename", help="a DevEnvironmentTemplate file (offline)")
+    r.add_argument("--set", action="append", metavar="KEY=VALUE", help="a template parameter")
+    r.add_argument("--ttl")
+    r.add_argument("--class", dest="class_name", metavar="CLASS")
+    r.add_argument("-o", "--output", choices=("yaml", "json"), default="yaml")
+
+    ls = command("list", "List environments (--mine: those you own, or your groups own).")
+    ls.add_argument("--mine", action="store_true")
+    ls.add_argument("-o", "--output", choices=("table", "json"), default="table")
+    return top
+
+
+COMMANDS: dict[str, Callable[[Api, argparse.Namespace, TextIO], int]] = {
+    "create": cmd_create, "wait": cmd_wait, "diagnose": cmd_diagnose,
+    "endpoints": cmd_endpoints, "extend": cmd_extend, "list": cmd_list,
+}
+
+
+def run(argv: Sequence[str], out: TextIO) -> int:
+    args = parser().parse_args(argv)
+    connection = Connection(args.kubeconfig, args.context, args.as_user, args.as_group)
+
+    def connect() -> Api:
+        return Api(cli_api.api_client(connection))
+
+    if args.command == "render":
+        return cmd_render(connect, args, out)
+    return COMMANDS[args.command](connect(), args, out)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The ``kubectl-devenv`` console script."""
+    try:
+        return run(sys.argv[1:] if argv is None else argv, sys.stdout)
+    except UsageError as exc:
+        _note(f"error: {exc}")
+        return EXIT_ERROR
+    except cli_api.ConfigError as exc:
+        _note(f"error: {exc}")
+        return EXIT_ERROR
+    except errors.NotFound as exc:
+        _note(f"error: {exc}")
+        return EXIT_NOT_FOUND
+    except errors.Forbidden as exc:
+        _note(f"error: forbidden: {exc}")
+        return EXIT_ERROR
+    except errors.Transient as exc:
+        _note(f"error: {exc}")
+        return EXIT_ERROR
+    except errors.KubeError as exc:
+        _note(f"error: the API server refused: {exc}")
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

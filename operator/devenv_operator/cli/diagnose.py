@@ -1,0 +1,149 @@
+"""Collecting the evidence about one environment, and writing it to a directory.
+
+``collect`` reads the DevEnvironment, its Events (the operator records them in ``default``
+and copies them into the environment's namespace, next to its pods' Events), its pods
+(labelled ``shipit.dev/environment=<name>``) and the last lines of log of every container
+that is not ready, current and previous. Each part is best effort: what cannot be read
+(RBAC, a node that serves no logs) is noted and the rest still collected, so it works on a
+Failed environment and for an owner who may not read ``default``.
+
+Secrets are never read: not listed, not fetched.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from devenv_operator import errors, kube
+from devenv_operator.cli import report, state
+from devenv_operator.cli.api import Api
+from devenv_operator.cli.report import Evidence, LogExcerpt
+
+ENVIRONMENT_LABEL = "shipit.dev/environment"  # builders.common.ENVIRONMENT_LABEL
+EVENTS_NAMESPACE = "default"  # where Events about cluster-scoped objects go
+MAX_LOGS = 12  # containers whose logs are read, at most
+
+
+def collect(api: Api, name: str, obj: dict[str, Any] | None = None, *,
+            log_lines: int = 30, max_events: int = 50) -> Evidence:
+    """The evidence about ``name`` (``obj``: its DevEnvironment, if already read)."""
+    evidence = Evidence(name, obj if obj is not None else api.get(kube.DEVENV, name))
+    namespace = state.status_of(evidence.obj).get("namespace")
+    evidence.events = _events(api, name, namespace, evidence.problems)[-max_events:]
+    if namespace:
+        try:
+            evidence.pods, _ = api.list(kube.POD, namespace,
+                                        label_selector=f"{ENVIRONMENT_LABEL}={name}")
+        except errors.KubeError as exc:
+            evidence.problems.append(f"pods in {namespace}: {exc}")
+        evidence.logs = _logs(api, namespace, evidence.pods, log_lines)
+    return evidence
+
+
+def _events(api: Api, name: str, namespace: str | None,
+            problems: list[str]) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    selector = f"involvedObject.kind=DevEnvironment,involvedObject.name={name}"
+    for where, field_selector in ((EVENTS_NAMESPACE, selector), (namespace, None)):
+        if not where:
+            continue
+        try:
+            items, _ = api.list(kube.EVENT, where, field_selector=field_selector)
+        except errors.KubeError as exc:
+            problems.append(f"Events in {where}: {exc}")
+            continue
+        found.extend(items)
+    # The operator posts each Event about the environment twice (default and its namespace).
+    unique: dict[tuple[str, ...], dict[str, Any]] = {}
+    for event in found:
+        involved = event.get("involvedObject") or {}
+        key = (str(involved.get("kind")), str(involved.get("name")), str(event.get("reason")),
+               str(event.get("message")), str(report.event_time(event)))
+        unique.setdefault(key, event)
+    return sorted(unique.values(),
+                  key=lambda e: report.event_time(e) or datetime.min.replace(tzinfo=UTC))
+
+
+def _logs(api: Api, namespace: str, pods: list[dict[str, Any]],
+          lines: int) -> list[LogExcerpt]:
+    excerpts: list[LogExcerpt] = []
+    for pod in pods:
+        pod_name = str((pod.get("metadata") or {}).get("name", ""))
+        for status in report.container_statuses(pod):
+            if status.get("ready") or len(excerpts) >= MAX_LOGS:
+                continue
+            container = str(status.get("name", ""))
+            current = status.get("state") or {}
+            wants = []
+            if "running" in current or "terminated" in current:
+                wants.append(False)
+            if status.get("restartCount") or (status.get("lastState") or {}).get("terminated"):
+                wants.append(True)
+            if not wants:  # waiting, never started (an image that cannot be pulled)
+                waiting = current.get("waiting") or {}
+                excerpts.append(LogExcerpt(
+                    namespace, pod_name, container, False,
+                    error=f"no log: the container has not started "
+                          f"({waiting.get('reason') or 'waiting'})"))
+            for previous in wants:
+                try:
+                    text = api.logs(namespace, pod_name, container, previous=previous,
+                                    tail=lines)
+                    excerpts.append(LogExcerpt(namespace, pod_name, container, previous, text))
+                except errors.KubeError as exc:
+                    excerpts.append(LogExcerpt(namespace, pod_name, container, previous,
+                                               error=f"log unavailable: {exc}"))
+    return excerpts
+
+
+def write_bundle(evidence: Evidence, directory: Path, now: datetime,
+                 output: str = "yaml") -> list[Path]:
+    """Write the evidence to ``directory`` (created); returns the files written."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+
+    def put(relative: str, text: str) -> None:
+        path = directory / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        written.append(path)
+
+    def dump(data: Any) -> str:
+        if output == "json":
+            return json.dumps(data, indent=2, sort_keys=False) + "\n"
+        return yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
+
+    ext = "json" if output == "json" else "yaml"
+    obj = evidence.obj
+    if obj is not None:
+        put(f"devenvironment.{ext}", dump(report.redact(obj)))
+    put("conditions.txt", report.table(report.CONDITION_HEADERS,
+                                       report.conditions_rows(obj)) + "\n")
+    put("services.txt", report.table(report.SERVICE_HEADERS,
+                                     report.services_rows(state.services(obj))) + "\n")
+    put("events.txt", report.table(report.EVENT_HEADERS,
+                                   report.events_rows(evidence.events, now)) + "\n")
+    put(f"events.{ext}", dump(evidence.events))
+    put("pods.txt", report.table(report.POD_HEADERS, report.pods_rows(evidence.pods)) + "\n")
+    put(f"pods.{ext}", dump([_without_managed_fields(p) for p in evidence.pods]))
+    for excerpt in evidence.logs:
+        suffix = ".previous" if excerpt.previous else ""
+        put(f"logs/{excerpt.pod}.{excerpt.container}{suffix}.log",
+            excerpt.text if excerpt.text is not None else f"({excerpt.error})\n")
+    summary = report.summary_markdown(evidence, state.verdict(obj), None, now)
+    index = "\n".join(f"- `{p.relative_to(directory)}`" for p in written)
+    put("README.md", f"# Diagnosis of DevEnvironment `{evidence.name}`\n\n"
+        f"Collected {state.format_time(now)}. Secret values are not included.\n\n"
+        f"{summary}\n## Files\n\n{index}\n- `README.md`\n")
+    return written
+
+
+def _without_managed_fields(obj: dict[str, Any]) -> dict[str, Any]:
+    meta = dict(obj.get("metadata") or {})
+    meta.pop("managedFields", None)
+    return {**obj, "metadata": meta}

@@ -1,0 +1,169 @@
+"""Waiting for an environment: a watch on the one object, and progress as it goes.
+
+``wait_for`` lists the DevEnvironment by name, then watches it from the list's
+resourceVersion (bookmarks keep that fresh); when the server ends the stream or it breaks,
+it watches again from the last version seen, and lists again only when that version is too
+old (410 Gone). No polling. It returns as soon as ``state.verdict`` settles: Ready (for the
+current generation), Failed (at once: phase Failed or Stalled=True), deleted; or at the
+deadline.
+
+Progress goes to a stream: on a terminal one block of lines, rewritten in place (the
+environment, then one line per service); otherwise a line only when something changed,
+which is what a CI log wants.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+from devenv_operator import errors, kube
+from devenv_operator.cli import state
+from devenv_operator.cli.api import Api
+from devenv_operator.cli.state import Outcome
+
+WATCH_SECONDS = 300  # one watch request at most; then it is renewed
+RETRY_SECONDS = 2.0  # after a broken connection
+
+
+@dataclass(frozen=True)
+class WaitResult:
+    outcome: Outcome
+    obj: dict[str, Any] | None  # the last version seen (None: never found)
+    elapsed: float  # seconds
+
+
+class Progress:
+    """Shows the environment's state as it changes."""
+
+    def __init__(self, stream: TextIO, name: str, *, live: bool | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._stream = stream
+        self._name = name
+        self._live = stream.isatty() if live is None else live
+        self._clock = clock
+        self._start = clock()
+        self._drawn = 0  # lines of the live block on screen
+        self._seen: dict[str, tuple[Any, ...]] = {}
+
+    def _stamp(self) -> str:
+        return f"[{int(self._clock() - self._start):>4}s]"
+
+    def update(self, obj: Mapping[str, Any] | None) -> None:
+        lines = self.lines(obj)
+        if self._live:
+            self._redraw(lines)
+            return
+        for key, state_key, line in lines:
+            if self._seen.get(key) != state_key:
+                self._seen[key] = state_key
+                self._stream.write(f"{self._stamp()} {line}\n")
+        self._stream.flush()
+
+    def lines(self, obj: Mapping[str, Any] | None) -> list[tuple[str, tuple[Any, ...], str]]:
+        """(what, its state, the line) for the environment and each service."""
+        if obj is None:
+            return [("env", ("gone",), f"devenv {self._name}: deleted")]
+        status = state.status_of(obj)
+        phase = status.get("phase") or "Pending"
+        ready = status.get("readyServices") or "-"
+        message = state.message(obj)
+        head = f"devenv {self._name}: {phase} ({ready} services ready)"
+        if message and phase != "Ready":
+            head += f": {message}"
+        out: list[tuple[str, tuple[Any, ...], str]] = [("env", (phase, ready, message), head)]
+        for svc in state.services(obj):
+            mark = "ready" if svc.ready else (svc.reason or "not ready")
+            text = f"  service {svc.name}: {svc.counts} {mark}"
+            if svc.restarts:
+                text += f", {svc.restarts} restarts"
+            if svc.last_termination():
+                text += f", last termination {svc.last_termination()}"
+            if not svc.ready and svc.message:
+                text += f": {svc.message}"
+            out.append((f"svc/{svc.name}", (svc.ready, svc.counts, svc.reason, svc.message,
+                                            svc.restarts, svc.last_termination()), text))
+        return out
+
+    def _redraw(self, lines: list[tuple[str, tuple[Any, ...], str]]) -> None:
+        width = max(20, shutil.get_terminal_size((100, 20)).columns - 1)
+        text = [f"{self._stamp()} {lines[0][2]}", *(line for _, _, line in lines[1:])]
+        if self._drawn:
+            self._stream.write(f"\x1b[{self._drawn}F\x1b[J")  # up to the block, clear below
+        for line in text:
+            self._stream.write(line[:width] + "\n")  # never wrap: the count must stay right
+        self._drawn = len(text)
+        self._stream.flush()
+
+
+def wait_for(api: Api, name: str, timeout: float, progress: Progress | None = None, *,
+             clock: Callable[[], float] = time.monotonic) -> WaitResult:
+    """Watch ``name`` until ``state.verdict`` settles or ``timeout`` seconds pass."""
+    start = clock()
+    obj, timed_out = watch_until(api, name, lambda o: state.verdict(o) is not None, timeout,
+                                 progress.update if progress is not None else None, clock=clock)
+    elapsed = clock() - start
+    if timed_out:
+        return WaitResult(Outcome.TIMEOUT, obj, elapsed)
+    settled = state.verdict(obj)  # Outcome.READY is 0: compare with None, not truth
+    return WaitResult(Outcome.GONE if settled is None else settled, obj, elapsed)
+
+
+def watch_until(api: Api, name: str, settled: Callable[[dict[str, Any]], bool],
+                timeout: float, on_change: Callable[[dict[str, Any] | None], None] | None = None,
+                *, clock: Callable[[], float] = time.monotonic
+                ) -> tuple[dict[str, Any] | None, bool]:
+    """Watch ``name`` until ``settled(obj)`` or it is gone: (the last version seen, or None
+    when it is gone; whether the ``timeout`` passed first)."""
+    deadline = clock() + timeout
+    show = on_change or (lambda _: None)
+    obj, version = _list(api, name)
+    if obj is None:
+        return None, False
+    show(obj)
+    while not settled(obj):
+        remaining = deadline - clock()
+        if remaining <= 0:
+            return obj, True
+        try:
+            for event in api.watch_one(kube.DEVENV, name, version,
+                                       timeout_seconds=math.ceil(min(remaining, WATCH_SECONDS)),
+                                       stopped=lambda: clock() >= deadline):
+                kind, body = event.get("type"), event.get("object") or {}
+                if kind == "ERROR":
+                    if body.get("code") == 410:
+                        version = ""  # too old: list again below
+                    break
+                version = str((body.get("metadata") or {}).get("resourceVersion") or version)
+                if kind == "BOOKMARK":
+                    continue
+                if kind == "DELETED":
+                    show(None)
+                    return None, False
+                obj = body
+                show(obj)
+                if settled(obj):
+                    break
+        except errors.KubeError as exc:
+            if exc.status == 410:
+                version = ""
+            elif isinstance(exc, errors.Transient):
+                time.sleep(max(0.0, min(RETRY_SECONDS, deadline - clock())))
+            else:
+                raise
+        if not version:
+            obj, version = _list(api, name)
+            if obj is None:
+                show(None)
+                return None, False
+            show(obj)
+    return obj, False
+
+
+def _list(api: Api, name: str) -> tuple[dict[str, Any] | None, str]:
+    items, version = api.list(kube.DEVENV, field_selector=f"metadata.name={name}")
+    return (items[0] if items else None), version
