@@ -7,6 +7,10 @@ controller-manager and scheduler clients). The binaries are cached under
 ``${LOCALCLUSTER_CACHE_DIR:-${XDG_CACHE_HOME:-~/.cache}/devenv-operator}/localcluster``.
 No DEVENV_* variable is read: those are the operator's settings.
 
+``up --real-node`` adds a real node (containerd + kubelet + kube-proxy; root, and it
+installs Debian packages); ``image`` builds the operator image from the Dockerfile with
+buildah (see ``localcluster.realnode``).
+
 ``up`` reuses a cluster that is already running in the state dir and never stops one: if
 it is still starting or its apiserver is slow to answer, ``up`` waits (``--wait``) and
 then gives up with the reason, leaving it running. ``down`` with nothing running says so
@@ -33,12 +37,14 @@ from .config import (
     ENV_NODES,
     ENV_PORT_BASE,
     ENV_QPS,
+    ENV_REAL_NODE,
     ENV_STATE_DIR,
     LocalClusterError,
     Ports,
     burst_for,
     settings_from_env,
 )
+from .realnode.images import make_images
 
 EXIT_FAILURE = 1
 EXIT_NOT_RUNNING = 3
@@ -76,12 +82,24 @@ def _parser() -> argparse.ArgumentParser:
     )
     u.add_argument("--owner-pid", type=int, help="stop the cluster when this process exits")
     u.add_argument(
+        "--real-node",
+        action="store_true",
+        default=None,
+        help=f"add a real node: containerd, kubelet, kube-proxy (root; env {ENV_REAL_NODE}=1)",
+    )
+    u.add_argument(
         "--wait",
         type=float,
         default=EXISTING_WAIT_S,
         metavar="SECONDS",
         help="how long to wait for a cluster already running here to become ready "
         f"(default {EXISTING_WAIT_S:.0f})",
+    )
+    sub.add_parser(
+        "image",
+        parents=[common],
+        help="build the operator image (Dockerfile, buildah) and the test images; import "
+        "them into the real node's containerd if one runs in the state dir",
     )
     sub.add_parser("down", parents=[common], help="stop the cluster and delete its state dir")
     st = sub.add_parser("status", parents=[common], help="show whether the cluster runs")
@@ -119,9 +137,17 @@ def main(argv: list[str] | None = None) -> int:
             print(build(force=args.force))
         elif args.command == "up":
             c = up(
-                args.state_dir, args.nodes, args.port_base, args.qps, args.owner_pid, args.wait
+                args.state_dir,
+                args.nodes,
+                args.port_base,
+                args.qps,
+                args.owner_pid,
+                args.wait,
+                args.real_node,
             )
             print(_how_to(c.kubeconfig, c.server, c.port_base), end="")
+        elif args.command == "image":
+            print(json.dumps(make_images(args.state_dir), indent=2))
         elif args.command == "down":
             print(_down(args.state_dir))
         else:

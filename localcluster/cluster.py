@@ -34,6 +34,7 @@ from .api import Api, ApiError
 from .builder import build
 from .components import Layout, component_specs
 from .config import PROJECT_ROOT, LocalClusterError, Settings, read_pins, settings_from_env
+from .realnode import node as realnode
 
 MARKER = ".localcluster-state"
 READY_TIMEOUT_S = 120.0
@@ -60,6 +61,8 @@ class Cluster:
     # True only when the ``up`` call that returned this started it; False when it reused a
     # cluster that was already running (whoever started that one is the one to stop it).
     started: bool = False
+    # The name of the real node (containerd + kubelet), if the cluster has one.
+    real_node: str | None = None
 
     @property
     def logs_dir(self) -> Path:
@@ -150,8 +153,9 @@ def _saved_cluster(layout: Layout) -> Cluster | None:
             server=data["server"],
             port_base=int(data["port_base"]),
             nodes=tuple(data["nodes"]),
+            real_node=data.get("real_node"),
         )
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, AttributeError):
         return None
 
 
@@ -240,6 +244,8 @@ def _clean_stale(layout: Layout) -> None:
     left = procs.kill_all(_component_pids(layout), grace=3.0)
     if left:
         raise LocalClusterError(f"processes still running after down: {[p.pid for p in left]}")
+    if realnode.node_layout(layout).root.exists():
+        realnode.clean(layout)
     _remove_state(layout.root)
 
 
@@ -251,6 +257,11 @@ def down(state_dir: Path | None = None, timeout: float = 30.0) -> bool:
     layout = Layout(settings_from_env(state_dir=state_dir).state_dir)
     sup = _supervisor(layout)
     was_running = sup is not None and procs.alive(sup)
+    saved = _saved_cluster(layout)
+    if was_running and saved is not None and saved.real_node:
+        # While containerd and kubelet still run: stop the pods and their containers.
+        with contextlib.suppress(OSError, ValueError):
+            realnode.drain(Api(saved.server, layout.pki), layout)
     if sup is not None and was_running:
         procs.signal_proc(sup, signal.SIGTERM)
         if procs.wait_gone([sup], timeout):
@@ -262,7 +273,7 @@ def down(state_dir: Path | None = None, timeout: float = 30.0) -> bool:
     return was_running
 
 
-def _prepare(s: Settings, layout: Layout, bin_dir: Path) -> Cluster:
+def _prepare(s: Settings, layout: Layout, bin_dir: Path, node_bin: Path | None) -> Cluster:
     pins = read_pins()
     server = f"https://127.0.0.1:{s.ports.apiserver}"
     layout.root.mkdir(parents=True, exist_ok=True)
@@ -281,20 +292,23 @@ def _prepare(s: Settings, layout: Layout, bin_dir: Path) -> Cluster:
         if ident is None:
             raise LocalClusterError(f"owner pid {s.owner_pid} is not running")
         owner = ident.to_json()
+    specs = component_specs(bin_dir, s, layout)
+    if node_bin is not None:
+        specs += realnode.component_specs(node_bin, s, layout)
     plan = {
-        "components": [
-            {"name": c.name, "argv": c.argv, "ready_url": c.ready_url}
-            for c in component_specs(bin_dir, s, layout)
-        ],
+        "components": [{"name": c.name, "argv": c.argv, "ready_url": c.ready_url} for c in specs],
         "owner": owner,
         "pki_dir": str(layout.pki.dir),
         "ready_timeout": READY_TIMEOUT_S,
     }
     layout.plan.write_text(json.dumps(plan, indent=2) + "\n")
     nodes = tuple(f"{NODE_PREFIX}{i}" for i in range(s.nodes))
-    info = {"server": server, "port_base": s.port_base, "nodes": list(nodes), "qps": s.qps}
+    node = realnode.NODE_NAME if s.real_node else None
+    info = {"server": server, "port_base": s.port_base, "nodes": list(nodes), "qps": s.qps,
+            "real_node": node}
     (layout.root / "cluster.json").write_text(json.dumps(info, indent=2) + "\n")
-    return Cluster(layout.root, layout.kubeconfig, server, s.port_base, nodes, started=True)
+    return Cluster(layout.root, layout.kubeconfig, server, s.port_base, nodes, started=True,
+                   real_node=node)
 
 
 def _launch_supervisor(layout: Layout) -> None:
@@ -476,6 +490,7 @@ def up(
     qps: int | None = None,
     owner_pid: int | None = None,
     wait_timeout: float | None = None,
+    real_node: bool | None = None,
 ) -> Cluster:
     """Bring up (or reuse) the cluster in ``state_dir``; return it once nodes are Ready.
 
@@ -483,21 +498,28 @@ def up(
     and the other settings do not apply to it). If it is not usable yet, wait up to
     ``wait_timeout`` seconds (default ``EXISTING_WAIT_S``); it is never stopped.
     """
-    s = settings_from_env(state_dir, nodes, port_base, qps, owner_pid)
+    s = settings_from_env(state_dir, nodes, port_base, qps, owner_pid, real_node)
     layout = Layout(s.state_dir)
     wait = EXISTING_WAIT_S if wait_timeout is None else wait_timeout
     existing = _existing(layout, wait)
     if existing is not None:
         _say(f"cluster in {layout.root} is already up ({existing.server}); using it")
         return replace(existing, started=False)
-    busy = {n: p for n, p in s.ports.all().items() if port_in_use(p)}
+    ports = dict(s.ports.all())
+    if s.real_node:
+        ports.update(realnode.NodePorts.from_base(s.port_base).all())
+    busy = {n: p for n, p in ports.items() if port_in_use(p)}
     if busy:
         raise LocalClusterError(
             f"ports in use: {busy}; is another cluster running? choose another --port-base"
         )
     bin_dir = build()
     start = time.monotonic()
-    cluster = _prepare(s, layout, bin_dir)
+    layout.root.mkdir(parents=True, exist_ok=True)
+    (layout.root / MARKER).write_text("state dir of a localcluster; removed by `down`\n")
+    layout.logs.mkdir(parents=True, exist_ok=True)
+    node_bin = realnode.prepare(s, layout) if s.real_node else None
+    cluster = _prepare(s, layout, bin_dir, node_bin)
     _launch_supervisor(layout)
     _wait_supervisor(layout)
     _say(f"control plane up in {time.monotonic() - start:.1f}s; registering {s.nodes} nodes")
@@ -525,6 +547,11 @@ def up(
 
     if not _wait("the default ServiceAccount", default_sa, READY_TIMEOUT_S):
         raise _fail(layout, "default ServiceAccount was not created", "kube-controller-manager")
+    if s.real_node:
+        try:
+            realnode.after_start(api, s, layout)
+        except (LocalClusterError, ApiError, OSError) as e:
+            raise _fail(layout, f"real node did not start: {e}", "kubelet") from e
     _say(f"cluster ready in {time.monotonic() - start:.1f}s: {cluster.server}")
     return cluster
 

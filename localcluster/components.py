@@ -12,6 +12,8 @@ from pathlib import Path
 from .config import CLUSTER_DOMAIN, POD_CIDR, SERVICE_CIDR, Settings
 from .pki import Pki
 
+KWOK_NODE_SELECTOR = "kwok.x-k8s.io/node=fake"
+
 
 @dataclass(frozen=True)
 class Layout:
@@ -124,6 +126,18 @@ def apiserver_argv(bin_dir: Path, s: Settings, layout: Layout) -> list[str]:
         "--allow-privileged=true",
         "--profiling=false",
         "--v=1",
+        *(real_node_apiserver_flags(layout) if s.real_node else []),
+    ]
+
+
+def real_node_apiserver_flags(layout: Layout) -> list[str]:
+    """kubectl logs/exec on a real node: reach kubelet by its InternalIP (its name does not
+    resolve) and authenticate to it with a client certificate kubelet trusts."""
+    pki = layout.pki
+    return [
+        "--kubelet-preferred-address-types=InternalIP",
+        f"--kubelet-client-certificate={pki.client_crt('admin')}",
+        f"--kubelet-client-key={pki.client_key('admin')}",
     ]
 
 
@@ -173,7 +187,8 @@ def kwok_argv(bin_dir: Path, s: Settings, layout: Layout) -> list[str]:
         str(bin_dir / "kwok"),
         f"--kubeconfig={layout.kubeconfig}",
         f"--config={layout.stages}",
-        "--manage-all-nodes=true",
+        # Only the nodes localcluster registers for kwok: a real node is kubelet's.
+        f"--manage-nodes-with-annotation-selector={KWOK_NODE_SELECTOR}",
         f"--server-address=127.0.0.1:{s.ports.kwok}",
         f"--cidr={POD_CIDR}",
         "--node-ip=10.96.0.1",

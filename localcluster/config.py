@@ -36,6 +36,8 @@ ENV_STATE_DIR = "LOCALCLUSTER_STATE_DIR"
 ENV_NODES = "LOCALCLUSTER_NODES"
 ENV_PORT_BASE = "LOCALCLUSTER_PORT_BASE"
 ENV_QPS = "LOCALCLUSTER_QPS"
+# Set (to 1) to add a real node (containerd + kubelet + kube-proxy); see localcluster.realnode.
+ENV_REAL_NODE = "LOCALCLUSTER_REAL_NODE"
 # Not DEVENV_*: that prefix belongs to the operator, whose settings refuse unknown names,
 # and `make run` passes the environment on to the operator.
 ENV_CACHE_DIR = "LOCALCLUSTER_CACHE_DIR"
@@ -96,6 +98,8 @@ class Settings:
     port_base: int = DEFAULT_PORT_BASE
     qps: int = DEFAULT_QPS
     owner_pid: int | None = None
+    # A real node (containerd, kubelet, kube-proxy) besides the kwok nodes; needs root.
+    real_node: bool = False
 
     @property
     def ports(self) -> Ports:
@@ -127,19 +131,27 @@ def settings_from_env(
     port_base: int | None = None,
     qps: int | None = None,
     owner_pid: int | None = None,
+    real_node: bool | None = None,
 ) -> Settings:
-    """Build settings: explicit arguments win over env vars, which win over defaults."""
+    """Build settings: explicit arguments win over env vars, which win over defaults.
+
+    With a real node the kwok nodes default to none (pods then run only on the real one).
+    """
+    if real_node is None:
+        real_node = os.environ.get(ENV_REAL_NODE, "").strip() not in ("", "0")
+    default_nodes = 0 if real_node else DEFAULT_NODES
     s = Settings(
         state_dir=(state_dir.expanduser().resolve() if state_dir else default_state_dir()),
-        nodes=nodes if nodes is not None else _env_int(ENV_NODES, DEFAULT_NODES),
+        nodes=nodes if nodes is not None else _env_int(ENV_NODES, default_nodes),
         port_base=(
             port_base if port_base is not None else _env_int(ENV_PORT_BASE, DEFAULT_PORT_BASE)
         ),
         qps=qps if qps is not None else _env_int(ENV_QPS, DEFAULT_QPS),
         owner_pid=owner_pid,
+        real_node=real_node,
     )
-    if s.nodes < 1:
-        raise LocalClusterError(f"nodes must be >= 1, got {s.nodes}")
+    if s.nodes < (0 if real_node else 1):
+        raise LocalClusterError(f"nodes must be >= 1 (>= 0 with a real node), got {s.nodes}")
     if s.qps < 1:
         raise LocalClusterError(f"qps must be >= 1, got {s.qps}")
     Ports.from_base(s.port_base)  # validates

@@ -11,6 +11,7 @@ import pytest
 
 from localcluster import builder as build
 from localcluster import procs
+from localcluster.cluster import node_manifest
 from localcluster.components import Layout, component_specs
 from localcluster.config import LocalClusterError, Settings
 
@@ -65,7 +66,12 @@ def test_etcd_and_kwok_flags(tmp_path: Path) -> None:
     argv = specs(tmp_path)
     assert "--unsafe-no-fsync" in argv["etcd"]
     assert f"--data-dir={tmp_path / 'etcd'}" in argv["etcd"]
-    assert "--manage-all-nodes=true" in argv["kwok"]
+    # kwok manages only the nodes localcluster registers for it, never a real node.
+    assert not any(a.startswith("--manage-all-nodes") for a in argv["kwok"])
+    selector = "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake"
+    assert selector in argv["kwok"]
+    annotations = node_manifest("kwok-node-0", "v1.36.3")["metadata"]["annotations"]
+    assert annotations["kwok.x-k8s.io/node"] == "fake"
     assert f"--config={tmp_path / 'config' / 'kwok-stages.yaml'}" in argv["kwok"]
     assert "--server-address=127.0.0.1:6448" in argv["kwok"]
 

@@ -1,0 +1,121 @@
+"""Unit tests of the real node's pure parts: its configuration files, the apiserver's extra
+flags, and the OCI image layouts written from Python."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from pathlib import Path
+
+from localcluster.components import Layout, component_specs
+from localcluster.config import SERVICE_CIDR, Settings, settings_from_env
+from localcluster.realnode import config as rc
+from localcluster.realnode import images, node
+
+
+def layout(tmp_path: Path) -> rc.NodeLayout:
+    return rc.NodeLayout(tmp_path / "node")
+
+
+def test_pods_get_no_route_out_and_no_masquerading(tmp_path: Path) -> None:
+    bridge = rc.cni_conflist(layout(tmp_path))["plugins"][0]
+    assert bridge["ipMasq"] is False
+    assert bridge["isDefaultGateway"] is False
+    assert bridge["ipam"]["routes"] == [{"dst": SERVICE_CIDR}]
+    assert bridge["ipam"]["ranges"] == [[{"subnet": rc.NODE_SUBNET, "gateway": rc.GATEWAY}]]
+    assert bridge["ipam"]["dataDir"].startswith(str(tmp_path))
+
+
+def test_containerd_uses_a_private_root_socket_and_the_local_sandbox_image(
+    tmp_path: Path,
+) -> None:
+    text = rc.containerd_toml(layout(tmp_path), rc.NodePorts.from_base(23000))
+    assert f'root = "{tmp_path}/node/containerd/root"' in text
+    assert f'address = "{tmp_path}/node/containerd/containerd.sock"' in text
+    assert f'sandbox_image = "{rc.PAUSE_IMAGE}"' in text
+    assert "restrict_oom_score_adj = true" in text
+    assert 'address = "127.0.0.1:23014"' in text
+
+
+def test_kubelet_serves_on_the_node_address_with_cgroup_v1_settings(tmp_path: Path) -> None:
+    cfg = rc.kubelet_config(layout(tmp_path), rc.NodePorts.from_base(23000), Path("/ca.crt"))
+    assert (cfg["address"], cfg["port"]) == (rc.GATEWAY, 23010)
+    assert cfg["cgroupDriver"] == "cgroupfs"
+    assert cfg["failCgroupV1"] is False
+    assert cfg["failSwapOn"] is False
+    assert cfg["authentication"]["anonymous"]["enabled"] is False
+    assert cfg["authentication"]["x509"]["clientCAFile"] == "/ca.crt"
+
+
+def test_a_real_node_cluster_has_no_kwok_nodes_by_default(tmp_path: Path) -> None:
+    s = settings_from_env(state_dir=tmp_path, real_node=True)
+    assert s.real_node
+    assert s.nodes == 0
+    assert settings_from_env(state_dir=tmp_path, real_node=False).nodes >= 1
+
+
+def test_the_apiserver_reaches_a_real_kubelet_by_internal_ip(tmp_path: Path) -> None:
+    def argv(real: bool) -> list[str]:
+        s = Settings(state_dir=tmp_path, real_node=real)
+        specs = component_specs(Path("/bin"), s, Layout(tmp_path))
+        return next(c.argv for c in specs if c.name == "kube-apiserver")
+
+    assert "--kubelet-preferred-address-types=InternalIP" in argv(True)
+    assert not any(a.startswith("--kubelet-") for a in argv(False))
+
+
+def test_node_components_start_after_containerd_and_forward_to_the_apiserver(
+    tmp_path: Path,
+) -> None:
+    s = Settings(state_dir=tmp_path, port_base=23000, real_node=True)
+    specs = node.component_specs(Path("/bin"), s, Layout(tmp_path))
+    assert [c.name for c in specs] == ["containerd", "apiserver-forward", "kubelet",
+                                       "kube-proxy"]
+    forward = specs[1].argv
+    assert forward[-2:] == [f"{rc.GATEWAY}:23000", "127.0.0.1:23000"]
+    endpoints = node.kubernetes_endpoints(23000)
+    assert endpoints["endpoints"][0]["addresses"] == [rc.GATEWAY]
+    assert endpoints["ports"][0]["port"] == 23000
+
+
+def test_an_oci_archive_names_its_image_and_its_blobs_match_their_digests(
+    tmp_path: Path,
+) -> None:
+    fake_busybox = tmp_path / "busybox"
+    fake_busybox.write_bytes(b"\x7fELF not really")
+    layer = images.busybox_layer(fake_busybox)
+    with tarfile.open(fileobj=io.BytesIO(layer)) as tar:
+        names = set(tar.getnames())
+        assert {"bin/busybox", "bin/sh", "bin/httpd", "tmp", "etc/passwd"} <= names
+        assert tar.getmember("tmp").mode == 0o1777
+    path = tmp_path / "img.tar"
+    digest = images.oci_archive(path, "localcluster.local/x:1", [layer], {"User": "65534"})
+    with tarfile.open(path) as tar:
+        def read(name: str) -> bytes:
+            fh = tar.extractfile(name)
+            assert fh is not None
+            return fh.read()
+
+        index = json.loads(read("index.json"))
+        entry = index["manifests"][0]
+        assert entry["digest"] == digest
+        assert entry["annotations"]["io.containerd.image.name"] == "localcluster.local/x:1"
+        manifest = json.loads(read("blobs/sha256/" + digest.split(":")[1]))
+        config = json.loads(read("blobs/sha256/" + manifest["config"]["digest"].split(":")[1]))
+        assert config["rootfs"]["diff_ids"] == [manifest["layers"][0]["digest"]]
+        assert config["config"]["User"] == "65534"
+    assert images.image_size(path) == len(layer)
+
+
+def test_the_debootstrap_mirror_is_the_one_apt_uses(tmp_path: Path) -> None:
+    (tmp_path / "sources.list.d").mkdir()
+    (tmp_path / "sources.list.d" / "debian.sources").write_text(
+        "Types: deb\nURIs: http://mirror.invalid/debian\nSuites: bookworm bookworm-updates\n"
+        "Components: main\n\nTypes: deb\nURIs: http://mirror.invalid/security\n"
+        "Suites: bookworm-security\nComponents: main\n")
+    assert images.apt_mirror(tmp_path) == "http://mirror.invalid/debian"
+    other = tmp_path / "one-line"
+    other.mkdir()
+    (other / "sources.list").write_text("deb [arch=amd64] http://m.invalid/d bookworm main\n")
+    assert images.apt_mirror(other) == "http://m.invalid/d"
