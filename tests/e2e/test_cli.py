@@ -15,6 +15,7 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -164,6 +165,42 @@ def test_wait_exits_1_at_once_when_the_environment_fails_and_names_the_blocker(
     assert parsed[1].content == f"DevEnvironment `{name}` failed"
     assert parsed[4].content.startswith("**ClassNotFound**: ")
     assert any(t.type == "table_open" for t in parsed)
+
+
+def test_an_image_that_cannot_be_pulled_and_a_crash_loop_fail_the_wait_and_are_named(
+        devenv_cli: Any, kubectl: Kubectl, running_operator: Operator, names: list[str],
+        make_class: Callable[..., str], tmp_path: Path) -> None:
+    cls = make_class(failFast={"imagePullFailAfter": "5s", "crashLoopRestarts": 2})
+    pulls, crashes = unique("cli-pull"), unique("cli-crash")
+    names.extend([pulls, crashes])
+    started = time.monotonic()
+    apply(kubectl, [manifest(pulls, className=cls, services=[
+        {"name": "db", "image": "nginx:1.27"}, {"name": "api", "image": UNPULLABLE}]),
+        manifest(crashes, className=cls, services=[
+            {"name": "migrate", "image": "crashloop.invalid/shop/migrate:1"}])])
+    summary = tmp_path / "summary.md"
+    proc = devenv_cli("wait", pulls, "--timeout", "90s", "--summary", str(summary))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert time.monotonic() - started < 5 + 30
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith(f"devenv {pulls} Failed: ImagePullFailed: ")
+    assert "api" in lines[0] and UNPULLABLE in lines[0]
+    blocked = lines[lines.index("Blocked services:") + 2]
+    assert blocked.split()[:3] == ["api", "0/1", "ImagePullFailed"]
+    markdown = summary.read_text()
+    assert markdown.startswith(f"## DevEnvironment `{pulls}` failed\n")
+    assert "Blocked: service `api` (ImagePullFailed" in markdown
+
+    proc = devenv_cli("wait", crashes, "--timeout", "90s")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith(f"devenv {crashes} Failed: CrashLooping: ")
+    row = lines[lines.index("Blocked services:") + 2].split()
+    assert row[0] == "migrate" and row[2] == "CrashLooping"
+    assert int(row[3]) >= 2 and row[4:6] == ["Error", "(exit"]
+    assert re.search(r"migrate-\S+\s+migrate\s+false\s+.*Error \(exit 1\)", proc.stdout)
+    assert f"Logs of dev-{crashes}/migrate-" in proc.stdout
+    assert "(previous instance)" in proc.stdout
 
 
 def test_wait_exits_2_on_timeout_and_diagnose_keeps_the_evidence(

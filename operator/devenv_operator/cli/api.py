@@ -137,14 +137,14 @@ class Api:
         self.host = self._transport.host
 
     def _request(self, method: str, path: str, query: Mapping[str, str] | None = None,
-                 *, text: bool = False) -> Any:
+                 *, text: bool = False, timeout: float | None = None) -> Any:
         url = self.host + path + ("?" + urlencode(query) if query else "")
         headers = {"Accept": "*/*" if text else "application/json",
                    "User-Agent": FIELD_MANAGER}
         self._transport.authorize(headers, path, method)
         try:
-            response = self._transport.pool.request(method, url, headers=headers,
-                                                    timeout=self._timeout, retries=False)
+            response = self._transport.pool.request(
+                method, url, headers=headers, timeout=timeout or self._timeout, retries=False)
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise errors.Transient(f"cannot reach the API server at {self.host}: {exc}") \
                 from exc
@@ -210,13 +210,15 @@ class Api:
             response.release_conn()
 
     def logs(self, namespace: str, pod: str, container: str, *, previous: bool = False,
-             tail: int = 30) -> str:
+             tail: int = 30, timeout: float = 10.0) -> str:
         """The last ``tail`` lines of a container's log (the previous instance's with
-        ``previous``)."""
+        ``previous``). The API server asks the node's kubelet, which may not answer: a short
+        ``timeout``, so a failure report is not held up by one node."""
         query = {"container": container, "tailLines": str(tail)}
         if previous:
             query["previous"] = "true"
-        text: str = self._request("GET", kube.POD.path(namespace, pod, "log"), query, text=True)
+        text: str = self._request("GET", kube.POD.path(namespace, pod, "log"), query,
+                                  text=True, timeout=timeout)
         return text
 
     def whoami(self) -> Identity:

@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -277,6 +278,41 @@ def cmd_list(api: Api, args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+# --- delete ------------------------------------------------------------------------------------
+
+def cmd_delete(api: Api, args: argparse.Namespace, out: TextIO) -> int:
+    """Delete an environment (its namespace and everything in it go with it); an environment
+    that is already gone is not an error, so that CI clean-up steps can always run it."""
+    obj = api.get(kube.DEVENV, args.name)
+    if obj is None:
+        _note(f"devenvironment/{args.name} not found: nothing to delete")
+        return EXIT_OK
+    uid = obj["metadata"]["uid"]
+    namespace = state.status_of(obj).get("namespace")
+    api.kube.delete(kube.DEVENV, args.name, uid=uid)  # this very object, not a successor
+    _note(f"devenvironment/{args.name} deleted" + (
+        f" (namespace {namespace} and everything in it go too)" if namespace else ""))
+    if not args.wait:
+        return EXIT_OK
+    timeout = _duration(args.timeout, "--timeout").total_seconds()
+    started = time.monotonic()
+    said = started
+    while True:
+        current = api.get(kube.DEVENV, args.name)
+        if current is None or current["metadata"].get("uid") != uid:
+            _note(f"devenvironment/{args.name} is gone after "
+                  f"{time.monotonic() - started:.0f}s")
+            return EXIT_OK
+        if time.monotonic() - started >= timeout:
+            _note(f"devenvironment/{args.name} is still terminating after {args.timeout}: "
+                  f"{state.status_of(current).get('message') or 'no message'}")
+            return int(Outcome.TIMEOUT)
+        if time.monotonic() - said >= 10:
+            said = time.monotonic()
+            _note(f"  still terminating: {state.status_of(current).get('message') or ''}")
+        time.sleep(1.0)
+
+
 # --- extend ------------------------------------------------------------------------------------
 
 def cmd_extend(api: Api, args: argparse.Namespace, out: TextIO) -> int:
@@ -417,6 +453,11 @@ def parser() -> argparse.ArgumentParser:
     x.add_argument("--allow-shorten", action="store_true")
     x.add_argument("--timeout", default="30s", help="how long to wait for the operator")
 
+    rm = command("delete", "Delete an environment (not an error if it is already gone).")
+    rm.add_argument("name")
+    rm.add_argument("--wait", action="store_true", help="until it and its namespace are gone")
+    rm.add_argument("--timeout", default="5m", help="with --wait (default 5m)")
+
     r = command("render", "Print the DevEnvironment a template renders to; nothing created.")
     r.add_argument("name", nargs="?", help="metadata.name of the printed object")
     r.add_argument("--template", help="a DevEnvironmentTemplate in the cluster")
@@ -435,6 +476,7 @@ def parser() -> argparse.ArgumentParser:
 COMMANDS: dict[str, Callable[[Api, argparse.Namespace, TextIO], int]] = {
     "create": cmd_create, "wait": cmd_wait, "diagnose": cmd_diagnose,
     "endpoints": cmd_endpoints, "extend": cmd_extend, "list": cmd_list,
+    "delete": cmd_delete,
 }
 
 

@@ -72,7 +72,9 @@ def _events(api: Api, name: str, namespace: str | None,
 def _logs(api: Api, namespace: str, pods: list[dict[str, Any]],
           lines: int) -> list[LogExcerpt]:
     excerpts: list[LogExcerpt] = []
+    unreachable: set[str] = set()  # nodes whose kubelet did not answer: not asked again
     for pod in pods:
+        node = str((pod.get("spec") or {}).get("nodeName") or "")
         pod_name = str((pod.get("metadata") or {}).get("name", ""))
         for status in report.container_statuses(pod):
             if status.get("ready") or len(excerpts) >= MAX_LOGS:
@@ -91,11 +93,18 @@ def _logs(api: Api, namespace: str, pods: list[dict[str, Any]],
                     error=f"no log: the container has not started "
                           f"({waiting.get('reason') or 'waiting'})"))
             for previous in wants:
+                if node in unreachable:
+                    excerpts.append(LogExcerpt(namespace, pod_name, container, previous,
+                                               error=f"log unavailable: node {node} did not "
+                                               "answer before"))
+                    continue
                 try:
                     text = api.logs(namespace, pod_name, container, previous=previous,
                                     tail=lines)
                     excerpts.append(LogExcerpt(namespace, pod_name, container, previous, text))
                 except errors.KubeError as exc:
+                    if isinstance(exc, errors.Transient):  # 5xx or no answer in time
+                        unreachable.add(node)
                     excerpts.append(LogExcerpt(namespace, pod_name, container, previous,
                                                error=f"log unavailable: {exc}"))
     return excerpts
