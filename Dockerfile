@@ -32,6 +32,10 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     MALLOC_ARENA_MAX=2
+# A passwd entry for the runtime user: Kopf names the operator after getpass.getuser(), which
+# fails with "uid not found" for a uid without one (it crash-looped on a real node).
+RUN echo "devenv-operator:x:65532:65532::/nonexistent:/usr/sbin/nologin" >> /etc/passwd \
+ && echo "devenv-operator:x:65532:" >> /etc/group
 # Numeric, so that runAsNonRoot can verify it without an /etc/passwd lookup.
 USER 65532:65532
 EXPOSE 8080
