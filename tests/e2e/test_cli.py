@@ -184,7 +184,8 @@ def test_an_image_that_cannot_be_pulled_and_a_crash_loop_fail_the_wait_and_are_n
     assert time.monotonic() - started < 5 + 30
     lines = proc.stdout.splitlines()
     assert lines[0].startswith(f"devenv {pulls} Failed: ImagePullFailed: ")
-    assert "api" in lines[0] and UNPULLABLE in lines[0]
+    assert "api" in lines[0]
+    assert UNPULLABLE in lines[0]
     blocked = lines[lines.index("Blocked services:") + 2]
     assert blocked.split()[:3] == ["api", "0/1", "ImagePullFailed"]
     markdown = summary.read_text()
@@ -196,8 +197,10 @@ def test_an_image_that_cannot_be_pulled_and_a_crash_loop_fail_the_wait_and_are_n
     lines = proc.stdout.splitlines()
     assert lines[0].startswith(f"devenv {crashes} Failed: CrashLooping: ")
     row = lines[lines.index("Blocked services:") + 2].split()
-    assert row[0] == "migrate" and row[2] == "CrashLooping"
-    assert int(row[3]) >= 2 and row[4:6] == ["Error", "(exit"]
+    assert row[0] == "migrate"
+    assert row[2] == "CrashLooping"
+    assert int(row[3]) >= 2
+    assert row[4:6] == ["Error", "(exit"]
     assert re.search(r"migrate-\S+\s+migrate\s+false\s+.*Error \(exit 1\)", proc.stdout)
     assert f"Logs of dev-{crashes}/migrate-" in proc.stdout
     assert "(previous instance)" in proc.stdout
@@ -276,7 +279,7 @@ def test_wait_exits_3_when_the_environment_is_deleted_or_missing(
     try:
         time.sleep(2)  # let it start watching
         started = time.monotonic()
-        kubectl("delete", "devenvironment", name, "--wait=false")
+        deleted = devenv_cli("delete", name, "--wait", "--timeout", "60s")
         out, err = waiting.communicate(timeout=60)
     finally:
         waiting.kill()
@@ -284,6 +287,12 @@ def test_wait_exits_3_when_the_environment_is_deleted_or_missing(
     assert time.monotonic() - started < 45
     assert f"devenv {name} " in out
     assert "delet" in out
+    assert deleted.returncode == 0, deleted.stderr
+    assert "is gone after" in deleted.stderr
+    assert devenv(kubectl, name) is None
+    again = devenv_cli("delete", name)  # a clean-up step can always run
+    assert again.returncode == 0
+    assert "nothing to delete" in again.stderr
 
 
 def test_create_names_a_ci_environment_and_render_creates_nothing(

@@ -6,7 +6,8 @@ operator): it may use the models, templates and ``kube`` plumbing, never Kopf.
 
 Modules, from the top:
 
-- ``commands``: argument parsing, one function per command, exit codes;
+- ``app``: the console script: argument parsing, and errors mapped onto exit codes;
+- ``commands``: one function per command;
 - ``waiting`` (watch an environment until Ready, Failed, deleted or the deadline) and
   ``diagnose`` (collect the evidence: conditions, Events, pods, logs);
 - ``api`` (the only module here that touches the ``kubernetes`` client: configuration,

@@ -284,21 +284,14 @@ def cmd_delete(api: Api, args: argparse.Namespace, out: TextIO) -> int:
         return EXIT_OK
     timeout = _duration(args.timeout, "--timeout").total_seconds()
     started = time.monotonic()
-    said = started
-    while True:
-        current = api.get(kube.DEVENV, args.name)
-        if current is None or current["metadata"].get("uid") != uid:
-            _note(f"devenvironment/{args.name} is gone after "
-                  f"{time.monotonic() - started:.0f}s")
-            return EXIT_OK
-        if time.monotonic() - started >= timeout:
-            _note(f"devenvironment/{args.name} is still terminating after {args.timeout}: "
-                  f"{state.status_of(current).get('message') or 'no message'}")
-            return int(Outcome.TIMEOUT)
-        if time.monotonic() - said >= 10:
-            said = time.monotonic()
-            _note(f"  still terminating: {state.status_of(current).get('message') or ''}")
-        time.sleep(1.0)
+    last, timed_out = waiting.watch_until(  # a successor of the same name counts as gone
+        api, args.name, lambda o: (o.get("metadata") or {}).get("uid") != uid, timeout)
+    if timed_out and last is not None:
+        _note(f"devenvironment/{args.name} is still terminating after {args.timeout}: "
+              f"{state.status_of(last).get('message') or 'no message'}")
+        return int(Outcome.TIMEOUT)
+    _note(f"devenvironment/{args.name} is gone after {time.monotonic() - started:.0f}s")
+    return EXIT_OK
 
 
 # --- extend ------------------------------------------------------------------------------------

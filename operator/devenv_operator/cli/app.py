@@ -1,0 +1,166 @@
+"""``kubectl devenv``: the console script ``kubectl-devenv``: arguments, and exit codes.
+
+Exit codes (``state.Outcome`` for ``wait``; the same meanings elsewhere)::
+
+    0  done (wait: Ready)
+    1  failed (wait: the environment Failed; others: the API refused, or a render failed)
+    2  wait: timed out
+    3  wait: deleted while waiting; any command: the environment does not exist
+    4  usage, kubeconfig, permission or connection error
+
+Every error ends as one sentence on stderr and its exit code, never a traceback; this is
+the one place errors are mapped onto exit codes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import NoReturn, TextIO
+
+from devenv_operator import errors
+from devenv_operator.cli import api as cli_api
+from devenv_operator.cli import commands
+from devenv_operator.cli.api import Api, Connection
+from devenv_operator.cli.commands import EXIT_FAILED, EXIT_NOT_FOUND, UsageError
+from devenv_operator.cli.state import EXIT_ERROR
+
+PROG = "kubectl devenv"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # argparse's own exit code 2 means timeout here
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_ERROR, f"error: {message}\n")
+
+
+# --- the parser -------------------------------------------------------------------------------
+
+def parser() -> argparse.ArgumentParser:
+    common = _Parser(add_help=False)
+    conn = common.add_argument_group("cluster (as kubectl)")
+    conn.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, "
+                      "~/.kube/config, or the pod's ServiceAccount)")
+    conn.add_argument("--context", help="kubeconfig context to use")
+    conn.add_argument("-n", "--namespace", help="create: the environment's namespace "
+                      "(spec.namespace); DevEnvironments themselves are cluster-scoped")
+    conn.add_argument("--as", dest="as_user", metavar="USER", help="impersonate USER")
+    conn.add_argument("--as-group", metavar="GROUP", help="impersonate GROUP (once)")
+
+    top = _Parser(prog=PROG, description="Create, wait for, inspect and extend "
+                  "DevEnvironments (shipit.dev) from a terminal or a CI pipeline.")
+    sub = top.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def command(name: str, text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, parents=[common], help=text, description=text)
+
+    c = command("create", "Create (or reuse) an environment from a manifest or a template.")
+    c.add_argument("name", nargs="?", help="default: the manifest's name, else derived from "
+                   "the CI's variables")
+    c.add_argument("-f", "--filename", help="a DevEnvironment manifest (YAML/JSON; - for stdin)")
+    c.add_argument("--template", help="a DevEnvironmentTemplate in the cluster")
+    c.add_argument("--set", action="append", metavar="KEY=VALUE", help="a template parameter")
+    c.add_argument("--ttl", help="lifetime, e.g. 2h")
+    c.add_argument("--label", action="append", metavar="KEY=VALUE", help="a label")
+    c.add_argument("--class", dest="class_name", metavar="CLASS", help="DevEnvironmentClass")
+    c.add_argument("--owner", help="spec.owner (default: you, as the API server knows you)")
+    c.add_argument("--name-prefix", help="no NAME and no CI detected: name PREFIX-ID-HASH "
+                   "(or PREFIX-RANDOM); with a CI detected: instead of the repository's name")
+    c.add_argument("--name-id", help="with --name-prefix: a stable id (PipelineRun, PR number)")
+    c.add_argument("--wait", action="store_true", help="then wait as `wait` does")
+    c.add_argument("--timeout", default="10m", help="with --wait (default 10m)")
+    c.add_argument("--summary", metavar="FILE", help="with --wait: append a Markdown summary")
+    c.add_argument("-o", "--output", choices=("name", "json"), default="name")
+
+    w = command("wait", "Wait until Ready: exit 0 Ready, 1 Failed, 2 timeout, 3 deleted.")
+    w.add_argument("name")
+    w.add_argument("--timeout", default="10m", help="e.g. 10m (default)")
+    w.add_argument("--summary", metavar="FILE",
+                   help="append a Markdown summary (e.g. $GITHUB_STEP_SUMMARY)")
+
+    d = command("diagnose", "Write the object, conditions, Events, pods and logs to a dir.")
+    d.add_argument("name")
+    d.add_argument("-o", "--output", required=True, metavar="DIR")
+    d.add_argument("--format", choices=("yaml", "json"), default="yaml")
+    d.add_argument("--tail", type=int, default=200, help="log lines per container")
+
+    e = command("endpoints", "The in-cluster address of every service port.")
+    e.add_argument("name")
+    e.add_argument("-o", "--output", choices=("table", "json"), default="table")
+
+    x = command("extend", "Expire DURATION from now (never sooner, unless --allow-shorten).")
+    x.add_argument("name")
+    x.add_argument("duration", help="e.g. 4h")
+    x.add_argument("--allow-shorten", action="store_true")
+    x.add_argument("--timeout", default="30s", help="how long to wait for the operator")
+
+    rm = command("delete", "Delete an environment (not an error if it is already gone).")
+    rm.add_argument("name")
+    rm.add_argument("--wait", action="store_true", help="until it and its namespace are gone")
+    rm.add_argument("--timeout", default="5m", help="with --wait (default 5m)")
+
+    r = command("render", "Print the DevEnvironment a template renders to; nothing created.")
+    r.add_argument("name", nargs="?", help="metadata.name of the printed object")
+    r.add_argument("--template", help="a DevEnvironmentTemplate in the cluster")
+    r.add_argument("-f", "--filename", help="a DevEnvironmentTemplate file (offline)")
+    r.add_argument("--set", action="append", metavar="KEY=VALUE", help="a template parameter")
+    r.add_argument("--ttl")
+    r.add_argument("--class", dest="class_name", metavar="CLASS")
+    r.add_argument("-o", "--output", choices=("yaml", "json"), default="yaml")
+
+    ls = command("list", "List environments (--mine: those you own, or your groups own).")
+    ls.add_argument("--mine", action="store_true")
+    ls.add_argument("-o", "--output", choices=("table", "json"), default="table")
+    return top
+
+
+COMMANDS: dict[str, commands.Command] = {
+    "create": commands.cmd_create, "wait": commands.cmd_wait,
+    "diagnose": commands.cmd_diagnose, "endpoints": commands.cmd_endpoints,
+    "extend": commands.cmd_extend, "list": commands.cmd_list,
+    "delete": commands.cmd_delete,
+}
+
+
+def run(argv: Sequence[str], out: TextIO) -> int:
+    args = parser().parse_args(argv)
+    connection = Connection(args.kubeconfig, args.context, args.as_user, args.as_group)
+
+    def connect() -> Api:
+        return Api(cli_api.api_client(connection))
+
+    if args.command == "render":
+        return commands.cmd_render(connect, args, out)
+    return COMMANDS[args.command](connect(), args, out)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The ``kubectl-devenv`` console script."""
+    try:
+        return run(sys.argv[1:] if argv is None else argv, sys.stdout)
+    except (UsageError, cli_api.ConfigError) as exc:
+        _note(f"error: {exc}")
+        return EXIT_ERROR
+    except errors.NotFound as exc:
+        _note(f"error: {exc}")
+        return EXIT_NOT_FOUND
+    except errors.Forbidden as exc:
+        _note(f"error: forbidden: {exc}")
+        return EXIT_ERROR
+    except errors.Transient as exc:
+        _note(f"error: {exc}")
+        return EXIT_ERROR
+    except errors.KubeError as exc:
+        _note(f"error: the API server refused: {exc}")
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return 130
+
+
+def _note(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
