@@ -77,10 +77,11 @@ def test_the_plugin_is_found_by_kubectl(devenv_cli: Any, running_operator: Opera
 
 def test_create_waits_until_ready_then_endpoints_reuse_and_extend(
         devenv_cli: Any, kubectl: Kubectl, running_operator: Operator, names: list[str],
-        tmp_path: Path) -> None:
+        make_class: Callable[..., str], tmp_path: Path) -> None:
+    cls = make_class(lifetime={"maxTTL": "4h"}, networkPolicy="none")
     name = unique("cli-ready")
     names.append(name)
-    path = write(tmp_path / "env.yaml", manifest(name, services=[
+    path = write(tmp_path / "env.yaml", manifest(name, className=cls, services=[
         {"name": "api", "image": "nginx:1.27", "ports": [{"name": "http", "port": 8080}]},
         {"name": "worker", "image": "nginx:1.27"}]))
     summary = tmp_path / "summary.md"
@@ -131,6 +132,12 @@ def test_create_waits_until_ready_then_endpoints_reuse_and_extend(
     allowed = devenv_cli("extend", name, "10m", "--allow-shorten")
     assert allowed.returncode == 0, allowed.stderr
     assert datetime_of((devenv(kubectl, name) or {})["status"]["expiresAt"]) < after - 6000
+    # The class allows 4h from creation: 6h from now is clamped, and extend says so.
+    clamped = devenv_cli("extend", name, "6h")
+    assert clamped.returncode == 0, clamped.stderr
+    assert "clamped by the maximum lifetime" in clamped.stderr
+    created = datetime_of(env["metadata"]["creationTimestamp"])
+    assert datetime_of(clamped.stdout.strip()) == created + 4 * 3600
 
 
 def datetime_of(text: str) -> float:
