@@ -78,13 +78,15 @@ def module_leaves_no_devenvironments(kubectl: Kubectl) -> Iterator[None]:
     kinds = [leftovers.DEVENV]
     before = leftovers.snapshot(kubectl, kinds)
     yield
+    leftovers.settle(kubectl)  # what this module's tests left, deleted after each
     after = leftovers.snapshot(kubectl, kinds)
     leftovers.remove(kubectl, leftovers.leftovers(before, after), kinds)
 
 
 @pytest.fixture(autouse=True)
 def nothing_left_behind(kubectl: Kubectl) -> Iterator[None]:
-    """Delete what the test created, even if it failed, and wait until it is gone.
+    """Delete what the test created, even if it failed; the module's end waits until it
+    is gone (``leftovers.settle``).
 
     Set up after every module- and session-scoped fixture (pytest sets up higher scopes
     first), so what those made is theirs to keep; torn down after the test's other
@@ -93,7 +95,7 @@ def nothing_left_behind(kubectl: Kubectl) -> Iterator[None]:
     before = leftovers.snapshot(kubectl)
     yield
     after = leftovers.snapshot(kubectl)
-    leftovers.remove(kubectl, leftovers.leftovers(before, after))
+    leftovers.remove_later(kubectl, leftovers.leftovers(before, after))
 
 
 @pytest.fixture(scope="session")

@@ -1,9 +1,13 @@
 """Find and remove what a test left in the cluster, so a failing test leaves nothing behind.
 
 A snapshot lists the objects tests create (DevEnvironments, Namespaces, Nodes, Secrets) by
-uid. After a test, whatever is new since the snapshot before it is deleted, and the sweep
-waits until it is gone: DevEnvironments through the operator (which deletes their
-namespaces), with their finalizers removed only if the operator does not finish in time.
+uid. After a test, whatever is new since the snapshot before it is deleted (``remove_later``),
+and at the end of the module the sweep waits until it is all gone (``settle``):
+DevEnvironments through the operator (which deletes their namespaces), with their
+finalizers removed only if the operator does not finish in time. Waiting once per module
+instead of after every test saves the namespace controller's fixed 5 s delay before it
+starts deleting a namespace, test after test; tests use unique names, so what an earlier
+test of the module is still deleting is not in their way.
 """
 
 from __future__ import annotations
@@ -53,6 +57,8 @@ class Obj:
 
 
 Snapshot = dict[str, Obj]  # by uid
+
+_pending: list[Obj] = []  # deleted by remove_later, not yet seen gone
 
 
 def snapshot(kubectl: Kubectl, kinds: Collection[str] = KINDS) -> Snapshot:
@@ -146,3 +152,26 @@ def remove(kubectl: Kubectl, objs: Collection[Obj], kinds: Collection[str] = KIN
     _delete(kubectl, left + nodes)
     left = _remaining(kubectl, left + nodes, kinds, forced_timeout)
     assert not left, f"could not remove what the test left: {', '.join(map(str, left))}"
+
+
+def remove_later(kubectl: Kubectl, objs: Collection[Obj]) -> None:
+    """Start deleting ``objs`` and return; ``settle`` waits until they are gone. A Node
+    is removed at once (its pods must be gone first, and nothing else may land on it)."""
+    if not objs:
+        return
+    if any(o.kind == "Node" for o in objs):
+        remove(kubectl, objs)
+        return
+    print("leftovers: deleting " + ", ".join(map(str, objs)))
+    env_uids = {o.uid for o in objs if o.kind == DEVENV}
+    _delete(kubectl, [o for o in objs if not o.owner_uids & env_uids])
+    _pending.extend(objs)
+
+
+def settle(kubectl: Kubectl) -> None:
+    """Wait until everything ``remove_later`` deleted is gone (forcing it as ``remove``
+    does if the operator does not finish in time); fail if it cannot be removed."""
+    objs = list(_pending)
+    _pending.clear()
+    if objs:
+        remove(kubectl, objs)

@@ -100,6 +100,7 @@ def test_crash_looping_images_restart_one_step_at_a_time(
         assert {"key": stages.CRASHLOOP_JQ, "operator": "In", "values": ["true"]} in sel
         template = step["spec"]["steps"][0]["patch"]["template"]
         assert f"restartCount: {n}" in template
-        assert "reason: CrashLoopBackOff" in template and "exitCode: 1" in template
+        assert "reason: CrashLoopBackOff" in template
+        assert "exitCode: 1" in template
         assert ("podIP:" in template) == (n == 1)  # one address, set once
         assert ("delay" in step["spec"]) == (n > 1)

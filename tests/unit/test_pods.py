@@ -70,7 +70,8 @@ def test_an_image_failing_to_pull_is_stuck_only_after_the_threshold() -> None:
     assert facts(pods, T0 + timedelta(seconds=119), RULES).stuck_reason is None
     stuck = facts(pods, T0 + timedelta(seconds=120), RULES)
     assert stuck.stuck_reason == "ImagePullFailed"
-    assert "registry.example.com/api:1" in stuck.stuck_message and "api" in stuck.stuck_message
+    assert "registry.example.com/api:1" in stuck.stuck_message
+    assert "api" in stuck.stuck_message
     assert facts([pod(pulling(reason="ErrImagePull"))], T0 + timedelta(minutes=3),
                  RULES).stuck_reason == "ImagePullFailed"
 
@@ -103,7 +104,8 @@ def test_a_crash_loop_is_stuck_at_the_restart_threshold() -> None:
 def test_a_crash_looping_init_container_is_stuck_too() -> None:
     found = facts([pod(init=(crashing("migrate", restarts=5),))], T0 + timedelta(minutes=1),
                   RULES)
-    assert found.stuck_reason == "CrashLooping" and "migrate" in found.stuck_message
+    assert found.stuck_reason == "CrashLooping"
+    assert "migrate" in found.stuck_message
 
 
 def test_between_crashes_a_briefly_running_container_still_counts_as_crash_looping() -> None:
