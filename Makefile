@@ -10,7 +10,7 @@ endif
 PY := $(UV) run --frozen
 PYTEST_ARGS ?=
 
-.PHONY: help sync lint fmt manifests unit e2e test soak fuzz cluster-build cluster-up \
+.PHONY: help sync lint fmt manifests unit e2e test soak image test-real fuzz cluster-build cluster-up \
         cluster-down cluster-status run bench clean
 
 help: ## Show this help
@@ -50,6 +50,12 @@ test: lint unit e2e ## Everything CI runs: lint, unit and e2e tests
 
 soak: sync ## Chaos and churn on the local control plane (~30 min; not part of make test)
 	$(PY) pytest tests/e2e -m soak -s $(PYTEST_ARGS)
+
+image: sync ## Build the operator image from the Dockerfile with buildah (root; see docs/real-nodes.md)
+	$(PY) python -m localcluster image
+
+test-real: sync ## Real-node tier: containerd + kubelet, deploy/ in-cluster, real pods (root; not in make test)
+	$(PY) pytest tests/real $(PYTEST_ARGS)
 
 fuzz: sync ## The property-based spec test with 2,000 examples (not part of make test)
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-2000} FUZZ_STATUS_BOUND=$${FUZZ_STATUS_BOUND:-600} \

@@ -1,0 +1,56 @@
+"""What the real-node tests share: where the cluster lives, containerd as seen from the
+host, HTTP from the host, and figures for the summary."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import localcluster
+from localcluster.realnode import node as realnode
+from localcluster.realnode.config import NodeLayout
+from tests.e2e.helpers import ROOT
+
+STATE_DIR = Path(os.environ.get("REAL_STATE_DIR", str(ROOT / ".localcluster" / "real")))
+PORT_BASE = int(os.environ.get("REAL_PORT_BASE", "26443"))
+# Figures printed at the end of the run (pytest_terminal_summary).
+timings: dict[str, Any] = {}
+
+
+@dataclass
+class RealCluster:
+    cluster: localcluster.Cluster
+    stopped: bool = False
+
+    @property
+    def node(self) -> NodeLayout:
+        return NodeLayout(STATE_DIR / "node")
+
+    def ctr(self, *args: str) -> str:
+        cmd = ["ctr", f"--address={self.node.containerd_socket}", "-n", "k8s.io", *args]
+        return subprocess.run(cmd, capture_output=True, text=True, check=True,
+                              timeout=60).stdout
+
+    def containers_of(self, namespace: str) -> list[str]:
+        """containerd containers (pod sandboxes included) of pods in ``namespace``."""
+        out = self.ctr("containers", "ls", "-q",
+                       f"labels.\"io.kubernetes.pod.namespace\"=={namespace}")
+        return out.split()
+
+    def leftovers(self) -> dict[str, list[str]]:
+        from localcluster.components import Layout
+
+        return realnode.leftovers(Layout(STATE_DIR))
+
+
+def http_get(url: str, timeout: float = 3.0) -> str:
+    """GET from the host (through kube-proxy for a ClusterIP); '' when it does not answer."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - test URL
+            return str(resp.read().decode())
+    except OSError:
+        return ""
