@@ -222,7 +222,7 @@ def _wait(api: Api, name: str, timeout_text: str, summary: str | None,
     if summary:
         text = report.summary_markdown(evidence, result.outcome, waited, now)
         with open(summary, "a", encoding="utf-8") as handle:  # $GITHUB_STEP_SUMMARY appends
-            handle.write(text)
+            handle.write(("\n" if handle.tell() else "") + text)
     return int(result.outcome), result.obj
 
 

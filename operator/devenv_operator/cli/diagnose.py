@@ -34,7 +34,8 @@ def collect(api: Api, name: str, obj: dict[str, Any] | None = None, *,
     """The evidence about ``name`` (``obj``: its DevEnvironment, if already read)."""
     evidence = Evidence(name, obj if obj is not None else api.get(kube.DEVENV, name))
     namespace = state.status_of(evidence.obj).get("namespace")
-    evidence.events = _events(api, name, namespace, evidence.problems)[-max_events:]
+    uid = (evidence.obj or {}).get("metadata", {}).get("uid")
+    evidence.events = _events(api, name, uid, namespace, evidence.problems)[-max_events:]
     if namespace:
         try:
             evidence.pods, _ = api.list(kube.POD, namespace,
@@ -45,10 +46,14 @@ def collect(api: Api, name: str, obj: dict[str, Any] | None = None, *,
     return evidence
 
 
-def _events(api: Api, name: str, namespace: str | None,
+def _events(api: Api, name: str, uid: str | None, namespace: str | None,
             problems: list[str]) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
+    # By UID too: an earlier environment of the same name (the same PR, last week) left
+    # its Events in ``default``.
     selector = f"involvedObject.kind=DevEnvironment,involvedObject.name={name}"
+    if uid:
+        selector += f",involvedObject.uid={uid}"
     for where, field_selector in ((EVENTS_NAMESPACE, selector), (namespace, None)):
         if not where:
             continue

@@ -70,9 +70,9 @@ class Progress:
             return [("env", ("gone",), f"devenv {self._name}: deleted")]
         status = state.status_of(obj)
         phase = status.get("phase") or "Pending"
-        ready = status.get("readyServices") or "-"
+        ready = status.get("readyServices")
         message = state.message(obj)
-        head = f"devenv {self._name}: {phase} ({ready} services ready)"
+        head = f"devenv {self._name}: {phase}" + (f" ({ready} services ready)" if ready else "")
         if message and phase != "Ready":
             head += f": {message}"
         out: list[tuple[str, tuple[Any, ...], str]] = [("env", (phase, ready, message), head)]
@@ -84,7 +84,7 @@ class Progress:
             if svc.last_termination():
                 text += f", last termination {svc.last_termination()}"
             if not svc.ready and svc.message:
-                text += f": {svc.message}"
+                text += f": {svc.message.removeprefix(f'{svc.reason}: ')}"
             out.append((f"svc/{svc.name}", (svc.ready, svc.counts, svc.reason, svc.message,
                                             svc.restarts, svc.last_termination()), text))
         return out
