@@ -88,7 +88,8 @@ def test_bad_durations_are_refused(text: str) -> None:
 @pytest.mark.parametrize(("delta", "shown"), [
     (timedelta(seconds=5), "5s"), (timedelta(seconds=119), "119s"),
     (timedelta(minutes=5, seconds=10), "5m"), (timedelta(hours=2, minutes=3), "2h3m"),
-    (timedelta(days=3, hours=1, minutes=5), "3d1h"), (timedelta(seconds=-30), "in 30s")])
+    (timedelta(days=3, hours=1, minutes=5), "3d1h"), (timedelta(seconds=-30), "in 30s"),
+    (-timedelta(hours=1, minutes=59, seconds=13), "in 1h59m")])
 def test_ages_read_like_kubectls(delta: timedelta, shown: str) -> None:
     assert state.age(NOW - delta, NOW) == shown
     assert state.age(None, NOW) == "-"
@@ -202,6 +203,14 @@ def test_cells_cannot_break_out_of_a_markdown_table() -> None:
 
 
 # --- other output --------------------------------------------------------------------------
+
+def test_one_line_states() -> None:
+    assert report.one_line("x", env("Ready")) == "devenv x: Ready"
+    assert report.one_line("x", env("Failed", reason="ClassNotFound", stalled=True,
+                                    message="no class c")) == \
+        "devenv x: Failed (ClassNotFound): no class c"
+    assert report.one_line("x", None) == "devenv x: not found"
+
 
 def test_endpoints_table_and_list_summaries() -> None:
     obj = env("Ready")

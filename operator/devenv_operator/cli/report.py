@@ -169,6 +169,8 @@ def one_line(name: str, obj: Mapping[str, Any] | None) -> str:
     if obj is None:
         return f"devenv {name}: not found"
     phase = state.status_of(obj).get("phase") or "Pending"
+    if phase == "Ready":
+        return f"devenv {name}: Ready"
     text = f"devenv {name}: {phase} ({state.reason(obj)})"
     message = state.message(obj)
     return f"{text}: {message}" if message and phase != "Ready" else text

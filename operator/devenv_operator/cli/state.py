@@ -140,14 +140,14 @@ def age(moment: datetime | None, now: datetime) -> str:
     """``moment`` as kubectl shows an age (``42s``, ``3m``, ``2h5m``); ``-`` if unknown."""
     if moment is None:
         return "-"
-    seconds = int((now - moment).total_seconds())
-    if seconds < 0:
-        return "in " + models.format_duration(timedelta(seconds=-seconds))
+    signed = int((now - moment).total_seconds())
+    seconds = abs(signed)
     if seconds < 120:
-        return f"{seconds}s"
-    text = models.format_duration(timedelta(seconds=seconds - seconds % 60))
-    return text if seconds < 86400 else models.format_duration(
-        timedelta(seconds=seconds - seconds % 3600))
+        text = f"{seconds}s"
+    else:  # two units at most, like kubectl: 5m, 2h3m, 3d1h
+        unit = 60 if seconds < 86400 else 3600
+        text = models.format_duration(timedelta(seconds=seconds - seconds % unit))
+    return text if signed >= 0 else f"in {text}"
 
 
 def parse_duration(text: str) -> timedelta:
