@@ -92,7 +92,8 @@ def api_calls() -> Iterator[tuple[str, Resource, str]]:
     """(where, resource, verb) for every Kube call in the operator's source."""
     constants = kind_constants()
     for path in sorted(SOURCES.rglob("*.py")):
-        if path.name == "kube.py":
+        # The kubectl plugin runs as its user, with their RBAC, not the operator's.
+        if path.name == "kube.py" or "cli" in path.relative_to(SOURCES).parts:
             continue
         tree = ast.parse(path.read_text(), filename=str(path))
         for node in ast.walk(tree):

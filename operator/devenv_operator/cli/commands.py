@@ -122,6 +122,8 @@ def _desired(args: argparse.Namespace) -> dict[str, Any]:
     if args.ttl:
         _duration(args.ttl, "--ttl")
         spec["ttl"] = args.ttl
+    if args.wait:
+        _duration(args.timeout, "--timeout")  # refused before anything is created
     if args.class_name:
         spec["className"] = args.class_name
     if args.namespace:
