@@ -23,7 +23,7 @@ import pytest
 import localcluster
 from localcluster.realnode import images
 from localcluster.realnode.config import OPERATOR_IMAGE
-from tests.e2e.helpers import ROOT, Kubectl, run_kubectl
+from tests.e2e.helpers import ROOT, Kubectl, manifest, run_kubectl, wait_for
 from tests.real.helpers import PORT_BASE, STATE_DIR, RealCluster, timings
 
 
@@ -111,7 +111,16 @@ def installed(kubectl: Kubectl, tmp_path_factory: pytest.TempPathFactory) -> dic
             "crd/devenvironments.shipit.dev", "crd/devenvironmentclasses.shipit.dev")
     kubectl("apply", "--server-side", "-k", str(ROOT / "deploy" / "classes"))
     kubectl("-n", "devenv-system", "rollout", "status", "deployment/devenv-operator",
-            "--timeout=180s")
+            "--timeout=110s")
+    # The admission policies fail closed until the API server has loaded the new kinds
+    # ("Resource kind ... not found"): wait until a DevEnvironment is accepted.
+    probe = json.dumps(manifest("admission-probe"))
+
+    def accepted() -> bool:
+        return kubectl("create", "--dry-run=server", "-f", "-", input=probe,
+                       check=False).returncode == 0
+
+    wait_for(accepted, 60, interval=1, what="the admission policies to accept DevEnvironments")
     took = round(time.monotonic() - start, 1)
     timings["operator_install_to_ready_s"] = took
     return {"seconds": took}
