@@ -364,18 +364,16 @@ def test_create_names_a_ci_environment_and_render_creates_nothing(
         kubectl("delete", "devenvironmenttemplate", template, "--ignore-not-found")
 
 
-def test_list_mine_shows_what_the_impersonated_user_or_their_group_owns(
-        devenv_cli: Any, kubectl: Kubectl, running_operator: Operator,
-        names: list[str]) -> None:
-    group = unique("cli-readers")
+def test_create_is_owned_by_its_user_and_list_mine_shows_what_they_or_their_group_own(
+        devenv_cli: Any, kubectl: Kubectl, running_operator: Operator, names: list[str],
+        tmp_path: Path) -> None:
+    group = unique("cli-devs")
     alices, teams, bobs = unique("cli-alice"), unique("cli-team"), unique("cli-bob")
     names.extend([alices, teams, bobs])
-    apply(kubectl, [manifest(alices, owner="alice"), manifest(teams, owner=f"group:{group}"),
-                    manifest(bobs, owner="bob")])
     rbac = [{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
              "metadata": {"name": group}, "rules": [{
                  "apiGroups": ["shipit.dev"], "resources": ["devenvironments"],
-                 "verbs": ["get", "list", "watch"]}]},
+                 "verbs": ["get", "list", "watch", "create", "patch"]}]},
             {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
              "metadata": {"name": group},
              "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
@@ -384,7 +382,22 @@ def test_list_mine_shows_what_the_impersonated_user_or_their_group_owns(
                            "name": group}]}]
     apply(kubectl, rbac)
     try:
-        proc = devenv_cli("list", "--mine", "--as", "alice", "--as-group", group, "-o", "json")
+        path = write(tmp_path / "alice.yaml", manifest(alices))
+        as_alice = ("--as", "alice", "--as-group", group)
+        made = devenv_cli("create", "-f", path, *as_alice)
+        assert made.returncode == 0, made.stderr
+        assert (devenv(kubectl, alices) or {})["spec"]["owner"] == "alice"  # who she is
+        # Bob's job picking the same name is refused; Alice's re-run reuses it.
+        taken = devenv_cli("create", "-f", path, "--as", "bob", "--as-group", group)
+        assert taken.returncode == 1
+        assert f"devenv {alices} already exists and belongs to alice (you are bob)" \
+            in taken.stderr
+        rerun = devenv_cli("create", "-f", path, *as_alice)
+        assert rerun.returncode == 0, rerun.stderr
+        assert "(owner alice): reused, unchanged" in rerun.stderr
+        apply(kubectl, [manifest(teams, owner=f"group:{group}"), manifest(bobs, owner="bob")])
+
+        proc = devenv_cli("list", "--mine", *as_alice, "-o", "json")
         assert proc.returncode == 0, proc.stderr
         mine = {e["name"] for e in json.loads(proc.stdout)}
         assert alices in mine
