@@ -178,3 +178,56 @@ def test_live_progress_rewrites_its_block_in_place() -> None:
     assert second.startswith("\x1b[3F\x1b[J")  # up three lines, clear, redraw
     assert second.count("\n") == 3
     assert "Ready (2/2 services ready)" in second
+
+
+# --- kubeconfig, context and impersonation, as kubectl does them -----------------------------
+
+def kubeconfig(path: Path) -> Path:
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "one",
+        "clusters": [{"name": "one", "cluster": {"server": "https://one.example:6443"}},
+                     {"name": "two", "cluster": {"server": "https://two.example:6443"}}],
+        "contexts": [{"name": "one", "context": {"cluster": "one", "user": "u"}},
+                     {"name": "two", "context": {"cluster": "two", "user": "u"}}],
+        "users": [{"name": "u", "user": {"token": "t0ken"}}]}))
+    return path
+
+
+def test_kubeconfig_from_the_environment_and_context_from_the_flag(
+        no_cluster: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from devenv_operator.cli import api
+
+    path = kubeconfig(no_cluster / "kc")
+    monkeypatch.setenv("KUBECONFIG", f"{no_cluster / 'missing'}:{path}")
+    assert api.Api(api.api_client(api.Connection())).host == "https://one.example:6443"
+    chosen = api.Api(api.api_client(api.Connection(context="two")))
+    assert chosen.host == "https://two.example:6443"
+    with pytest.raises(api.ConfigError, match="cannot use the kubeconfig"):
+        api.api_client(api.Connection(context="three"))
+
+
+def test_impersonation_headers_ride_on_every_request(no_cluster: Path) -> None:
+    from devenv_operator import kube
+    from devenv_operator.cli import api
+
+    path = str(kubeconfig(no_cluster / "kc"))
+    plain = kube.transport(api.api_client(api.Connection(kubeconfig=path)))
+    headers: dict[str, str] = {}
+    plain.authorize(headers, "/api", "GET")
+    assert headers == {"authorization": "Bearer t0ken"}
+    acting = kube.transport(api.api_client(api.Connection(
+        kubeconfig=path, as_user="alice", as_group="devs")))
+    headers = {}
+    acting.authorize(headers, "/api", "GET")
+    assert headers == {"authorization": "Bearer t0ken", "Impersonate-User": "alice",
+                       "Impersonate-Group": "devs"}
+
+
+def test_inside_a_pod_without_a_kubeconfig_the_service_account_is_used(
+        no_cluster: Path) -> None:
+    from devenv_operator.cli import api
+
+    # No token file here, so the in-cluster loader refuses: the point is that it was asked.
+    with pytest.raises(api.ConfigError, match="cannot use the pod's ServiceAccount"):
+        api.api_client(api.Connection(), {"KUBERNETES_SERVICE_HOST": "10.0.0.1",
+                                          "KUBERNETES_SERVICE_PORT": "443"})

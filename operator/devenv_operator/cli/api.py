@@ -111,8 +111,12 @@ def api_client(conn: Connection, environ: Mapping[str, str] | None = None
                 config_file=files[0], context=conn.context,
                 client_configuration=configuration)
         elif "KUBERNETES_SERVICE_HOST" in environ and not conn.context:
-            k8s_config.load_incluster_config(  # type: ignore[no-untyped-call]
-                client_configuration=configuration)
+            try:
+                k8s_config.load_incluster_config(  # type: ignore[no-untyped-call]
+                    client_configuration=configuration)
+            except k8s_config.ConfigException as exc:
+                raise ConfigError(f"no kubeconfig, and cannot use the pod's ServiceAccount: "
+                                  f"{exc}") from exc
         else:
             where = environ.get("KUBECONFIG") or "~/.kube/config"
             raise ConfigError(f"no kubeconfig found (looked at {where}); set KUBECONFIG or "
