@@ -29,6 +29,7 @@ CNI_NETWORK = "localcluster"
 IMAGE_DOMAIN = "localcluster.local"
 PAUSE_IMAGE = f"{IMAGE_DOMAIN}/pause:1"
 TEST_IMAGE = f"{IMAGE_DOMAIN}/busybox:1"
+ROOT_TEST_IMAGE = f"{IMAGE_DOMAIN}/busybox-root:1"
 OPERATOR_IMAGE = f"{IMAGE_DOMAIN}/devenv-operator:dev"
 # Offsets from the cluster's port base; the control plane uses base .. base+5.
 KUBELET_PORT_OFFSET = 10

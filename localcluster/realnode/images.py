@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import PROJECT_ROOT, LocalClusterError, cache_root
-from .config import OPERATOR_IMAGE, PAUSE_IMAGE, TEST_IMAGE, NodeLayout
+from .config import OPERATOR_IMAGE, PAUSE_IMAGE, ROOT_TEST_IMAGE, TEST_IMAGE, NodeLayout
 from .host import _say, require_root, run, run_with_progress
 
 BUSYBOX = Path("/bin/busybox")
@@ -145,7 +145,7 @@ def oci_archive(path: Path, name: str, layers: list[bytes], config: dict[str, An
 
 
 def small_images() -> list[Path]:
-    """The pause (sandbox) image and the busybox test image, written once per busybox."""
+    """The pause (sandbox) image and the busybox test images, written once per busybox."""
     layer = busybox_layer()
     key = hashlib.sha256(layer).hexdigest()[:12]
     out = []
@@ -153,6 +153,9 @@ def small_images() -> list[Path]:
         (PAUSE_IMAGE, {"Entrypoint": ["/bin/sleep", "2147483647"], "User": f"{NOBODY}"}),
         (TEST_IMAGE, {"Cmd": ["/bin/sh"], "WorkingDir": "/",
                       "Env": ["PATH=/bin"], "User": f"{NOBODY}:{NOBODY}"}),
+        # Like the many images that start as root (and chown, bind low ports, switch user).
+        (ROOT_TEST_IMAGE, {"Cmd": ["/bin/sh"], "WorkingDir": "/", "Env": ["PATH=/bin"],
+                           "User": "0:0"}),
     ):
         short = name.split("/", 1)[1].replace(":", "-")
         path = images_dir() / f"{short}-{key}.tar"
@@ -321,8 +324,4 @@ def import_images(socket: Path, archives: list[Path]) -> None:
             "--base-name", OPERATOR_IMAGE.rsplit(":", 1)[0]]
         run(["ctr", f"--address={socket}", "-n", "k8s.io", "images", "import", *extra,
              str(archive)], timeout=600)
-
-
-def image_names() -> list[str]:
-    return [PAUSE_IMAGE, TEST_IMAGE, OPERATOR_IMAGE]
 

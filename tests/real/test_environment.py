@@ -134,6 +134,12 @@ def test_a_service_routes_to_its_pod_from_another_pod(
 
 
 def test_hardened_pods_run_on_a_real_node(env: dict[str, Any], kubectl: Kubectl) -> None:
+    # Under the default class from deploy/classes/: its Pod Security level, quota and limits.
+    namespace = get(kubectl, "namespace", env["ns"]) or {}
+    labels = namespace["metadata"]["labels"]
+    assert labels["pod-security.kubernetes.io/enforce"] == "baseline"
+    assert items(kubectl, "resourcequotas", "-n", env["ns"])
+    assert items(kubectl, "limitranges", "-n", env["ns"])
     for pod in items(kubectl, "pods", "-n", env["ns"]):
         spec_ = pod["spec"]
         assert spec_["automountServiceAccountToken"] is False
