@@ -170,10 +170,13 @@ def _mounts_under(paths: list[Path]) -> list[str]:
 
 
 def _kubepods_cgroups() -> list[Path]:
+    """kubelet's pod cgroups (cgroupfs driver): ``kubepods`` in every v1 hierarchy, or at
+    the root of the unified (v2) hierarchy."""
     found = []
     if CGROUP_ROOT.is_dir():
-        for hierarchy in CGROUP_ROOT.iterdir():
-            top = hierarchy / KUBEPODS
+        tops = [CGROUP_ROOT / KUBEPODS] + [h / KUBEPODS for h in CGROUP_ROOT.iterdir()
+                                           if h.is_dir() and h.name != KUBEPODS]
+        for top in tops:
             if top.is_dir():
                 found += [Path(d) for d, _, _ in os.walk(top)]
     return found
