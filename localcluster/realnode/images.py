@@ -29,7 +29,7 @@ from typing import Any
 
 from ..config import PROJECT_ROOT, LocalClusterError, cache_root
 from .config import OPERATOR_IMAGE, PAUSE_IMAGE, ROOT_TEST_IMAGE, TEST_IMAGE, NodeLayout
-from .host import _say, require_root, run, run_with_progress
+from .host import _say, install_packages, require_root, run, run_with_progress
 
 BUSYBOX = Path("/bin/busybox")
 APPLETS = (
@@ -149,6 +149,7 @@ def oci_archive(path: Path, name: str, layers: list[bytes], config: dict[str, An
 
 def small_images() -> list[Path]:
     """The pause (sandbox) image and the busybox test images, written once per busybox."""
+    install_packages(images_dir() / "packages.log")
     layer = busybox_layer()
     key = hashlib.sha256(layer).hexdigest()[:12]
     out = []
@@ -247,6 +248,7 @@ def ensure_base_image(log: Path) -> str:
 def build_operator_image(log: Path) -> tuple[Path, dict[str, Any]]:
     """Build the Dockerfile with buildah and save it as an OCI archive; return it and stats."""
     require_root("building the operator image with buildah")
+    install_packages(images_dir() / "packages.log")
     stats: dict[str, Any] = {}
     start = time.monotonic()
     base = ensure_base_image(log)
