@@ -35,6 +35,12 @@ PACKAGES = {
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 KUBEPODS = "kubepods"
 NETNS_DIR = Path("/var/run/netns")
+# Paths kubelet and containerd's runc shim use whatever their root dirs are: removed when
+# empty (the device-plugin socket is kubelet's own).
+KUBELET_SOCKET = Path("/var/lib/kubelet/device-plugins/kubelet.sock")
+FIXED_DIRS = (KUBELET_SOCKET.parent, KUBELET_SOCKET.parent.parent,
+              Path("/run/containerd/runc/k8s.io"), Path("/run/containerd/runc"),
+              Path("/run/containerd/s"), Path("/run/containerd"))
 PROGRESS_EVERY_S = 15.0
 
 
@@ -216,6 +222,7 @@ def leftovers(layout: NodeLayout) -> dict[str, list[str]]:
         "links": ([BRIDGE] if _link_exists(BRIDGE) else []) + _links_on_bridge(),
         "netns": [n for n in _netns() if n.startswith("cni-")],
         "iptables": [c for c in _kube_chains() if c],
+        "files": [str(KUBELET_SOCKET)] if KUBELET_SOCKET.exists() else [],
     }
 
 
@@ -312,3 +319,12 @@ def clean(layout: NodeLayout, proxy_bin: Path | None) -> None:
     remove_network()
     remove_cgroups()
     remove_cni_cache()
+    remove_fixed_paths()
+
+
+def remove_fixed_paths() -> None:
+    with contextlib.suppress(OSError):
+        KUBELET_SOCKET.unlink()
+    for d in FIXED_DIRS:
+        with contextlib.suppress(OSError):
+            d.rmdir()  # only when empty: another runtime's files stay

@@ -27,5 +27,5 @@ def test_down_leaves_no_container_mount_link_or_cgroup(
     real_cluster.stopped = True
     left = real_cluster.leftovers()
     assert left == {"shims": [], "mounts": [], "cgroups": [], "links": [], "netns": [],
-                    "iptables": []}
+                    "iptables": [], "files": []}
     assert not STATE_DIR.exists()
