@@ -31,6 +31,7 @@ from tests.e2e.helpers import (
     events_for,
     get,
     manifest,
+    unique,
     wait_for,
     wait_phase,
 )
@@ -157,9 +158,10 @@ def test_service_account_has_no_rights_beyond_the_table(kubectl: Kubectl,
 def test_full_lifecycle_with_only_the_service_account(kubectl: Kubectl,
                                                       sa_operator: Operator) -> None:
     started = time.monotonic()
-    kubectl("create", "namespace", "h6-platform", check=False)
+    platform = unique("h6-platform")  # not one an earlier test is still deleting
+    kubectl("create", "namespace", platform)
     apply(kubectl, {"apiVersion": "v1", "kind": "Secret",
-                    "metadata": {"name": "pull", "namespace": "h6-platform",
+                    "metadata": {"name": "pull", "namespace": platform,
                                  "labels": {"shipit.dev/copyable": "true"}},
                     "stringData": {"token": "s3cret"}})
     spec = manifest("h6-rbac", services=[
@@ -167,7 +169,7 @@ def test_full_lifecycle_with_only_the_service_account(kubectl: Kubectl,
         {"name": "api", "image": "api:1", "dependsOn": ["db"], "ports": [{"port": 8080}]},
     ], config={"configMaps": [{"name": "app", "data": {"LOG": "debug"}}],
                "secrets": [{"name": "pw", "generate": {"keys": ["password"]}},
-                           {"name": "pull", "copyFrom": {"namespace": "h6-platform",
+                           {"name": "pull", "copyFrom": {"namespace": platform,
                                                          "name": "pull"}}]})
     apply(kubectl, spec)
     ready = wait_phase(kubectl, "h6-rbac", "Ready", timeout=90)
@@ -212,12 +214,13 @@ def test_full_lifecycle_with_only_the_service_account(kubectl: Kubectl,
 
 def test_not_copyable_secret_is_refused_with_a_reason(kubectl: Kubectl,
                                                       sa_operator: Operator) -> None:
-    kubectl("create", "namespace", "h6-platform", check=False)
+    platform = unique("h6-platform")  # not one an earlier test is still deleting
+    kubectl("create", "namespace", platform)
     apply(kubectl, {"apiVersion": "v1", "kind": "Secret",
-                    "metadata": {"name": "private", "namespace": "h6-platform"},
+                    "metadata": {"name": "private", "namespace": platform},
                     "stringData": {"token": "nope"}})
     apply(kubectl, manifest("h6-nocopy", config={"secrets": [
-        {"name": "private", "copyFrom": {"namespace": "h6-platform", "name": "private"}}]}))
+        {"name": "private", "copyFrom": {"namespace": platform, "name": "private"}}]}))
     try:
         env = wait_for(lambda: (e := devenv(kubectl, "h6-nocopy")) and condition(
             e, "ConfigSeeded").get("reason") == "SecretNotCopyable" and e, timeout=60,
