@@ -6,6 +6,7 @@ The settings object is passed to whatever needs it; nothing reads the environmen
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any, Literal
@@ -81,12 +82,23 @@ class Settings(BaseModel):
         return delta.total_seconds() if delta else 0.0
 
 
+# What the kubelet injects for every Service in the pod's namespace (service links): a
+# Service named devenv-operator-metrics gives DEVENV_OPERATOR_METRICS_SERVICE_HOST and the
+# like. They are not settings, and must not stop the operator from starting.
+_SERVICE_LINK = re.compile(
+    r"^[A-Z0-9_]+_(SERVICE_HOST|SERVICE_PORT(_[A-Z0-9_]+)?|PORT(_[0-9]+_(TCP|UDP|SCTP)"
+    r"(_PROTO|_PORT|_ADDR)?)?)$")
+
+
 def load(environ: Mapping[str, str]) -> Settings:
-    """Settings from an environment mapping; unknown DEVENV_* names are an error."""
+    """Settings from an environment mapping; unknown DEVENV_* names are an error (except
+    the variables Kubernetes injects for Services, which only look like settings)."""
     values: dict[str, Any] = {}
     fields = Settings.model_fields
     for key, raw in environ.items():
         if not key.startswith(PREFIX):
+            continue
+        if key[len(PREFIX):].lower() not in fields and _SERVICE_LINK.match(key):
             continue
         name = key[len(PREFIX):].lower()
         if name not in fields:
@@ -107,8 +119,6 @@ def load(environ: Mapping[str, str]) -> Settings:
 
 
 def _valid_prefix(prefix: str) -> bool:
-    import re
-
     return re.fullmatch(DNS_LABEL, prefix.rstrip("-") or "a") is not None
 
 

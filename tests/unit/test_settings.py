@@ -108,3 +108,22 @@ def test_describe_lists_every_variable_with_a_default_and_a_description() -> Non
     assert rows["DEVENV_EXPIRY_WARNING"][0] == "15m"
     assert rows["DEVENV_DEFAULT_TTL"][0] == "(none)"
     assert all(text for _, text in rows.values())
+
+
+def test_service_link_variables_are_not_settings() -> None:
+    # What the kubelet injects for a Service named devenv-operator-metrics.
+    links = {
+        "DEVENV_OPERATOR_METRICS_SERVICE_HOST": "10.0.0.7",
+        "DEVENV_OPERATOR_METRICS_SERVICE_PORT": "8080",
+        "DEVENV_OPERATOR_METRICS_SERVICE_PORT_METRICS": "8080",
+        "DEVENV_OPERATOR_METRICS_PORT": "tcp://10.0.0.7:8080",
+        "DEVENV_OPERATOR_METRICS_PORT_8080_TCP": "tcp://10.0.0.7:8080",
+        "DEVENV_OPERATOR_METRICS_PORT_8080_TCP_PROTO": "tcp",
+        "DEVENV_OPERATOR_METRICS_PORT_8080_TCP_PORT": "8080",
+        "DEVENV_OPERATOR_METRICS_PORT_8080_TCP_ADDR": "10.0.0.7",
+    }
+    assert load({**links, "DEVENV_WORKERS": "4"}).workers == 4
+    # A misspelt setting is still refused, and a real setting is still read.
+    with pytest.raises(SettingsError, match="DEVENV_WORKER"):
+        load({"DEVENV_WORKER": "4"})
+    assert load({"DEVENV_METRICS_PORT": "9090"}).metrics_port == 9090
