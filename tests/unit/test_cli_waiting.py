@@ -156,3 +156,36 @@ def test_other_api_errors_are_not_retried() -> None:
                       [[errors.Forbidden("no watch for you")]], Clock())
     with pytest.raises(errors.Forbidden):
         wait(api)
+
+
+def test_ready_counts_once_it_has_held_for_the_stable_window() -> None:
+    clock = Clock()
+    api = ScriptedApi([(obj("Ready", "5"), "10")], [], clock)
+    result = waiting.wait_for(api, "x", 60, stable_for=5, clock=clock)  # type: ignore[arg-type]
+    assert result.outcome is Outcome.READY
+    assert clock.now >= 5  # it watched through the window
+    assert api.watched_from == ["10"]
+
+
+def test_a_ready_that_does_not_hold_is_waited_through_to_the_failure() -> None:
+    # A container that crashes right after it starts: Ready for a moment, then not, then
+    # CrashLooping. Without the window the wait would have passed it.
+    clock = Clock()
+    api = ScriptedApi(
+        [(obj("Ready", "5"), "10"), (obj("Ready", "5"), "10"),
+         (obj("Provisioning", "11"), "11")],
+        [[{"type": "MODIFIED", "object": obj("Provisioning", "11")}],
+         [{"type": "MODIFIED", "object": obj("Failed", "12")}]], clock)
+    result = waiting.wait_for(api, "x", 60, stable_for=5, clock=clock)  # type: ignore[arg-type]
+    assert result.outcome is Outcome.FAILED
+    assert result.obj is not None
+    assert result.obj["metadata"]["resourceVersion"] == "12"
+
+
+def test_the_stable_window_never_outlasts_the_deadline() -> None:
+    clock = Clock()
+    clock.now = 0
+    api = ScriptedApi([(obj("Ready", "5"), "10")], [], clock)
+    result = waiting.wait_for(api, "x", 3, stable_for=30, clock=clock)  # type: ignore[arg-type]
+    assert result.outcome is Outcome.READY
+    assert clock.now <= 3 + 1

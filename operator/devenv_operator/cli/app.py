@@ -71,6 +71,9 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--wait", action="store_true", help="then wait as `wait` does")
     c.add_argument("--timeout", default="10m", help="with --wait (default 10m)")
     c.add_argument("--summary", metavar="FILE", help="with --wait: append a Markdown summary")
+    c.add_argument("--stable-for", default="5s", metavar="DURATION",
+                   help="Ready must hold this long before it counts (default 5s; 0: at once): a "
+                   "container that crashes right after starting is briefly Ready")
     c.add_argument("-o", "--output", choices=("name", "json"), default="name")
 
     w = command("wait", "Wait until Ready: exit 0 Ready, 1 Failed, 2 timeout, 3 deleted.")
@@ -78,6 +81,9 @@ def parser() -> argparse.ArgumentParser:
     w.add_argument("--timeout", default="10m", help="e.g. 10m (default)")
     w.add_argument("--summary", metavar="FILE",
                    help="append a Markdown summary (e.g. $GITHUB_STEP_SUMMARY)")
+    w.add_argument("--stable-for", default="5s", metavar="DURATION",
+                   help="Ready must hold this long before it counts (default 5s; 0: at once): a "
+                   "container that crashes right after starting is briefly Ready")
 
     d = command("diagnose", "Write the object, conditions, Events, pods and logs to a dir.")
     d.add_argument("name")

@@ -124,6 +124,8 @@ def _desired(args: argparse.Namespace) -> dict[str, Any]:
         spec["ttl"] = args.ttl
     if args.wait:
         _duration(args.timeout, "--timeout")  # refused before anything is created
+        if args.stable_for not in ("0", "0s"):
+            _duration(args.stable_for, "--stable-for")
     if args.class_name:
         spec["className"] = args.class_name
     if args.namespace:
@@ -188,7 +190,8 @@ def cmd_create(api: Api, args: argparse.Namespace, out: TextIO) -> int:
     code = EXIT_OK
     result = applied
     if args.wait:
-        code, last = _wait(api, name, args.timeout, args.summary, out=sys.stderr)
+        code, last = _wait(api, name, args.timeout, args.summary, out=sys.stderr,
+                           stable_text=args.stable_for)
         result = last or applied
     if args.output == "json":
         status = state.status_of(result)
@@ -205,12 +208,14 @@ def cmd_create(api: Api, args: argparse.Namespace, out: TextIO) -> int:
 # --- wait --------------------------------------------------------------------------------
 
 def _wait(api: Api, name: str, timeout_text: str, summary: str | None,
-          out: TextIO) -> tuple[int, dict[str, Any] | None]:
+          out: TextIO, stable_text: str = "0s") -> tuple[int, dict[str, Any] | None]:
     """Wait and report; (exit code, last version seen)."""
     timeout = _duration(timeout_text, "--timeout").total_seconds()
+    stable = _duration(stable_text, "--stable-for").total_seconds() if stable_text not in (
+        "0", "0s") else 0.0
     _get_or_exit(api, name)
     progress = waiting.Progress(sys.stderr, name)
-    result = waiting.wait_for(api, name, timeout, progress)
+    result = waiting.wait_for(api, name, timeout, progress, stable_for=stable)
     now = datetime.now(UTC)
     waited = _waited(result.elapsed)
     if result.outcome is Outcome.READY:
@@ -229,7 +234,7 @@ def _wait(api: Api, name: str, timeout_text: str, summary: str | None,
 
 
 def cmd_wait(api: Api, args: argparse.Namespace, out: TextIO) -> int:
-    return _wait(api, args.name, args.timeout, args.summary, out)[0]
+    return _wait(api, args.name, args.timeout, args.summary, out, args.stable_for)[0]
 
 
 # --- diagnose, endpoints, list -----------------------------------------------------------------

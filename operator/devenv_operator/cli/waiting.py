@@ -3,9 +3,14 @@
 ``wait_for`` lists the DevEnvironment by name, then watches it from the list's
 resourceVersion (bookmarks keep that fresh); when the server ends the stream or it breaks,
 it watches again from the last version seen, and lists again only when that version is too
-old (410 Gone). No polling. It returns as soon as ``state.verdict`` settles: Ready (for the
-current generation), Failed (at once: phase Failed or Stalled=True), deleted; or at the
-deadline.
+old (410 Gone). No polling. It returns as soon as ``state.verdict`` settles: Failed (at
+once: phase Failed or Stalled=True), deleted; Ready (for the current generation) once it
+has held for ``stable_for`` seconds; or at the deadline.
+
+Why a Ready must hold: a container with no readiness probe is ready the moment it runs, so
+one that crashes right after starting makes its Deployment, and the environment, Ready for
+a second or two before the crash shows (seen on a real node). A CI wait that stopped there
+would pass a broken environment.
 
 Progress goes to a stream: on a terminal one block of lines, rewritten in place (the
 environment, then one line per service); otherwise a line only when something changed,
@@ -49,6 +54,13 @@ class Progress:
         self._start = clock()
         self._drawn = 0  # lines of the live block on screen
         self._seen: dict[str, tuple[Any, ...]] = {}
+
+    def note(self, text: str) -> None:
+        """A line of its own (not part of the live block)."""
+        if self._live and self._drawn:
+            self._drawn = 0  # keep the block on screen; draw the next one below
+        self._stream.write(f"{self._stamp()} {text}\n")
+        self._stream.flush()
 
     def _stamp(self) -> str:
         return f"[{int(self._clock() - self._start):>4}s]"
@@ -101,16 +113,33 @@ class Progress:
 
 
 def wait_for(api: Api, name: str, timeout: float, progress: Progress | None = None, *,
-             clock: Callable[[], float] = time.monotonic) -> WaitResult:
-    """Watch ``name`` until ``state.verdict`` settles or ``timeout`` seconds pass."""
+             stable_for: float = 0.0, clock: Callable[[], float] = time.monotonic
+             ) -> WaitResult:
+    """Watch ``name`` until ``state.verdict`` settles or ``timeout`` seconds pass; Ready
+    counts once it has held for ``stable_for`` seconds (or until the deadline)."""
     start = clock()
-    obj, timed_out = watch_until(api, name, lambda o: state.verdict(o) is not None, timeout,
-                                 progress.update if progress is not None else None, clock=clock)
-    elapsed = clock() - start
-    if timed_out:
-        return WaitResult(Outcome.TIMEOUT, obj, elapsed)
-    settled = state.verdict(obj)  # Outcome.READY is 0: compare with None, not truth
-    return WaitResult(Outcome.GONE if settled is None else settled, obj, elapsed)
+    deadline = start + timeout
+    show = progress.update if progress is not None else None
+    while True:
+        obj, timed_out = watch_until(api, name, lambda o: state.verdict(o) is not None,
+                                     deadline - clock(), show, clock=clock)
+        if timed_out:
+            return WaitResult(Outcome.TIMEOUT, obj, clock() - start)
+        settled = state.verdict(obj)  # Outcome.READY is 0: compare with None, not truth
+        if settled is not Outcome.READY or stable_for <= 0:
+            return WaitResult(Outcome.GONE if settled is None else settled, obj,
+                              clock() - start)
+        window = max(0.0, min(stable_for, deadline - clock()))
+        if progress is not None:
+            progress.note(f"Ready; checking that it stays Ready for {window:.0f}s")
+        after, held = watch_until(api, name, lambda o: state.verdict(o) is not Outcome.READY,
+                                  window, show, clock=clock)
+        if held:  # Ready all through the window
+            return WaitResult(Outcome.READY, after, clock() - start)
+        if after is None or state.verdict(after) is not None:  # deleted, or Failed
+            left = state.verdict(after)
+            return WaitResult(Outcome.GONE if left is None else left, after, clock() - start)
+        # It left Ready without failing (a container crashed, say): wait on.
 
 
 def watch_until(api: Api, name: str, settled: Callable[[dict[str, Any]], bool],
