@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,10 +48,17 @@ class RealCluster:
         return realnode.leftovers(Layout(STATE_DIR))
 
 
-def http_get(url: str, timeout: float = 3.0) -> str:
-    """GET from the host (through kube-proxy for a ClusterIP); '' when it does not answer."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - test URL
-            return str(resp.read().decode())
-    except OSError:
-        return ""
+def http_get(url: str, timeout: float = 3.0, patience: float = 30.0) -> str:
+    """GET from the host (through kube-proxy for a ClusterIP); '' when it does not answer
+    within ``patience`` seconds. An environment is Ready as soon as its pods are, and
+    kube-proxy programs the Service's rules a moment after the endpoints change: a client
+    that asks right away may find nothing there yet, as on any cluster."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310
+                return str(resp.read().decode())
+        except OSError:
+            if time.monotonic() >= deadline:
+                return ""
+            time.sleep(0.5)
