@@ -171,10 +171,11 @@ class Kube:
         return result
 
     def list_versioned(self, kind: Kind, namespace: str | None = None,
-                       label_selector: str | None = None
+                       label_selector: str | None = None, *, field_selector: str | None = None
                        ) -> tuple[list[dict[str, Any]], str | None]:
         """The items, and the resourceVersion the list was taken at."""
-        query = {"labelSelector": label_selector} if label_selector else None
+        query = {k: v for k, v in (("labelSelector", label_selector),
+                                   ("fieldSelector", field_selector)) if v} or None
         try:
             result = self._call("list", "GET", kind.path(namespace), query=query)
         except errors.NotFound:
@@ -190,17 +191,22 @@ class Kube:
         return self.list_versioned(kind, namespace, label_selector)[0]
 
     def watch(self, kind: Kind, resource_version: str, *, namespace: str | None = None,
-              label_selector: str | None = None, timeout_seconds: int = 1800,
-              stopped: Callable[[], bool] = lambda: False) -> Iterator[dict[str, Any]]:
+              label_selector: str | None = None, field_selector: str | None = None,
+              timeout_seconds: int = 1800, stopped: Callable[[], bool] = lambda: False
+              ) -> Iterator[dict[str, Any]]:
         """Watch events (``{"type", "object"}``) after ``resource_version``, until the server
-        ends the stream or ``stopped()`` says so (checked between chunks).
+        ends the stream or ``stopped()`` says so (checked between chunks); a stream that
+        breaks off raises errors.Transient.
 
-        The operator itself watches through Kopf; this is for tools (the benchmarks).
+        The operator itself watches through Kopf; this is for tools (the benchmarks, the
+        kubectl plugin).
         """
         query = {"watch": "1", "resourceVersion": resource_version,
-                 "allowWatchBookmarks": "true", "timeoutSeconds": str(timeout_seconds)}
+                 "allowWatchBookmarks": "true", "timeoutSeconds": str(max(1, timeout_seconds))}
         if label_selector:
             query["labelSelector"] = label_selector
+        if field_selector:
+            query["fieldSelector"] = field_selector
         path = kind.path(namespace)
         headers = {"Accept": "application/json", "User-Agent": self._field_manager}
         self._transport.authorize(headers, path, "GET")
@@ -219,13 +225,15 @@ class Kube:
                 raise errors.from_status(response.status, reason, message, f"GET {path}")
             buffer = b""
             for chunk in response.stream(65536, decode_content=True):
-                if stopped():
-                    return
                 buffer += chunk
                 while b"\n" in buffer:
                     line, buffer = buffer.split(b"\n", 1)
                     if line.strip():
                         yield json.loads(line)
+                if stopped():
+                    return
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise errors.Transient(f"GET {path} (watch) broke off: {exc}") from exc
         finally:
             response.release_conn()
 

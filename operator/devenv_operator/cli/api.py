@@ -164,14 +164,9 @@ class Api:
              field_selector: str | None = None, label_selector: str | None = None,
              ) -> tuple[list[dict[str, Any]], str]:
         """The items and the list's resourceVersion."""
-        query = {k: v for k, v in (("fieldSelector", field_selector),
-                                   ("labelSelector", label_selector)) if v}
-        result = self._request("GET", kind.path(namespace), query)
-        items: list[dict[str, Any]] = result.get("items") or []
-        for item in items:
-            item.setdefault("apiVersion", kind.api_version)
-            item.setdefault("kind", kind.kind)
-        return items, str((result.get("metadata") or {}).get("resourceVersion") or "")
+        items, version = self.kube.list_versioned(kind, namespace, label_selector,
+                                                  field_selector=field_selector)
+        return items, version or ""
 
     def get(self, kind: kube.Kind, name: str, namespace: str | None = None
             ) -> dict[str, Any] | None:
@@ -181,37 +176,8 @@ class Api:
                   timeout_seconds: int, stopped: Callable[[], bool] = lambda: False
                   ) -> Iterator[dict[str, Any]]:
         """Watch events of one object (by name) after ``resource_version``."""
-        query = {"watch": "1", "resourceVersion": resource_version,
-                 "allowWatchBookmarks": "true", "timeoutSeconds": str(max(1, timeout_seconds)),
-                 "fieldSelector": f"metadata.name={name}"}
-        path = kind.path()
-        headers = {"Accept": "application/json", "User-Agent": FIELD_MANAGER}
-        self._transport.authorize(headers, path, "GET")
-        try:
-            response = self._transport.pool.request(
-                "GET", f"{self.host}{path}?{urlencode(query)}", headers=headers,
-                preload_content=False, retries=False,
-                timeout=urllib3.Timeout(connect=10, read=timeout_seconds + 15))
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise errors.Transient(f"cannot reach the API server at {self.host}: {exc}") \
-                from exc
-        try:
-            if response.status != 200:
-                reason, message = _status_of(response.read())
-                raise errors.from_status(response.status, reason, message, f"watch {path}")
-            buffer = b""
-            for chunk in response.stream(65536, decode_content=True):
-                buffer += chunk
-                while b"\n" in buffer:
-                    line, buffer = buffer.split(b"\n", 1)
-                    if line.strip():
-                        yield json.loads(line)
-                if stopped():
-                    return
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise errors.Transient(f"watch {path} broke off: {exc}") from exc
-        finally:
-            response.release_conn()
+        return self.kube.watch(kind, resource_version, field_selector=f"metadata.name={name}",
+                               timeout_seconds=timeout_seconds, stopped=stopped)
 
     def logs(self, namespace: str, pod: str, container: str, *, previous: bool = False,
              tail: int = 30, timeout: float = 10.0) -> str:
