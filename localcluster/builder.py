@@ -15,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,9 +123,9 @@ def bin_dir_for(key: str) -> Path:
     return cache_root() / key / "bin"
 
 
-def is_complete(entry: Path) -> bool:
+def is_complete(entry: Path, binaries: Sequence[str] = BINARIES) -> bool:
     return (entry / COMPLETE_MARKER).is_file() and all(
-        (entry / "bin" / b).is_file() for b in BINARIES
+        (entry / "bin" / b).is_file() for b in binaries
     )
 
 
@@ -192,28 +192,29 @@ def _run_step(step: BuildStep, out_dir: Path, log_path: Path) -> None:
     run_go_build(go_command(step, out_dir), TOOLS_DIR / step.module_dir, log_path, names)
 
 
-def build(force: bool = False) -> Path:
-    """Make sure the binaries for the pinned versions exist; return their directory."""
-    key = current_key()
+def cached_build(key: str, binaries: Sequence[str], what: str,
+                 build_into: Callable[[Path], None], force: bool = False) -> Path:
+    """The directory holding ``binaries``, built once per ``key`` into the cache.
+
+    ``build_into(tmp)`` writes them to ``tmp / "bin"`` (and may log to ``tmp``); one process
+    builds at a time (a lock file), and the entry appears complete or not at all (built in
+    a temporary directory, then renamed)."""
     root = cache_root()
     entry = root / key
-    if not force and is_complete(entry):
+    if not force and is_complete(entry, binaries):
         return entry / "bin"
     with _locked(root / f"{key}.lock"):
-        if not force and is_complete(entry):  # built by someone else meanwhile
+        if not force and is_complete(entry, binaries):  # built by someone else meanwhile
             return entry / "bin"
         for stale in root.glob(f".{key}.tmp-*"):  # left by a killed build
             shutil.rmtree(stale, ignore_errors=True)
-        pins = read_pins()
         start = time.monotonic()
-        _say(f"cold build of the local control plane into {entry} (this takes a while)")
+        _say(f"cold build of {what} into {entry} (this takes a while)")
         tmp = Path(tempfile.mkdtemp(prefix=f".{key}.tmp-", dir=root))
         try:
             (tmp / "bin").mkdir()
-            log_path = tmp / "build.log"
-            for step in build_steps(pins.kubernetes):
-                _run_step(step, tmp / "bin", log_path)
-            missing = [b for b in BINARIES if not (tmp / "bin" / b).is_file()]
+            build_into(tmp)
+            missing = [b for b in binaries if not (tmp / "bin" / b).is_file()]
             if missing:
                 raise LocalClusterError(f"build finished but binaries are missing: {missing}")
             (tmp / COMPLETE_MARKER).write_text(f"{key}\n")
@@ -224,5 +225,14 @@ def build(force: bool = False) -> Path:
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
-        _say(f"build complete in {_fmt(time.monotonic() - start)}: {entry / 'bin'}")
+        _say(f"{what}: build complete in {_fmt(time.monotonic() - start)}: {entry / 'bin'}")
     return entry / "bin"
+
+
+def build(force: bool = False) -> Path:
+    """Make sure the binaries for the pinned versions exist; return their directory."""
+    def build_into(tmp: Path) -> None:
+        for step in build_steps(read_pins().kubernetes):
+            _run_step(step, tmp / "bin", tmp / "build.log")
+
+    return cached_build(current_key(), BINARIES, "the local control plane", build_into, force)
