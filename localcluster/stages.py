@@ -201,16 +201,13 @@ initContainerStatuses:
 )
 
 
-def _pull_failure_template(reason: str) -> str:
-    prefix = json.dumps(UNPULLABLE_PREFIX)
-    if reason == "ErrImagePull":
-        message = 'printf "failed to pull image %q: %s: not found" .image .image'
-    else:
-        message = 'printf "Back-off pulling image %q" .image'
+def _not_ready_header(phase: str) -> str:
+    """A pod in ``phase`` whose containers are not ready, up to each container's name and
+    image (the caller writes the rest of its status)."""
     return (
+        "{{ $now := Now }}\n"
+        f"phase: {phase}\n"
         """\
-{{ $now := Now }}
-phase: Pending
 conditions:
 - {type: PodReadyToStartContainers, status: "True", lastTransitionTime: {{ $now | Quote }}}
 - {type: Initialized, status: "True", lastTransitionTime: {{ $now | Quote }}}
@@ -222,6 +219,19 @@ containerStatuses:
 {{ range .spec.containers }}
 - name: {{ .name | Quote }}
   image: {{ .image | Quote }}
+"""
+    )
+
+
+def _pull_failure_template(reason: str) -> str:
+    prefix = json.dumps(UNPULLABLE_PREFIX)
+    if reason == "ErrImagePull":
+        message = 'printf "failed to pull image %q: %s: not found" .image .image'
+    else:
+        message = 'printf "Back-off pulling image %q" .image'
+    return (
+        _not_ready_header("Pending")
+        + """\
   imageID: ""
   ready: false
   started: false
@@ -245,20 +255,8 @@ containerStatuses:
 def _crash_loop_template(restarts: int) -> str:
     prefix = json.dumps(CRASHLOOP_PREFIX)
     return (
-        """\
-{{ $now := Now }}
-phase: Running
-conditions:
-- {type: PodReadyToStartContainers, status: "True", lastTransitionTime: {{ $now | Quote }}}
-- {type: Initialized, status: "True", lastTransitionTime: {{ $now | Quote }}}
-- {type: ContainersReady, status: "False", reason: ContainersNotReady, \
-lastTransitionTime: {{ $now | Quote }}}
-- {type: Ready, status: "False", reason: ContainersNotReady, \
-lastTransitionTime: {{ $now | Quote }}}
-containerStatuses:
-{{ range .spec.containers }}
-- name: {{ .name | Quote }}
-  image: {{ .image | Quote }}
+        _not_ready_header("Running")
+        + """\
   imageID: {{ printf "kwok://%s" .image | Quote }}
   containerID: {{ printf "kwok://%s" .name | Quote }}
 """

@@ -130,12 +130,15 @@ class Kube:
 
     def _call(self, verb: str, method: str, path: str, *,
               query: Mapping[str, str] | None = None, body: Any = None,
-              content_type: str = "application/json") -> Any:
-        """One request; ``verb`` is the Kubernetes verb it counts as (get, list, patch...)."""
+              content_type: str = "application/json", text: bool = False,
+              timeout: float | None = None) -> Any:
+        """One request; ``verb`` is the Kubernetes verb it counts as (get, list, patch...).
+        The answer as JSON, or with ``text`` as text (a log)."""
         url = self._transport.host + path
         if query:
             url += "?" + urlencode(query)
-        headers = {"Accept": "application/json", "User-Agent": self._field_manager}
+        headers = {"Accept": "*/*" if text else "application/json",
+                   "User-Agent": self._field_manager}
         payload: bytes | None = None
         if body is not None:
             headers["Content-Type"] = content_type
@@ -143,7 +146,7 @@ class Kube:
         self._transport.authorize(headers, path, method)
         try:
             response = self._transport.pool.request(
-                method, url, body=payload, headers=headers, timeout=self._timeout,
+                method, url, body=payload, headers=headers, timeout=timeout or self._timeout,
                 preload_content=True, retries=False,
             )
         except (urllib3.exceptions.HTTPError, OSError) as exc:
@@ -152,6 +155,8 @@ class Kube:
         self._record(verb, str(response.status))
         data = response.data
         if 200 <= response.status < 300:
+            if text:
+                return data.decode(errors="replace")
             return json.loads(data) if data else None
         reason, message = _status_of(data)
         raise errors.from_status(response.status, reason, message, f"{method} {path}")
@@ -236,6 +241,18 @@ class Kube:
             raise errors.Transient(f"GET {path} (watch) broke off: {exc}") from exc
         finally:
             response.release_conn()
+
+    def logs(self, namespace: str, pod: str, container: str, *, previous: bool = False,
+             tail: int = 30, timeout: float = 10.0) -> str:
+        """The last ``tail`` lines of a container's log (its previous instance's with
+        ``previous``). The API server asks the node's kubelet, which may not answer: a short
+        ``timeout``. The operator never reads logs; this is for the kubectl plugin."""
+        query = {"container": container, "tailLines": str(tail)}
+        if previous:
+            query["previous"] = "true"
+        text: str = self._call("get", "GET", POD.path(namespace, pod, "log"), query=query,
+                               text=True, timeout=timeout)
+        return text
 
     def create(self, kind: Kind, obj: Mapping[str, Any]) -> dict[str, Any]:
         """POST; raises errors.AlreadyExists when the name is taken."""

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from devenv_operator.cli import app, waiting
+from devenv_operator.cli import app, commands, waiting
 
 TEMPLATE = {"apiVersion": "shipit.dev/v1alpha1", "kind": "DevEnvironmentTemplate",
             "metadata": {"name": "shop"},
@@ -231,3 +231,11 @@ def test_inside_a_pod_without_a_kubeconfig_the_service_account_is_used(
     with pytest.raises(api.ConfigError, match="cannot use the pod's ServiceAccount"):
         api.api_client(api.Connection(), {"KUBERNETES_SERVICE_HOST": "10.0.0.1",
                                           "KUBERNETES_SERVICE_PORT": "443"})
+
+
+def test_stable_for_takes_a_duration_or_a_bare_zero() -> None:
+    assert commands._stable_for("5s") == 5.0
+    assert commands._stable_for("0") == 0.0
+    assert commands._stable_for("0s") == 0.0
+    with pytest.raises(commands.UsageError, match="--stable-for"):
+        commands._stable_for("soon")

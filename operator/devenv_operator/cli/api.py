@@ -13,19 +13,16 @@ ServiceAccount. ``--as``/``--as-group`` impersonate, like kubectl's flags.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
-import urllib3
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 
-from devenv_operator import errors, kube
+from devenv_operator import kube
 
 FIELD_MANAGER = "kubectl-devenv"
 SELF_SUBJECT_REVIEW = kube.Kind("authentication.k8s.io/v1", "SelfSubjectReview",
@@ -136,29 +133,7 @@ class Api:
 
     def __init__(self, client: k8s_client.ApiClient, timeout: float = 30.0) -> None:
         self.kube = kube.Kube(client, timeout=timeout, field_manager=FIELD_MANAGER)
-        self._transport = kube.transport(client)
-        self._timeout = timeout
-        self.host = self._transport.host
-
-    def _request(self, method: str, path: str, query: Mapping[str, str] | None = None,
-                 *, text: bool = False, timeout: float | None = None) -> Any:
-        url = self.host + path + ("?" + urlencode(query) if query else "")
-        headers = {"Accept": "*/*" if text else "application/json",
-                   "User-Agent": FIELD_MANAGER}
-        self._transport.authorize(headers, path, method)
-        try:
-            response = self._transport.pool.request(
-                method, url, headers=headers, timeout=timeout or self._timeout, retries=False)
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise errors.Transient(f"cannot reach the API server at {self.host}: {exc}") \
-                from exc
-        data: bytes = response.data
-        if 200 <= response.status < 300:
-            if text:
-                return data.decode(errors="replace")
-            return json.loads(data) if data else None
-        reason, message = _status_of(data)
-        raise errors.from_status(response.status, reason, message, f"{method} {path}")
+        self.host = kube.transport(client).host  # which cluster, for messages and tests
 
     def list(self, kind: kube.Kind, namespace: str | None = None, *,
              field_selector: str | None = None, label_selector: str | None = None,
@@ -181,15 +156,8 @@ class Api:
 
     def logs(self, namespace: str, pod: str, container: str, *, previous: bool = False,
              tail: int = 30, timeout: float = 10.0) -> str:
-        """The last ``tail`` lines of a container's log (the previous instance's with
-        ``previous``). The API server asks the node's kubelet, which may not answer: a short
-        ``timeout``, so a failure report is not held up by one node."""
-        query = {"container": container, "tailLines": str(tail)}
-        if previous:
-            query["previous"] = "true"
-        text: str = self._request("GET", kube.POD.path(namespace, pod, "log"), query,
-                                  text=True, timeout=timeout)
-        return text
+        return self.kube.logs(namespace, pod, container, previous=previous, tail=tail,
+                              timeout=timeout)
 
     def whoami(self) -> Identity:
         """Who we are, from a SelfSubjectReview (authentication.k8s.io/v1)."""
@@ -198,13 +166,3 @@ class Api:
         info = (review.get("status") or {}).get("userInfo") or {}
         return Identity(str(info.get("username") or ""), tuple(info.get("groups") or ()))
 
-
-def _status_of(data: bytes) -> tuple[str, str]:
-    try:
-        answer = json.loads(data)
-    except ValueError:
-        return "", data.decode(errors="replace")[:500]
-    if isinstance(answer, dict):
-        reason = answer.get("reason")
-        return (reason if isinstance(reason, str) else ""), str(answer.get("message") or reason)
-    return "", str(answer)

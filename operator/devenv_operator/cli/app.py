@@ -154,8 +154,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except errors.Forbidden as exc:
         _note(f"error: forbidden: {exc}")
         return EXIT_ERROR
-    except errors.Transient as exc:
-        _note(f"error: {exc}")
+    except errors.Transient as exc:  # no answer, or a 5xx
+        _note(f"error: the API server did not answer: {exc}")
         return EXIT_ERROR
     except errors.KubeError as exc:
         _note(f"error: the API server refused: {exc}")

@@ -55,6 +55,11 @@ def _duration(text: str, flag: str) -> timedelta:
         raise UsageError(f"{flag}: {exc}") from None
 
 
+def _stable_for(text: str) -> float:
+    """--stable-for in seconds; a bare 0 (no unit) turns the window off."""
+    return 0.0 if text.strip() == "0" else _duration(text, "--stable-for").total_seconds()
+
+
 def _waited(seconds: float) -> str:
     return models.format_duration(timedelta(seconds=round(seconds)))
 
@@ -124,8 +129,7 @@ def _desired(args: argparse.Namespace) -> dict[str, Any]:
         spec["ttl"] = args.ttl
     if args.wait:
         _duration(args.timeout, "--timeout")  # refused before anything is created
-        if args.stable_for not in ("0", "0s"):
-            _duration(args.stable_for, "--stable-for")
+        _stable_for(args.stable_for)
     if args.class_name:
         spec["className"] = args.class_name
     if args.namespace:
@@ -211,8 +215,7 @@ def _wait(api: Api, name: str, timeout_text: str, summary: str | None,
           out: TextIO, stable_text: str = "0s") -> tuple[int, dict[str, Any] | None]:
     """Wait and report; (exit code, last version seen)."""
     timeout = _duration(timeout_text, "--timeout").total_seconds()
-    stable = _duration(stable_text, "--stable-for").total_seconds() if stable_text not in (
-        "0", "0s") else 0.0
+    stable = _stable_for(stable_text)
     _get_or_exit(api, name)
     progress = waiting.Progress(sys.stderr, name)
     result = waiting.wait_for(api, name, timeout, progress, stable_for=stable)
