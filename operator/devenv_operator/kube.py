@@ -16,60 +16,34 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 import urllib3
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 
 from devenv_operator import errors
+from devenv_operator.kinds import (  # noqa: F401  (re-exported: callers name kinds as kube.X)
+    CONFIGMAP,
+    DEPLOYMENT,
+    DEVENV,
+    EVENT,
+    KINDS,
+    LIMITRANGE,
+    NAMESPACE,
+    NETWORKPOLICY,
+    POD,
+    RESOURCEQUOTA,
+    ROLEBINDING,
+    SECRET,
+    SERVICE,
+    TEMPLATE,
+    Kind,
+)
 
 log = logging.getLogger("devenv_operator.kube")
 FIELD_MANAGER = "devenv-operator"
 RequestHook = Callable[[str, str], None]  # (verb, result) -> None, for metrics
-
-
-@dataclass(frozen=True)
-class Kind:
-    """Where a kind lives in the API."""
-
-    api_version: str
-    kind: str
-    plural: str
-    namespaced: bool
-
-    def path(self, namespace: str | None = None, name: str | None = None,
-             subresource: str | None = None) -> str:
-        base = "/api/v1" if self.api_version == "v1" else f"/apis/{self.api_version}"
-        if self.namespaced and namespace is not None:
-            base += f"/namespaces/{quote(namespace, safe='')}"
-        base += f"/{self.plural}"
-        if name is not None:
-            base += f"/{quote(name, safe='')}"
-        if subresource:
-            base += f"/{subresource}"
-        return base
-
-
-NAMESPACE = Kind("v1", "Namespace", "namespaces", namespaced=False)
-CONFIGMAP = Kind("v1", "ConfigMap", "configmaps", namespaced=True)
-SECRET = Kind("v1", "Secret", "secrets", namespaced=True)
-SERVICE = Kind("v1", "Service", "services", namespaced=True)
-POD = Kind("v1", "Pod", "pods", namespaced=True)
-EVENT = Kind("v1", "Event", "events", namespaced=True)
-DEPLOYMENT = Kind("apps/v1", "Deployment", "deployments", namespaced=True)
-DEVENV = Kind("shipit.dev/v1alpha1", "DevEnvironment", "devenvironments", namespaced=False)
-TEMPLATE = Kind("shipit.dev/v1alpha1", "DevEnvironmentTemplate", "devenvironmenttemplates",
-                namespaced=False)
-RESOURCEQUOTA = Kind("v1", "ResourceQuota", "resourcequotas", namespaced=True)
-LIMITRANGE = Kind("v1", "LimitRange", "limitranges", namespaced=True)
-NETWORKPOLICY = Kind("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies", namespaced=True)
-ROLEBINDING = Kind("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings",
-                   namespaced=True)
-KINDS = {k.kind: k for k in (NAMESPACE, CONFIGMAP, SECRET, SERVICE, POD, EVENT, DEPLOYMENT,
-                             DEVENV, TEMPLATE, RESOURCEQUOTA, LIMITRANGE, NETWORKPOLICY,
-                             ROLEBINDING)}
-
 
 
 def load_api_client(kubeconfig: str | None = None, pool_size: int = 32) -> k8s_client.ApiClient:
