@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from devenv_operator.builders.common import Env, metadata
+from devenv_operator.owners import Owner
 
 QUOTA_NAME = "devenv-quota"
 LIMITS_NAME = "devenv-limits"
@@ -63,13 +64,7 @@ def build_network_policy(env: Env) -> dict[str, Any] | None:
 
 def owner_subject(owner: str) -> dict[str, Any]:
     """The RBAC subject of ``spec.owner``: a user, ``group:<name>``, or a ServiceAccount."""
-    if owner.startswith("group:"):
-        return {"kind": "Group", "apiGroup": "rbac.authorization.k8s.io",
-                "name": owner.removeprefix("group:")}
-    parts = owner.split(":")
-    if len(parts) == 4 and parts[:2] == ["system", "serviceaccount"]:
-        return {"kind": "ServiceAccount", "namespace": parts[2], "name": parts[3]}
-    return {"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": owner}
+    return Owner.parse(owner).subject()
 
 
 def build_owner_binding(env: Env) -> dict[str, Any] | None:
