@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from devenv_operator.cli import app, commands, waiting
+from devenv_cli import app, commands, waiting
 
 TEMPLATE = {"apiVersion": "shipit.dev/v1alpha1", "kind": "DevEnvironmentTemplate",
             "metadata": {"name": "shop"},
@@ -195,7 +195,7 @@ def kubeconfig(path: Path) -> Path:
 
 def test_kubeconfig_from_the_environment_and_context_from_the_flag(
         no_cluster: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from devenv_operator.cli import api
+    from devenv_cli import api
 
     path = kubeconfig(no_cluster / "kc")
     monkeypatch.setenv("KUBECONFIG", f"{no_cluster / 'missing'}:{path}")
@@ -207,8 +207,8 @@ def test_kubeconfig_from_the_environment_and_context_from_the_flag(
 
 
 def test_impersonation_headers_ride_on_every_request(no_cluster: Path) -> None:
+    from devenv_cli import api
     from devenv_operator import kube
-    from devenv_operator.cli import api
 
     path = str(kubeconfig(no_cluster / "kc"))
     plain = kube.transport(api.api_client(api.Connection(kubeconfig=path)))
@@ -225,7 +225,7 @@ def test_impersonation_headers_ride_on_every_request(no_cluster: Path) -> None:
 
 def test_inside_a_pod_without_a_kubeconfig_the_service_account_is_used(
         no_cluster: Path) -> None:
-    from devenv_operator.cli import api
+    from devenv_cli import api
 
     # No token file here, so the in-cluster loader refuses: the point is that it was asked.
     with pytest.raises(api.ConfigError, match="cannot use the pod's ServiceAccount"):

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from devenv_operator.cli import naming
+from devenv_cli import naming
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from markdown_it import MarkdownIt
 
-from devenv_operator.cli import report, state
-from devenv_operator.cli.report import Evidence, LogExcerpt
-from devenv_operator.cli.state import Outcome
+from devenv_cli import report, state
+from devenv_cli.report import Evidence, LogExcerpt
+from devenv_cli.state import Outcome
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from devenv_cli import waiting
+from devenv_cli.state import Outcome
 from devenv_operator import errors, kube
-from devenv_operator.cli import waiting
-from devenv_operator.cli.state import Outcome
 
 
 def obj(phase: str, rv: str, generation: int = 1, **status: Any) -> dict[str, Any]:

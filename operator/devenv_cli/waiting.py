@@ -26,10 +26,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TextIO
 
+from devenv_cli import state
+from devenv_cli.api import Api
+from devenv_cli.state import Outcome
 from devenv_operator import errors, kube
-from devenv_operator.cli import state
-from devenv_operator.cli.api import Api
-from devenv_operator.cli.state import Outcome
 
 WATCH_SECONDS = 300  # one watch request at most; then it is renewed
 RETRY_SECONDS = 2.0  # after a broken connection

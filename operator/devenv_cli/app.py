@@ -19,12 +19,12 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn, TextIO
 
+from devenv_cli import api as cli_api
+from devenv_cli import commands
+from devenv_cli.api import Api, Connection
+from devenv_cli.commands import EXIT_FAILED, EXIT_NOT_FOUND, UsageError
+from devenv_cli.state import EXIT_ERROR
 from devenv_operator import errors
-from devenv_operator.cli import api as cli_api
-from devenv_operator.cli import commands
-from devenv_operator.cli.api import Api, Connection
-from devenv_operator.cli.commands import EXIT_FAILED, EXIT_NOT_FOUND, UsageError
-from devenv_operator.cli.state import EXIT_ERROR
 
 PROG = "kubectl devenv"
 

@@ -19,10 +19,10 @@ from typing import Any
 
 import yaml
 
+from devenv_cli import report, state
+from devenv_cli.api import Api
+from devenv_cli.report import Evidence, LogExcerpt
 from devenv_operator import errors, kube
-from devenv_operator.cli import report, state
-from devenv_operator.cli.api import Api
-from devenv_operator.cli.report import Evidence, LogExcerpt
 
 ENVIRONMENT_LABEL = "shipit.dev/environment"  # builders.common.ENVIRONMENT_LABEL
 EVENTS_NAMESPACE = "default"  # where Events about cluster-scoped objects go

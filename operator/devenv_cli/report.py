@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from devenv_operator.cli import state
-from devenv_operator.cli.state import Outcome
+from devenv_cli import state
+from devenv_cli.state import Outcome
 
 REDACTED = "<redacted>"
 # kubectl's client-side apply keeps the whole object, stringData included, in here.

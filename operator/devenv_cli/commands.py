@@ -20,10 +20,10 @@ from typing import Any, TextIO
 
 import yaml
 
+from devenv_cli import diagnose, naming, report, state, waiting
+from devenv_cli.api import Api, Identity
+from devenv_cli.state import Outcome
 from devenv_operator import errors, kube, models, templates
-from devenv_operator.cli import diagnose, naming, report, state, waiting
-from devenv_operator.cli.api import Api, Identity
-from devenv_operator.cli.state import Outcome
 
 EXIT_OK = 0
 EXIT_FAILED = 1
