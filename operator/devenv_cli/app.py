@@ -10,6 +10,9 @@ Exit codes (``state.Outcome`` for ``wait``; the same meanings elsewhere)::
 
 Every error ends as one sentence on stderr and its exit code, never a traceback; this is
 the one place errors are mapped onto exit codes.
+
+Nothing here imports the Kubernetes client: ``api.connect`` does, when a command needs the
+cluster, so ``--help``, ``--version`` and an offline ``render -f`` start without it.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from typing import NoReturn, TextIO
+from typing import Any, NoReturn, TextIO
 
 from devenv_cli import api as cli_api
 from devenv_cli import commands
@@ -27,12 +30,36 @@ from devenv_cli.state import EXIT_ERROR
 from devenv_operator import errors
 
 PROG = "kubectl devenv"
+DISTRIBUTION = "devenv-operator"  # the plugin ships in the operator's distribution
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # argparse's own exit code 2 means timeout here
         self.print_usage(sys.stderr)
         self.exit(EXIT_ERROR, f"error: {message}\n")
+
+
+def version() -> str:
+    """The installed distribution's version; ``unknown`` when run from a source tree that
+    was never installed (no metadata to read)."""
+    from importlib import metadata  # only for --version: it costs more than it seems
+
+    try:
+        return metadata.version(DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+class _Version(argparse.Action):
+    """``--version``, looked up only when asked for (argparse's own wants it up front)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        print(f"{PROG} {version()}")  # to stdout, as argparse's own --version
+        parser.exit(0)
 
 
 # --- the parser -------------------------------------------------------------------------------
@@ -50,6 +77,7 @@ def parser() -> argparse.ArgumentParser:
 
     top = _Parser(prog=PROG, description="Create, wait for, inspect and extend "
                   "DevEnvironments (shipit.dev) from a terminal or a CI pipeline.")
+    top.add_argument("--version", action=_Version, help="print the version and exit")
     sub = top.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def command(name: str, text: str) -> argparse.ArgumentParser:
@@ -134,7 +162,7 @@ def run(argv: Sequence[str], out: TextIO) -> int:
     connection = Connection(args.kubeconfig, args.context, args.as_user, args.as_group)
 
     def connect() -> Api:
-        return Api(cli_api.api_client(connection))
+        return cli_api.connect(connection)
 
     if args.command == "render":
         return commands.cmd_render(connect, args, out)

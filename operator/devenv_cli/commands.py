@@ -23,7 +23,7 @@ import yaml
 from devenv_cli import diagnose, naming, report, state, waiting
 from devenv_cli.api import Api, Identity
 from devenv_cli.state import Outcome
-from devenv_operator import errors, kube, models, templates
+from devenv_operator import errors, kinds, models, templates
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -94,7 +94,7 @@ def _whoami(api: Api) -> Identity | None:
 
 
 def _get_or_exit(api: Api, name: str) -> dict[str, Any]:
-    obj = api.get(kube.DEVENV, name)
+    obj = api.get(kinds.DEVENV, name)
     if obj is None:
         raise errors.NotFound(f'devenvironment "{name}" not found')
     return obj
@@ -167,7 +167,7 @@ def cmd_create(api: Api, args: argparse.Namespace, out: TextIO) -> int:
         meta["labels"] = {**provenance.labels(), **(meta.get("labels") or {})}
         meta["annotations"] = {**provenance.annotations(), **(meta.get("annotations") or {})}
     identity = _whoami(api)
-    existing = api.get(kube.DEVENV, name)
+    existing = api.get(kinds.DEVENV, name)
     if existing is not None:
         current_owner = (existing.get("spec") or {}).get("owner")
         if (existing.get("metadata") or {}).get("deletionTimestamp"):
@@ -182,7 +182,7 @@ def cmd_create(api: Api, args: argparse.Namespace, out: TextIO) -> int:
             obj["spec"].setdefault("owner", current_owner)
     elif identity is not None and identity.username and not obj["spec"].get("owner"):
         obj["spec"]["owner"] = identity.username
-    applied = api.kube.apply(kube.DEVENV, obj)
+    applied = api.kube.apply(kinds.DEVENV, obj)
     if existing is None:
         _note(f"devenvironment/{name} created")
     else:
@@ -263,7 +263,7 @@ def cmd_endpoints(api: Api, args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_list(api: Api, args: argparse.Namespace, out: TextIO) -> int:
-    items, _ = api.list(kube.DEVENV)
+    items, _ = api.list(kinds.DEVENV)
     if args.mine:
         identity = api.whoami()
         items = [o for o in items if identity.owns((o.get("spec") or {}).get("owner"))]
@@ -281,13 +281,13 @@ def cmd_list(api: Api, args: argparse.Namespace, out: TextIO) -> int:
 def cmd_delete(api: Api, args: argparse.Namespace, out: TextIO) -> int:
     """Delete an environment (its namespace and everything in it go with it); an environment
     that is already gone is not an error, so that CI clean-up steps can always run it."""
-    obj = api.get(kube.DEVENV, args.name)
+    obj = api.get(kinds.DEVENV, args.name)
     if obj is None:
         _note(f"devenvironment/{args.name} not found: nothing to delete")
         return EXIT_OK
     uid = obj["metadata"]["uid"]
     namespace = state.status_of(obj).get("namespace")
-    api.kube.delete(kube.DEVENV, args.name, uid=uid)  # this very object, not a successor
+    api.kube.delete(kinds.DEVENV, args.name, uid=uid)  # this very object, not a successor
     _note(f"devenvironment/{args.name} deleted" + (
         f" (namespace {namespace} and everything in it go too)" if namespace else ""))
     if not args.wait:
@@ -322,7 +322,7 @@ def cmd_extend(api: Api, args: argparse.Namespace, out: TextIO) -> int:
                   f"now + {args.duration}; not shortened (use --allow-shorten)")
             out.write(state.format_time(current) + "\n")
             return EXIT_OK
-    patched = api.kube.patch(kube.DEVENV, args.name,
+    patched = api.kube.patch(kinds.DEVENV, args.name,
                              {"spec": {"expiresAt": state.format_time(target)}})
     if patched is None:
         raise errors.NotFound(f'devenvironment "{args.name}" not found')
@@ -362,7 +362,7 @@ def cmd_render(api_factory: Callable[[], Api], args: argparse.Namespace, out: Te
         template_spec = doc.get("spec") or {}
         template_name = str((doc.get("metadata") or {}).get("name") or "")
     else:
-        found = api_factory().get(kube.TEMPLATE, args.template)
+        found = api_factory().get(kinds.TEMPLATE, args.template)
         if found is None:
             raise errors.NotFound(f'devenvironmenttemplate "{args.template}" not found')
         template_spec, template_name = found.get("spec") or {}, args.template

@@ -22,7 +22,7 @@ import yaml
 from devenv_cli import report, state
 from devenv_cli.api import Api
 from devenv_cli.report import Evidence, LogExcerpt
-from devenv_operator import errors, kube
+from devenv_operator import errors, kinds
 
 ENVIRONMENT_LABEL = "shipit.dev/environment"  # builders.common.ENVIRONMENT_LABEL
 EVENTS_NAMESPACE = "default"  # where Events about cluster-scoped objects go
@@ -32,13 +32,13 @@ MAX_LOGS = 12  # containers whose logs are read, at most
 def collect(api: Api, name: str, obj: dict[str, Any] | None = None, *,
             log_lines: int = 30, max_events: int = 50) -> Evidence:
     """The evidence about ``name`` (``obj``: its DevEnvironment, if already read)."""
-    evidence = Evidence(name, obj if obj is not None else api.get(kube.DEVENV, name))
+    evidence = Evidence(name, obj if obj is not None else api.get(kinds.DEVENV, name))
     namespace = state.status_of(evidence.obj).get("namespace")
     uid = (evidence.obj or {}).get("metadata", {}).get("uid")
     evidence.events = _events(api, name, uid, namespace, evidence.problems)[-max_events:]
     if namespace:
         try:
-            evidence.pods, _ = api.list(kube.POD, namespace,
+            evidence.pods, _ = api.list(kinds.POD, namespace,
                                         label_selector=f"{ENVIRONMENT_LABEL}={name}")
         except errors.KubeError as exc:
             evidence.problems.append(f"pods in {namespace}: {exc}")
@@ -58,7 +58,7 @@ def _events(api: Api, name: str, uid: str | None, namespace: str | None,
         if not where:
             continue
         try:
-            items, _ = api.list(kube.EVENT, where, field_selector=field_selector)
+            items, _ = api.list(kinds.EVENT, where, field_selector=field_selector)
         except errors.KubeError as exc:
             problems.append(f"Events in {where}: {exc}")
             continue

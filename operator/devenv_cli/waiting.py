@@ -29,7 +29,7 @@ from typing import Any, TextIO
 from devenv_cli import state
 from devenv_cli.api import Api
 from devenv_cli.state import Outcome
-from devenv_operator import errors, kube
+from devenv_operator import errors, kinds
 
 WATCH_SECONDS = 300  # one watch request at most; then it is renewed
 RETRY_SECONDS = 2.0  # after a broken connection
@@ -159,7 +159,7 @@ def watch_until(api: Api, name: str, settled: Callable[[dict[str, Any]], bool],
         if remaining <= 0:
             return obj, True
         try:
-            for event in api.watch_one(kube.DEVENV, name, version,
+            for event in api.watch_one(kinds.DEVENV, name, version,
                                        timeout_seconds=math.ceil(min(remaining, WATCH_SECONDS)),
                                        stopped=lambda: clock() >= deadline):
                 kind, body = event.get("type"), event.get("object") or {}
@@ -194,5 +194,5 @@ def watch_until(api: Api, name: str, settled: Callable[[dict[str, Any]], bool],
 
 
 def _list(api: Api, name: str) -> tuple[dict[str, Any] | None, str]:
-    items, version = api.list(kube.DEVENV, field_selector=f"metadata.name={name}")
+    items, version = api.list(kinds.DEVENV, field_selector=f"metadata.name={name}")
     return (items[0] if items else None), version
