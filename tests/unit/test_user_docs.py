@@ -142,6 +142,40 @@ def test_reference_covers_every_model_field() -> None:
     assert not missing, missing
 
 
+# A DEVENV_* name in prose: letters, digits and underscores, not the `DEVENV_*` wildcard.
+_DEVENV_NAME = re.compile(r"\bDEVENV_[A-Z0-9_]*[A-Z0-9]\b")
+CI_DOC = ROOT / "docs" / "ci.md"
+CI_RECIPES = ROOT / "examples" / "ci"
+
+
+def devenv_names(text: str) -> set[str]:
+    return set(_DEVENV_NAME.findall(text))
+
+
+def recipe_variables() -> set[str]:
+    """The DEVENV_* variables the CI recipes in examples/ci/ read or set: the recipes' own
+    interface (a CI job's environment), never the operator's."""
+    return {name for path in sorted(CI_RECIPES.rglob("*")) if path.is_file()
+            for name in devenv_names(path.read_text())}
+
+
+def test_every_devenv_variable_the_docs_name_is_a_setting() -> None:
+    """An unknown DEVENV_* name stops the operator, so a documented one that is no setting
+    (DEVENV_KUBECONFIG was) breaks whoever follows the docs. docs/ci.md may also name the
+    CI recipes' variables, which never reach the operator."""
+    settings = {name for name, _, _ in describe()}
+    recipes = recipe_variables()
+    assert {"DEVENV_NAME", "DEVENV_TEMPLATE"} <= recipes  # the scan found the recipes'
+    assert not recipes & settings, "a recipe variable that looks like an operator setting"
+    unknown = {}
+    for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        allowed = settings | recipes if path == CI_DOC else settings
+        extra = devenv_names(path.read_text()) - allowed
+        if extra:
+            unknown[path.name] = sorted(extra)
+    assert not unknown, f"DEVENV_* names that are no setting: {unknown}"
+
+
 def test_docs_name_no_local_paths() -> None:
     for path in sorted((ROOT / "docs").glob("*.md")):
         text = path.read_text()
