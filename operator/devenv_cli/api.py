@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from devenv_operator import kinds
+from devenv_operator.owners import Owner
 
 if TYPE_CHECKING:
     from kubernetes import client as k8s_client
@@ -56,9 +57,7 @@ class Identity:
         """Whether ``spec.owner`` names us or one of our groups (``group:<g>``)."""
         if not owner:
             return False
-        if owner.startswith("group:"):
-            return owner.removeprefix("group:") in self.groups
-        return owner == self.username
+        return Owner.parse(owner).held_by(self.username, self.groups)
 
 
 def _kubeconfig_files(explicit: str | None, environ: Mapping[str, str]) -> list[str]:

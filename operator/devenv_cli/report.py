@@ -17,6 +17,7 @@ from typing import Any
 
 from devenv_cli import state
 from devenv_cli.state import Outcome
+from devenv_operator.reasons import Condition, Phase
 
 REDACTED = "<redacted>"
 # kubectl's client-side apply keeps the whole object, stringData included, in here.
@@ -168,12 +169,12 @@ def one_line(name: str, obj: Mapping[str, Any] | None) -> str:
     """``devenv NAME: Phase (Reason): message``."""
     if obj is None:
         return f"devenv {name}: not found"
-    phase = state.status_of(obj).get("phase") or "Pending"
-    if phase == "Ready":
+    phase = state.status_of(obj).get("phase") or Phase.PENDING
+    if phase == Phase.READY:
         return f"devenv {name}: Ready"
     text = f"devenv {name}: {phase} ({state.reason(obj)})"
     message = state.message(obj)
-    return f"{text}: {message}" if message and phase != "Ready" else text
+    return f"{text}: {message}" if message else text
 
 
 def failure_text(evidence: Evidence, outcome: Outcome, waited: str, now: datetime,
@@ -289,7 +290,7 @@ def summary_of(obj: Mapping[str, Any]) -> dict[str, Any]:
     return {"name": meta.get("name"), "namespace": status.get("namespace"),
             "phase": status.get("phase"), "ready": status.get("readyServices"),
             "owner": (obj.get("spec") or {}).get("owner"), "expiresAt": status.get("expiresAt"),
-            "reason": state.condition(obj, "Ready").get("reason"),
+            "reason": state.condition(obj, Condition.READY).get("reason"),
             "message": status.get("message")}
 
 

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from devenv_operator import models
+from devenv_operator.reasons import Condition, Phase, Reason
 
 
 class Outcome(enum.IntEnum):
@@ -34,7 +35,7 @@ def status_of(obj: Mapping[str, Any] | None) -> dict[str, Any]:
     return dict(status) if isinstance(status, Mapping) else {}
 
 
-def condition(obj: Mapping[str, Any] | None, ctype: str) -> dict[str, Any]:
+def condition(obj: Mapping[str, Any] | None, ctype: Condition) -> dict[str, Any]:
     for cond in status_of(obj).get("conditions") or []:
         if isinstance(cond, Mapping) and cond.get("type") == ctype:
             return dict(cond)
@@ -55,21 +56,21 @@ def verdict(obj: Mapping[str, Any] | None) -> Outcome | None:
     if not is_current(obj):
         return None
     phase = status_of(obj).get("phase")
-    if phase == "Failed" or condition(obj, "Stalled").get("status") == "True":
+    if phase == Phase.FAILED or condition(obj, Condition.STALLED).get("status") == "True":
         return Outcome.FAILED
-    if phase == "Ready" and condition(obj, "Ready").get("status") == "True":
+    if phase == Phase.READY and condition(obj, Condition.READY).get("status") == "True":
         return Outcome.READY
     return None
 
 
 def reason(obj: Mapping[str, Any] | None) -> str:
     """Why it is not Ready (the Ready condition's reason), or its phase."""
-    ready = condition(obj, "Ready")
+    ready = condition(obj, Condition.READY)
     return str(ready.get("reason") or status_of(obj).get("phase") or "Unknown")
 
 
 def message(obj: Mapping[str, Any] | None) -> str:
-    ready = condition(obj, "Ready")
+    ready = condition(obj, Condition.READY)
     return str(status_of(obj).get("message") or ready.get("message") or "")
 
 
@@ -115,7 +116,7 @@ def services(obj: Mapping[str, Any] | None) -> list[ServiceView]:
             name=str(item["name"]), ready=bool(item.get("ready")),
             ready_replicas=_int(item.get("readyReplicas")) or 0,
             replicas=_int(item.get("replicas")) or 0,
-            reason=str(item.get("reason") or ("Available" if item.get("ready") else "")),
+            reason=str(item.get("reason") or (Reason.AVAILABLE if item.get("ready") else "")),
             message=str(item.get("message") or ""), restarts=_int(item.get("restarts")),
             last_termination_reason=str(last) if last else None,
             last_exit_code=_int(item.get("lastExitCode"))))

@@ -30,6 +30,7 @@ from devenv_cli import state
 from devenv_cli.api import Api
 from devenv_cli.state import Outcome
 from devenv_operator import errors, kinds
+from devenv_operator.reasons import Phase
 
 WATCH_SECONDS = 300  # one watch request at most; then it is renewed
 RETRY_SECONDS = 2.0  # after a broken connection
@@ -81,11 +82,11 @@ class Progress:
         if obj is None:
             return [("env", ("gone",), f"devenv {self._name}: deleted")]
         status = state.status_of(obj)
-        phase = status.get("phase") or "Pending"
+        phase = status.get("phase") or Phase.PENDING
         ready = status.get("readyServices")
         message = state.message(obj)
         head = f"devenv {self._name}: {phase}" + (f" ({ready} services ready)" if ready else "")
-        if message and phase != "Ready":
+        if message and phase != Phase.READY:
             head += f": {message}"
         out: list[tuple[str, tuple[Any, ...], str]] = [("env", (phase, ready, message), head)]
         for svc in state.services(obj):

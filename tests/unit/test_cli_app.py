@@ -239,3 +239,15 @@ def test_stable_for_takes_a_duration_or_a_bare_zero() -> None:
     assert commands._stable_for("0s") == 0.0
     with pytest.raises(commands.UsageError, match="--stable-for"):
         commands._stable_for("soon")
+
+
+@pytest.mark.parametrize(("owner", "mine"), [
+    ("alice", True), ("bob", False), ("group:devs", True), ("group:ops", False),
+    ("devs", False), ("system:serviceaccount:ci:runner", False), ("", False), (None, False)])
+def test_an_environment_is_mine_when_its_owner_names_me_or_one_of_my_groups(
+        owner: str | None, mine: bool) -> None:
+    from devenv_cli.api import Identity
+
+    assert Identity("alice", ("devs", "system:authenticated")).owns(owner) is mine
+    robot = Identity("system:serviceaccount:ci:runner", ())
+    assert robot.owns("system:serviceaccount:ci:runner")
