@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[2]
 if __name__ == "__main__":  # run as a script: same import paths as under pytest
     sys.path[:0] = [str(ROOT / "operator"), str(ROOT)]
@@ -174,6 +176,21 @@ def test_every_devenv_variable_the_docs_name_is_a_setting() -> None:
         if extra:
             unknown[path.name] = sorted(extra)
     assert not unknown, f"DEVENV_* names that are no setting: {unknown}"
+
+
+DEFAULT_CLASS = ROOT / "deploy" / "classes" / "default.yaml"
+LIFECYCLE = ROOT / "docs" / "lifecycle.md"
+
+
+def test_the_docs_give_the_shipped_default_class_s_lifetime() -> None:
+    """Environments without a ttl do not live until deleted: the default class, which
+    applies to every environment naming no class, sets a default and a maximum."""
+    (shipped,) = [d for d in yaml.safe_load_all(DEFAULT_CLASS.read_text()) if d]
+    assert shipped["metadata"]["annotations"]["shipit.dev/is-default-class"] == "true"
+    lifetime = shipped["spec"]["lifetime"]
+    stated = f"`lifetime: {{defaultTTL: {lifetime['defaultTTL']}, maxTTL: {lifetime['maxTTL']}}}`"
+    for path in (LIFECYCLE, ROOT / "README.md"):
+        assert stated in path.read_text(), f"{path.name} does not state {stated}"
 
 
 def test_docs_name_no_local_paths() -> None:
