@@ -9,6 +9,7 @@ When a test fails, regenerate both blocks with::
 
 from __future__ import annotations
 
+import importlib
 import re
 import sys
 from collections.abc import Iterator
@@ -191,6 +192,43 @@ def test_the_docs_give_the_shipped_default_class_s_lifetime() -> None:
     stated = f"`lifetime: {{defaultTTL: {lifetime['defaultTTL']}, maxTTL: {lifetime['maxTTL']}}}`"
     for path in (LIFECYCLE, ROOT / "README.md"):
         assert stated in path.read_text(), f"{path.name} does not state {stated}"
+
+
+# A name the plugin derives for a pull (GitHub) or merge (GitLab) request: slug-pr-N-hash.
+_CI_NAME = re.compile(r"`([a-z0-9][-a-z0-9]*)-(pr|mr)-([0-9]+)-([0-9a-f]{6})`")
+_REPOSITORY = re.compile(r"`([-\w.]+(?:/[-\w.]+)+)`")
+
+
+def _naming() -> Any:
+    """The plugin's naming module, wherever the plugin package lives."""
+    try:
+        return importlib.import_module("devenv_cli.naming")
+    except ModuleNotFoundError:
+        return importlib.import_module("devenv_operator.cli.naming")
+
+
+def test_ci_name_examples_are_what_the_plugin_derives() -> None:
+    """Every example name in the docs is the one `kubectl devenv create` gives for the
+    repository named in the same paragraph."""
+    naming = _naming()
+    checked = 0
+    for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for paragraph in re.split(r"\n\s*\n", path.read_text()):
+            for match in _CI_NAME.finditer(paragraph):
+                kind, number = match.group(2), match.group(3)
+                repositories = _REPOSITORY.findall(paragraph)
+                assert repositories, f"{path.name}: {match.group(0)} names no repository"
+                derived = set()
+                for repository in repositories:
+                    environ = ({"GITHUB_ACTIONS": "true", "GITHUB_REPOSITORY": repository,
+                                "GITHUB_REF": f"refs/pull/{number}/merge"} if kind == "pr" else
+                               {"GITLAB_CI": "true", "CI_PROJECT_PATH": repository,
+                                "CI_MERGE_REQUEST_IID": number})
+                    derived.add(naming.derive(environ)[0])
+                assert match.group(0).strip("`") in derived, (
+                    f"{path.name}: {match.group(0)} is none of {sorted(derived)}")
+                checked += 1
+    assert checked >= 2  # README.md and docs/ci.md each give one
 
 
 def test_docs_name_no_local_paths() -> None:
