@@ -9,6 +9,7 @@ When a test fails, regenerate both blocks with::
 
 from __future__ import annotations
 
+import ast
 import importlib
 import re
 import sys
@@ -229,6 +230,30 @@ def test_ci_name_examples_are_what_the_plugin_derives() -> None:
                     f"{path.name}: {match.group(0)} is none of {sorted(derived)}")
                 checked += 1
     assert checked >= 2  # README.md and docs/ci.md each give one
+
+
+ARCHITECTURE = ROOT / "docs" / "architecture.md"
+
+
+def modules_importing(package: str) -> set[str]:
+    """Short names of the modules under operator/ that import ``package`` anywhere (at
+    module level, under TYPE_CHECKING or inside a function)."""
+    found = set()
+    for path in sorted((ROOT / "operator").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom)
+                     and not node.level else [])
+            if any(n == package or n.startswith(package + ".") for n in names):
+                found.add(path.parent.name if path.stem == "__init__" else path.stem)
+    return found
+
+
+def test_architecture_names_every_module_that_imports_the_client() -> None:
+    text = " ".join(ARCHITECTURE.read_text().split())
+    match = re.search(r"Only ([^.]*?) import the official client", text)
+    assert match, "docs/architecture.md no longer says which modules import the client"
+    assert set(re.findall(r"`(\w+)`", match.group(1))) == modules_importing("kubernetes")
 
 
 def test_docs_name_no_local_paths() -> None:
