@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import ast
 import importlib
+import json
+import os
 import re
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -254,6 +257,79 @@ def test_architecture_names_every_module_that_imports_the_client() -> None:
     match = re.search(r"Only ([^.]*?) import the official client", text)
     assert match, "docs/architecture.md no longer says which modules import the client"
     assert set(re.findall(r"`(\w+)`", match.group(1))) == modules_importing("kubernetes")
+
+
+OBSERVABILITY = ROOT / "docs" / "observability.md"
+# Which labelled metrics have series before anything happened, in a fresh interpreter (the
+# other tests of this process increment counters). A metric without samples is one with
+# labels and no children yet; one whose samples carry labels (other than a histogram's
+# ``le``) has children. Counters are exposed with ``_total``.
+_FRESH_SERIES = """
+import json
+from devenv_operator import metrics
+found = {}
+for family in metrics.REGISTRY.collect():
+    name = family.name + ("_total" if family.type == "counter" else "")
+    labelled = not family.samples or any(set(s.labels) - {"le"} for s in family.samples)
+    if labelled:
+        found[name] = bool(family.samples)
+print(json.dumps(found))
+"""
+
+
+def labelled_metrics() -> dict[str, bool]:
+    """Every labelled metric and whether its series exist at start-up."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "operator"), str(ROOT)])}
+    out = subprocess.run([sys.executable, "-c", _FRESH_SERIES], capture_output=True,
+                         text=True, env=env, check=True).stdout
+    found: dict[str, bool] = json.loads(out)
+    return found
+
+
+def test_observability_says_which_labelled_series_start_at_zero() -> None:
+    found = labelled_metrics()
+    assert len(found) >= 5
+    text = " ".join(OBSERVABILITY.read_text().split())
+    match = re.search(r"The labelled series of (.*?) exist at zero from start-up", text)
+    assert match, "docs/observability.md no longer says which series start at zero"
+    assert set(re.findall(r"`(devenv_\w+)`", match.group(1))) == {
+        name for name, ahead in found.items() if ahead}
+    for name in (name for name, ahead in found.items() if not ahead):
+        assert f"`{name}` has a series for" in text, f"say when {name} gets its series"
+
+
+def _enclosing_functions(call: str) -> list[ast.FunctionDef | ast.AsyncFunctionDef]:
+    """The functions in operator/devenv_operator that call ``.call(`` or ``call(``."""
+    found = []
+    for path in sorted((ROOT / "operator" / "devenv_operator").rglob("*.py")):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for fn in ast.walk(tree):
+            if not isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            for node in ast.walk(fn):
+                if isinstance(node, ast.Call) and call in (
+                        getattr(node.func, "attr", None), getattr(node.func, "id", None)):
+                    found.append(fn)
+                    break
+    return found
+
+
+def test_readiness_is_what_observability_md_says() -> None:
+    """/readyz turns ready from the heartbeat, which the startup handler starts: before
+    Kopf logs in and watches. If readiness comes to mean more, say so in the docs."""
+    text = " ".join(OBSERVABILITY.read_text().split())
+    assert "until Kopf has run the operator's startup handler" in text
+    assert "does **not** wait for Kopf to log in and open its watch streams" in text
+    marking = _enclosing_functions("mark_ready")
+    assert [fn.name for fn in marking] == ["heartbeat"], (
+        "readiness is marked elsewhere now: update docs/observability.md's /readyz row")
+    starters = _enclosing_functions("heartbeat")
+    assert starters, "nothing starts the heartbeat"
+    for fn in starters:
+        decorators = [ast.unparse(d) for d in fn.decorator_list]
+        assert any(d.startswith("kopf.on.startup") for d in decorators), (
+            f"the heartbeat is started from {fn.name}, not the startup handler: update "
+            "docs/observability.md's /readyz row")
 
 
 def test_docs_name_no_local_paths() -> None:
