@@ -13,6 +13,8 @@ Secrets are never read: not listed, not fetched.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -76,43 +78,64 @@ def _events(api: Api, name: str, uid: str | None, namespace: str | None,
 
 def _logs(api: Api, namespace: str, pods: list[dict[str, Any]],
           lines: int) -> list[LogExcerpt]:
+    """The logs of the containers that are not ready, up to ``MAX_LOGS`` of them."""
+    reader = _LogReader(api, namespace, lines)
     excerpts: list[LogExcerpt] = []
-    unreachable: set[str] = set()  # nodes whose kubelet did not answer: not asked again
     for pod in pods:
         node = str((pod.get("spec") or {}).get("nodeName") or "")
         pod_name = str((pod.get("metadata") or {}).get("name", ""))
         for status in report.container_statuses(pod):
-            if status.get("ready") or len(excerpts) >= MAX_LOGS:
-                continue
-            container = str(status.get("name", ""))
-            current = status.get("state") or {}
-            wants = []
-            if "running" in current or "terminated" in current:
-                wants.append(False)
-            if status.get("restartCount") or (status.get("lastState") or {}).get("terminated"):
-                wants.append(True)
-            if not wants:  # waiting, never started (an image that cannot be pulled)
-                waiting = current.get("waiting") or {}
-                excerpts.append(LogExcerpt(
-                    namespace, pod_name, container, False,
-                    error=f"no log: the container has not started "
-                          f"({waiting.get('reason') or 'waiting'})"))
-            for previous in wants:
-                if node in unreachable:
-                    excerpts.append(LogExcerpt(namespace, pod_name, container, previous,
-                                               error=f"log unavailable: node {node} did not "
-                                               "answer before"))
-                    continue
-                try:
-                    text = api.logs(namespace, pod_name, container, previous=previous,
-                                    tail=lines)
-                    excerpts.append(LogExcerpt(namespace, pod_name, container, previous, text))
-                except errors.KubeError as exc:
-                    if isinstance(exc, errors.Transient):  # 5xx or no answer in time
-                        unreachable.add(node)
-                    excerpts.append(LogExcerpt(namespace, pod_name, container, previous,
-                                               error=f"log unavailable: {exc}"))
+            if not status.get("ready") and len(excerpts) < MAX_LOGS:
+                excerpts.extend(reader.container(pod_name, node, status))
     return excerpts
+
+
+def _instances(status: Mapping[str, Any]) -> list[bool]:
+    """Which of a container's logs exist (``previous`` values): the current instance's once
+    it has run, the previous one's once it has restarted."""
+    current = status.get("state") or {}
+    wants = []
+    if "running" in current or "terminated" in current:
+        wants.append(False)
+    if status.get("restartCount") or (status.get("lastState") or {}).get("terminated"):
+        wants.append(True)
+    return wants
+
+
+@dataclass
+class _LogReader:
+    """Reads container logs in one namespace, and stops asking a node whose kubelet did not
+    answer (each try would wait out the timeout again)."""
+
+    api: Api
+    namespace: str
+    lines: int
+    unreachable: set[str] = field(default_factory=set)  # node names
+
+    def container(self, pod: str, node: str, status: Mapping[str, Any]) -> list[LogExcerpt]:
+        """The logs of one container, current and previous, or why there are none."""
+        container = str(status.get("name", ""))
+        wants = _instances(status)
+        if not wants:  # waiting, never started (an image that cannot be pulled)
+            waiting = (status.get("state") or {}).get("waiting") or {}
+            return [LogExcerpt(self.namespace, pod, container, False,
+                               error=f"no log: the container has not started "
+                                     f"({waiting.get('reason') or 'waiting'})")]
+        return [self._read(pod, node, container, previous) for previous in wants]
+
+    def _read(self, pod: str, node: str, container: str, previous: bool) -> LogExcerpt:
+        if node in self.unreachable:
+            return LogExcerpt(self.namespace, pod, container, previous,
+                              error=f"log unavailable: node {node} did not answer before")
+        try:
+            text = self.api.logs(self.namespace, pod, container, previous=previous,
+                                 tail=self.lines)
+        except errors.KubeError as exc:
+            if isinstance(exc, errors.Transient):  # 5xx or no answer in time
+                self.unreachable.add(node)
+            return LogExcerpt(self.namespace, pod, container, previous,
+                              error=f"log unavailable: {exc}")
+        return LogExcerpt(self.namespace, pod, container, previous, text)
 
 
 def write_bundle(evidence: Evidence, directory: Path, now: datetime,
