@@ -149,49 +149,90 @@ def watch_until(api: Api, name: str, settled: Callable[[dict[str, Any]], bool],
                 ) -> tuple[dict[str, Any] | None, bool]:
     """Watch ``name`` until ``settled(obj)`` or it is gone: (the last version seen, or None
     when it is gone; whether the ``timeout`` passed first)."""
-    deadline = clock() + timeout
-    show = on_change or (lambda _: None)
-    obj, version = _list(api, name)
-    if obj is None:
+    watch = _Watch(api, name, on_change or (lambda _: None), clock() + timeout, clock)
+    if not watch.start():
         return None, False
-    show(obj)
-    while not settled(obj):
-        remaining = deadline - clock()
+    while not settled(watch.obj):
+        remaining = watch.deadline - clock()
         if remaining <= 0:
-            return obj, True
+            return watch.obj, True
+        watch.request(settled, remaining)
+        if not watch.gone and not watch.version:  # too old (410): list again
+            watch.relist()
+        if watch.gone:
+            return None, False
+    return watch.obj, False
+
+
+class _Watch:
+    """The watch of one DevEnvironment by name until a deadline: the last version of it
+    seen, the resourceVersion to resume from ("" once too old: list again), and whether it
+    is gone. ``show`` sees every version, and None when it is deleted."""
+
+    def __init__(self, api: Api, name: str, show: Callable[[dict[str, Any] | None], None],
+                 deadline: float, clock: Callable[[], float]) -> None:
+        self._api = api
+        self._name = name
+        self._show = show
+        self._clock = clock
+        self.deadline = deadline
+        self.obj: dict[str, Any] = {}
+        self.version = ""
+        self.gone = False
+
+    def start(self) -> bool:
+        """The first list; False when there is nothing to watch (not shown as a deletion)."""
+        obj, self.version = _list(self._api, self._name)
+        if obj is None:
+            return False
+        self.obj = obj
+        self._show(obj)
+        return True
+
+    def request(self, settled: Callable[[dict[str, Any]], bool], remaining: float) -> None:
+        """One watch request, followed until ``settled``, deletion, the end of the stream or
+        the deadline; after a broken connection it pauses, and the caller asks again."""
         try:
-            for event in api.watch_one(kinds.DEVENV, name, version,
-                                       timeout_seconds=math.ceil(min(remaining, WATCH_SECONDS)),
-                                       stopped=lambda: clock() >= deadline):
-                kind, body = event.get("type"), event.get("object") or {}
-                if kind == "ERROR":
-                    if body.get("code") == 410:
-                        version = ""  # too old: list again below
-                    break
-                version = str((body.get("metadata") or {}).get("resourceVersion") or version)
-                if kind == "BOOKMARK":
-                    continue
-                if kind == "DELETED":
-                    show(None)
-                    return None, False
-                obj = body
-                show(obj)
-                if settled(obj):
-                    break
+            for event in self._api.watch_one(
+                    kinds.DEVENV, self._name, self.version,
+                    timeout_seconds=math.ceil(min(remaining, WATCH_SECONDS)),
+                    stopped=lambda: self._clock() >= self.deadline):
+                if not self._take(event) or self.gone or settled(self.obj):
+                    return
         except errors.KubeError as exc:
             if exc.status == 410:
-                version = ""
+                self.version = ""
             elif isinstance(exc, errors.Transient):
-                time.sleep(max(0.0, min(RETRY_SECONDS, deadline - clock())))
+                time.sleep(max(0.0, min(RETRY_SECONDS, self.deadline - self._clock())))
             else:
                 raise
-        if not version:
-            obj, version = _list(api, name)
-            if obj is None:
-                show(None)
-                return None, False
-            show(obj)
-    return obj, False
+
+    def _take(self, event: Mapping[str, Any]) -> bool:
+        """Follow one event; False when it ends the stream (an ERROR)."""
+        kind, body = event.get("type"), event.get("object") or {}
+        if kind == "ERROR":
+            if body.get("code") == 410:
+                self.version = ""
+            return False
+        self.version = str((body.get("metadata") or {}).get("resourceVersion") or self.version)
+        if kind == "DELETED":
+            self._vanish()
+        elif kind != "BOOKMARK":
+            self.obj = body
+            self._show(body)
+        return True
+
+    def relist(self) -> None:
+        obj, self.version = _list(self._api, self._name)
+        if obj is None:
+            self._vanish()
+        else:
+            self.obj = obj
+            self._show(obj)
+
+    def _vanish(self) -> None:
+        self.gone = True
+        self._show(None)
 
 
 def _list(api: Api, name: str) -> tuple[dict[str, Any] | None, str]:

@@ -14,7 +14,7 @@ import pytest
 
 from devenv_cli import waiting
 from devenv_cli.state import Outcome
-from devenv_operator import errors, kube
+from devenv_operator import errors, kinds
 
 
 def obj(phase: str, rv: str, generation: int = 1, **status: Any) -> dict[str, Any]:
@@ -39,16 +39,16 @@ class ScriptedApi:
         self.watched_from: list[str] = []
         self.list_calls = 0
 
-    def list(self, kind: kube.Kind, namespace: str | None = None, *,
+    def list(self, kind: kinds.Kind, namespace: str | None = None, *,
              field_selector: str | None = None, label_selector: str | None = None
              ) -> tuple[list[dict[str, Any]], str]:
-        assert kind is kube.DEVENV
+        assert kind is kinds.DEVENV
         assert field_selector == "metadata.name=x"
         found, version = self.lists[min(self.list_calls, len(self.lists) - 1)]
         self.list_calls += 1
         return ([found] if found else []), version
 
-    def watch_one(self, kind: kube.Kind, name: str, resource_version: str, *,
+    def watch_one(self, kind: kinds.Kind, name: str, resource_version: str, *,
                   timeout_seconds: int, stopped: Callable[[], bool] = lambda: False
                   ) -> Iterator[dict[str, Any]]:
         assert timeout_seconds >= 1
