@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NoReturn, TextIO
 
 from devenv_cli import api as cli_api
@@ -64,7 +64,28 @@ class _Version(argparse.Action):
 
 # --- the parser -------------------------------------------------------------------------------
 
+STABLE_FOR_HELP = ("Ready must hold this long before it counts (default 5s; 0: at once): a "
+                   "container that crashes right after starting is briefly Ready")
+# A function that adds one subcommand, with the cluster flags, and returns its parser.
+AddCommand = Callable[[str, str], argparse.ArgumentParser]
+
+
 def parser() -> argparse.ArgumentParser:
+    top = _Parser(prog=PROG, description="Create, wait for, inspect and extend "
+                  "DevEnvironments (shipit.dev) from a terminal or a CI pipeline.")
+    top.add_argument("--version", action=_Version, help="print the version and exit")
+    sub = top.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    common = _cluster_flags()
+
+    def command(name: str, text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, parents=[common], help=text, description=text)
+
+    for add in (_create, _wait, _inspect, _change, _render, _list):
+        add(command)
+    return top
+
+
+def _cluster_flags() -> argparse.ArgumentParser:
     common = _Parser(add_help=False)
     conn = common.add_argument_group("cluster (as kubectl)")
     conn.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, "
@@ -74,15 +95,10 @@ def parser() -> argparse.ArgumentParser:
                       "(spec.namespace); DevEnvironments themselves are cluster-scoped")
     conn.add_argument("--as", dest="as_user", metavar="USER", help="impersonate USER")
     conn.add_argument("--as-group", metavar="GROUP", help="impersonate GROUP (once)")
+    return common
 
-    top = _Parser(prog=PROG, description="Create, wait for, inspect and extend "
-                  "DevEnvironments (shipit.dev) from a terminal or a CI pipeline.")
-    top.add_argument("--version", action=_Version, help="print the version and exit")
-    sub = top.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    def command(name: str, text: str) -> argparse.ArgumentParser:
-        return sub.add_parser(name, parents=[common], help=text, description=text)
-
+def _create(command: AddCommand) -> None:
     c = command("create", "Create (or reuse) an environment from a manifest or a template.")
     c.add_argument("name", nargs="?", help="default: the manifest's name, else derived from "
                    "the CI's variables")
@@ -99,20 +115,20 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--wait", action="store_true", help="then wait as `wait` does")
     c.add_argument("--timeout", default="10m", help="with --wait (default 10m)")
     c.add_argument("--summary", metavar="FILE", help="with --wait: append a Markdown summary")
-    c.add_argument("--stable-for", default="5s", metavar="DURATION",
-                   help="Ready must hold this long before it counts (default 5s; 0: at once): a "
-                   "container that crashes right after starting is briefly Ready")
+    c.add_argument("--stable-for", default="5s", metavar="DURATION", help=STABLE_FOR_HELP)
     c.add_argument("-o", "--output", choices=("name", "json"), default="name")
 
+
+def _wait(command: AddCommand) -> None:
     w = command("wait", "Wait until Ready: exit 0 Ready, 1 Failed, 2 timeout, 3 deleted.")
     w.add_argument("name")
     w.add_argument("--timeout", default="10m", help="e.g. 10m (default)")
     w.add_argument("--summary", metavar="FILE",
                    help="append a Markdown summary (e.g. $GITHUB_STEP_SUMMARY)")
-    w.add_argument("--stable-for", default="5s", metavar="DURATION",
-                   help="Ready must hold this long before it counts (default 5s; 0: at once): a "
-                   "container that crashes right after starting is briefly Ready")
+    w.add_argument("--stable-for", default="5s", metavar="DURATION", help=STABLE_FOR_HELP)
 
+
+def _inspect(command: AddCommand) -> None:
     d = command("diagnose", "Write the object, conditions, Events, pods and logs to a dir.")
     d.add_argument("name")
     d.add_argument("-o", "--output", required=True, metavar="DIR")
@@ -123,6 +139,8 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("name")
     e.add_argument("-o", "--output", choices=("table", "json"), default="table")
 
+
+def _change(command: AddCommand) -> None:
     x = command("extend", "Expire DURATION from now (never sooner, unless --allow-shorten).")
     x.add_argument("name")
     x.add_argument("duration", help="e.g. 4h")
@@ -134,6 +152,8 @@ def parser() -> argparse.ArgumentParser:
     rm.add_argument("--wait", action="store_true", help="until it and its namespace are gone")
     rm.add_argument("--timeout", default="5m", help="with --wait (default 5m)")
 
+
+def _render(command: AddCommand) -> None:
     r = command("render", "Print the DevEnvironment a template renders to; nothing created.")
     r.add_argument("name", nargs="?", help="metadata.name of the printed object")
     r.add_argument("--template", help="a DevEnvironmentTemplate in the cluster")
@@ -143,10 +163,11 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--class", dest="class_name", metavar="CLASS")
     r.add_argument("-o", "--output", choices=("yaml", "json"), default="yaml")
 
+
+def _list(command: AddCommand) -> None:
     ls = command("list", "List environments (--mine: those you own, or your groups own).")
     ls.add_argument("--mine", action="store_true")
     ls.add_argument("-o", "--output", choices=("table", "json"), default="table")
-    return top
 
 
 COMMANDS: dict[str, commands.Command] = {
