@@ -12,27 +12,42 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from devenv_operator import builders, cache, kube, status
+from devenv_operator import builders, cache, childkinds, kube, records, status
 from devenv_operator.fanout import Fanout
-from devenv_operator.records import EnvRecord
+from devenv_operator.records import EnvRecord, Records
 
-CHILD_KINDS = (kube.CONFIGMAP, kube.SECRET, kube.DEPLOYMENT, kube.SERVICE,
-               kube.RESOURCEQUOTA, kube.LIMITRANGE, kube.NETWORKPOLICY, kube.ROLEBINDING)
+CHILD_KINDS = tuple(row.kind for row in childkinds.TABLE)
 Children = dict[str, dict[str, dict[str, Any]]]  # kind -> name -> object
 # Pods are listed to name what blocks a Deployment (image pulls, scheduling), but not while
 # it is only seconds old and simply coming up: that LIST would slow every normal start.
 POD_LOOK_AFTER = 3.0
 
 
+@dataclass
+class ChildMemory:
+    """The child reader's slice of an environment's record (under ``record.lock``)."""
+
+    listed_at: datetime | None = None  # when its children were last LISTed
+    namespace: str | None = None  # where its children live, once a reconcile got there
+
+
+def namespace_of(record: EnvRecord) -> str | None:
+    """Where the environment's children live, once a reconcile got there."""
+    return record.part(ChildMemory).namespace
+
+
 class ChildReader:
     """The children of environments, and when to LIST them again."""
 
-    def __init__(self, api: kube.Kube, fanout: Fanout, *, resync_seconds: float) -> None:
+    def __init__(self, api: kube.Kube, fanout: Fanout, live: Records, *,
+                 resync_seconds: float) -> None:
         self._api = api
         self._fanout = fanout
+        self._live = live
         self._resync = resync_seconds
         self.cache = cache.ChildCache(builders.ENVIRONMENT_LABEL)
 
@@ -40,12 +55,15 @@ class ChildReader:
                 now: datetime) -> Children:
         """The environment's children by kind and name (``fresh``: its namespace was just
         created by this run, so it has none)."""
+        memory = record.part(ChildMemory)
         with record.lock:
-            record.namespace = env.namespace
-            listed = record.listed_at
+            placed, memory.namespace = memory.namespace, env.namespace
+            listed = memory.listed_at
             due = listed is None or (now - listed).total_seconds() >= 0.9 * self._resync
             if fresh or due:
-                record.listed_at = now
+                memory.listed_at = now
+        if placed != env.namespace:
+            self._live.tag(record, records.HOME, [(env.name, env.namespace)])
         if fresh:
             self.cache.forget_namespace(env.namespace)  # whatever an earlier one held
             return {k.kind: {} for k in CHILD_KINDS}
@@ -63,8 +81,9 @@ class ChildReader:
     @staticmethod
     def invalidate(record: EnvRecord) -> None:
         """Read the cluster itself at the next run (something unexpected happened)."""
+        memory = record.part(ChildMemory)
         with record.lock:
-            record.listed_at = None
+            memory.listed_at = None
 
     def with_pods(self, env: builders.Env, found: Mapping[str, status.ServiceObservation],
                   now: datetime, always: bool = False) -> dict[str, status.ServiceObservation]:

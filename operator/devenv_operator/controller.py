@@ -17,7 +17,9 @@ import logging
 import os
 import time
 import traceback
+from collections import Counter
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import kopf
@@ -32,17 +34,34 @@ from devenv_operator import (
     status,
     templates,
 )
-from devenv_operator.children import ChildReader
+from devenv_operator.children import ChildReader, namespace_of
 from devenv_operator.engine import Applier
 from devenv_operator.fanout import Fanout
 from devenv_operator.recorder import EventRecorder
+from devenv_operator.records import EnvRecord, Source
 from devenv_operator.settings import Settings
 from devenv_operator.statuswriter import StatusWriter
+from devenv_operator.steps import Parts
 from devenv_operator.teardown import Teardown
 from devenv_operator.transitions import Event
 
 T = TypeVar("T")
 log = logging.getLogger("devenv_operator")
+
+
+@dataclass
+class Loop:
+    """The event loop's slice of an environment's record (touched on the loop only)."""
+
+    wake: asyncio.Event = field(default_factory=asyncio.Event)  # set: reconcile (or re-check)
+    seen: tuple[Any, ...] | None = None  # what the last reconcile was started for
+    phase: str | None = None  # for the per-phase gauge
+    copy_sources: frozenset[Source] = frozenset()  # Secrets whose changes wake it
+    last_error: str | None = None  # the last Warning posted for a failed run, not repeated
+
+
+def loop_of(record: EnvRecord) -> Loop:
+    return record.part(Loop)
 
 
 class Controller:
@@ -63,18 +82,22 @@ class Controller:
         self.fanout = Fanout(settings.workers)
         self.events = EventRecorder(api)
 
+        self.phases: Counter[str] = Counter()  # environments per phase, for the gauge
+
         def status_lost(record: records.EnvRecord) -> None:  # from a status thread
-            loop.call_soon_threadsafe(record.wake.set)
+            loop.call_soon_threadsafe(loop_of(record).wake.set)
 
         self.statuses = StatusWriter(api, on_lost=status_lost)
-        self.children = ChildReader(api, self.fanout,
-                                    resync_seconds=settings.seconds("resync_interval"))
+        self.children = ChildReader(api, self.fanout, self.records,
+                                    resync_seconds=settings.resync_interval.total_seconds())
         self.classes = classes.ClassIndex()
         self.templates = templates.TemplateIndex()
         self.reconciler = reconcile.Reconciler(
-            api, settings, children=self.children, applier=Applier(api, self.children),
-            statuses=self.statuses, events=self.events, fanout=self.fanout,
-            records=self.records, class_index=self.classes, template_index=self.templates)
+            Parts(api=api, settings=settings, children=self.children,
+                  applier=Applier(api, self.children), fanout=self.fanout,
+                  records=self.records, classes=self.classes, templates=self.templates,
+                  random=reconcile.random_value),
+            self.statuses, self.events)
         self.api = api
         self.teardown = Teardown(api, statuses=self.statuses, children=self.children,
                                  events=self.events, namespace_prefix=settings.namespace_prefix,
@@ -94,19 +117,31 @@ class Controller:
         meta = body["metadata"]
         return self.records.open(meta["uid"], meta["name"])
 
-    def wake(self, name: str | None) -> None:
-        """Reconcile the environment of this name soon (a child of it changed)."""
-        for record in self.records.named(name or ""):
-            record.wake.set()
+    def wake(self, index: str, key: Any) -> None:
+        """Reconcile soon the environments filed under ``key`` in a records index."""
+        for record in self.records.tagged(index, key):
+            loop_of(record).wake.set()
 
     def set_phase(self, record: records.EnvRecord, phase: str | None) -> None:
-        record.phase = phase
-        metrics.set_phases(self.records.phase_counts())
+        state = loop_of(record)
+        if state.phase == phase:
+            return
+        self._count(state.phase, -1)
+        self._count(phase, +1)
+        state.phase = phase
+        metrics.set_phases(self.phases)
+
+    def _count(self, phase: str | None, delta: int) -> None:
+        if phase is not None:
+            self.phases[phase] += delta
+            if self.phases[phase] <= 0:
+                del self.phases[phase]
 
     def forget(self, uid: str) -> None:
         """The environment is gone from the API: end its record."""
-        if self.records.close(uid) is not None:
-            metrics.set_phases(self.records.phase_counts())
+        record = self.records.close(uid)
+        if record is not None:
+            self.set_phase(record, None)
 
     def close(self) -> None:
         """Stop our own background work (queued Events and status writes are dropped)."""
@@ -120,18 +155,19 @@ class Controller:
                     logger: logging.Logger | logging.LoggerAdapter[logging.Logger]) -> None:
         """Reconcile one environment until it is deleted or the operator stops."""
         record = self.record(body)
+        state = loop_of(record)
         backoff = 1.0
         while not stopped:
-            record.wake.clear()
+            state.wake.clear()
             if body["metadata"].get("deletionTimestamp"):
                 return
-            record.seen = identity(body)
+            state.seen = identity(body)
             # A copy of the body lives only as long as one reconcile: kept through the
             # sleep, 1,000 of them were a fifth of the operator's memory.
             wait = await self._reconcile_once(record, copy.deepcopy(dict(body)), logger,
                                               backoff)
             backoff = 1.0 if wait > 0 else min(backoff * 2, 60.0)
-            await _sleep(record.wake, stopped, wait if wait > 0 else backoff)
+            await _sleep(state.wake, stopped, wait if wait > 0 else backoff)
 
     async def _reconcile_once(self, record: records.EnvRecord, snapshot: dict[str, Any],
                               logger: logging.Logger | logging.LoggerAdapter[logging.Logger],
@@ -160,8 +196,11 @@ class Controller:
         finally:
             metrics.RECONCILE_DURATION.observe(time.monotonic() - started)
         metrics.RECONCILES.labels("success").inc()
-        record.last_error = None
-        record.copy_sources = outcome.copy_sources
+        state = loop_of(record)
+        state.last_error = None
+        if state.copy_sources != outcome.copy_sources:
+            state.copy_sources = outcome.copy_sources
+            self.records.tag(record, records.COPIES, outcome.copy_sources)
         self.set_phase(record, outcome.status.get("phase"))
         record_outcome(outcome)
         return max(outcome.requeue_after, 0.05)
@@ -176,11 +215,12 @@ class Controller:
                                 int(snapshot["metadata"].get("generation", 1)))
         if new != previous:
             self.statuses.submit(record, previous, new, retry_on_failure=False)
-        if record.last_error == message:
+        state = loop_of(record)
+        if state.last_error == message:
             return
-        record.last_error = message
+        state.last_error = message
         self.events.post(snapshot, [Event("Warning", reason, message)], at=now,
-                         namespace=record.namespace)
+                         namespace=namespace_of(record))
 
 
 def record_outcome(outcome: reconcile.Outcome) -> None:

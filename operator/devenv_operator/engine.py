@@ -18,8 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from devenv_operator import diff, errors, kube
-from devenv_operator.children import CHILD_KINDS, ChildReader, Children
+from devenv_operator import childkinds, diff, errors, kube
+from devenv_operator.children import ChildReader, Children
 from devenv_operator.status import ApplyFailure
 from devenv_operator.transitions import ChildChange
 
@@ -28,18 +28,15 @@ log = logging.getLogger("devenv_operator.engine")
 
 @dataclass
 class Run:
-    """What one reconcile wrote so far (its applies run in parallel: use ``lock``)."""
+    """What one reconcile changed so far (its applies run in parallel: use ``lock``)."""
 
-    writes: int = 0
     changes: list[ChildChange] = field(default_factory=list)
     keep: dict[str, set[str]] = field(default_factory=dict)  # kind -> names still desired
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def wrote(self, change: ChildChange | None = None) -> None:
+    def wrote(self, change: ChildChange) -> None:
         with self.lock:
-            self.writes += 1
-            if change is not None:
-                self.changes.append(change)
+            self.changes.append(change)
 
 
 class Applier:
@@ -81,8 +78,10 @@ class Applier:
                                       str(exc))
 
     def prune(self, run: Run, namespace: str, children: Children) -> None:
-        """Delete every observed child the run did not keep (only that very object: by UID)."""
-        for kind in CHILD_KINDS:
+        """Delete every observed child of a pruned kind that the run did not keep (only that
+        very object: by UID)."""
+        for row in childkinds.PRUNED:
+            kind = row.kind
             keep = run.keep.get(kind.kind, set())
             for name, obj in children[kind.kind].items():
                 if name in keep:

@@ -23,7 +23,7 @@ from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 
 from devenv_operator import errors
-from devenv_operator.kinds import (  # noqa: F401  (re-exported: callers name kinds as kube.X)
+from devenv_operator.kinds import (  # re-exported: callers name kinds as kube.X
     CONFIGMAP,
     DEPLOYMENT,
     DEVENV,
@@ -41,6 +41,10 @@ from devenv_operator.kinds import (  # noqa: F401  (re-exported: callers name ki
     Kind,
 )
 
+__all__ = ["CONFIGMAP", "DEPLOYMENT", "DEVENV", "EVENT", "FIELD_MANAGER", "KINDS",
+           "LIMITRANGE", "NAMESPACE", "NETWORKPOLICY", "POD", "RESOURCEQUOTA", "ROLEBINDING",
+           "SECRET", "SERVICE", "TEMPLATE", "Kind", "Kube", "Transport", "load_api_client",
+           "transport"]
 log = logging.getLogger("devenv_operator.kube")
 FIELD_MANAGER = "devenv-operator"
 RequestHook = Callable[[str, str], None]  # (verb, result) -> None, for metrics

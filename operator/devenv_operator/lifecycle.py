@@ -26,7 +26,6 @@ class Expiry:
     at: datetime | None
     warn_at: datetime | None
     clamped_note: str | None = None  # set when the request exceeded the maximum lifetime
-    source: str = "none"  # expiresAt | ttl | default | max | none
 
 
 def _aware(moment: datetime) -> datetime:
@@ -56,13 +55,12 @@ def effective_expiry(
 ) -> Expiry:
     created_at = _aware(created_at)
     requested: datetime | None = None
-    source = "none"
     if spec.expires_at is not None:
-        requested, source = _aware(spec.expires_at), "expiresAt"
+        requested = _aware(spec.expires_at)
     elif spec.ttl:
-        requested, source = shift(created_at, models.parse_duration(spec.ttl)), "ttl"
+        requested = shift(created_at, models.parse_duration(spec.ttl))
     elif default_ttl is not None and annotations.get(KEEP_ANNOTATION) != "true":
-        requested, source = shift(created_at, default_ttl), "default"
+        requested = shift(created_at, default_ttl)
     note = None
     if max_ttl is not None:
         cap = shift(created_at, max_ttl)
@@ -71,10 +69,10 @@ def effective_expiry(
                 note = (f"requested expiry {requested:%Y-%m-%dT%H:%M:%SZ} exceeds the maximum "
                         f"lifetime of {models.format_duration(max_ttl)}; clamped to "
                         f"{cap:%Y-%m-%dT%H:%M:%SZ}")
-            requested, source = cap, "max"
+            requested = cap
     if requested is None:
         return Expiry(None, None)
-    return Expiry(requested, shift(requested, -warning), note, source)
+    return Expiry(requested, shift(requested, -warning), note)
 
 
 def expiry_of(raw_spec: Mapping[str, Any] | None, spec: models.DevEnvironmentSpec | None,

@@ -23,16 +23,18 @@ import kopf
 
 from devenv_operator import (
     builders,
+    childkinds,
     classes,
     errors,
     kube,
     metrics,
     models,
     reconcile,
+    records,
     status,
     templates,
 )
-from devenv_operator.controller import Controller, heartbeat, identity
+from devenv_operator.controller import Controller, heartbeat, identity, loop_of
 from devenv_operator.logs import configure_logging
 from devenv_operator.settings import Settings, SettingsError, describe, load
 
@@ -71,8 +73,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.watching.client_timeout = 330
     settings.watching.connect_timeout = 30
     managed = f"{builders.MANAGED_BY_LABEL}={builders.MANAGED_BY_VALUE}"
-    for group, plural in CHILD_WATCHES:
-        settings.watching.label_selectors[group, plural] = managed
+    for row in childkinds.WATCHED:
+        settings.watching.label_selectors[_resource(row.kind)] = managed
     settings.watching.label_selectors["v1", "secrets"] = f"{builders.COPYABLE_LABEL}=true"
     # Connections for the reconcile threads and for the parallel applies within them.
     api = kube.Kube(kube.load_api_client(pool_size=2 * config.workers),
@@ -123,8 +125,9 @@ async def environment_event(body: kopf.Body, type: str | None, memo: kopf.Memo,
         return
     record = controller.record(body)
     controller.set_phase(record, (body.get("status") or {}).get("phase"))
-    if record.seen != identity(body):
-        record.wake.set()
+    state = loop_of(record)
+    if state.seen != identity(body):
+        state.wake.set()
 
 
 def _child_handler(kind: str) -> Callable[..., Any]:
@@ -143,19 +146,20 @@ def _child_handler(kind: str) -> Callable[..., Any]:
             controller.children.cache.remove(kind, obj)
         else:
             controller.children.cache.put(kind, obj)
-        controller.wake(environment)
+        controller.wake(records.HOME, (environment, namespace or ""))
     return child_event
 
 
-# Children whose changes we watch (server-side filtered to our label). Secrets are not here:
-# their watch is filtered to copy sources; seeded Secrets are repaired by the periodic resync.
-CHILD_WATCHES = (("apps", "deployments"), ("v1", "services"), ("v1", "configmaps"))
-_CHILD_KINDS = {"deployments": kube.DEPLOYMENT.kind, "services": kube.SERVICE.kind,
-                "configmaps": kube.CONFIGMAP.kind}
-for _group, _plural in CHILD_WATCHES:
-    kopf.on.event(_group, _plural, id=f"{_plural}-event", labels={
+def _resource(kind: kube.Kind) -> tuple[str, str]:
+    """Kopf's (group, plural) of a kind ("v1" for the core group)."""
+    return (kind.api_version.split("/")[0] if "/" in kind.api_version else "v1", kind.plural)
+
+
+# Children whose changes we watch (childkinds.WATCHED; server-side filtered to our label).
+for _row in childkinds.WATCHED:
+    kopf.on.event(*_resource(_row.kind), id=f"{_row.kind.plural}-event", labels={
         builders.MANAGED_BY_LABEL: builders.MANAGED_BY_VALUE,
-    })(_child_handler(_CHILD_KINDS[_plural]))
+    })(_child_handler(_row.name))
 
 
 @kopf.on.event(models.GROUP, models.VERSION, classes.PLURAL)
@@ -169,8 +173,8 @@ async def class_event(body: kopf.Body, type: str | None, memo: kopf.Memo, **_: A
         controller.classes.put(name, body.get("spec") or {},
                                body["metadata"].get("annotations") or {})
     # Its environments, and those of no class yet (it may have become the default one).
-    for record in [*controller.records.in_class(name), *controller.records.in_class(None)]:
-        record.wake.set()
+    controller.wake(records.CLASS, name)
+    controller.wake(records.CLASS, None)
 
 
 # Environments re-rendered per second after a template edit: a template used by hundreds of
@@ -202,8 +206,8 @@ async def template_event(body: kopf.Body, type: str | None, memo: kopf.Memo,
         if known is not None and known.generation == generation:
             return  # our own status write, or a resync: nothing to re-render
     loop = asyncio.get_running_loop()
-    for i, record in enumerate(controller.records.from_template(name)):
-        loop.call_later(i / TEMPLATE_RERENDERS_PER_SECOND, record.wake.set)
+    for i, record in enumerate(controller.records.tagged(records.TEMPLATE, name)):
+        loop.call_later(i / TEMPLATE_RERENDERS_PER_SECOND, loop_of(record).wake.set)
 
 
 def _write_template_status(api: kube.Kube, name: str, spec: Mapping[str, Any],
@@ -226,8 +230,7 @@ async def copyable_secret_event(namespace: str | None, name: str | None, memo: k
                                 **_: Any) -> None:
     # The watch is filtered server-side to shipit.dev/copyable=true; removing the label
     # arrives here as a deletion, which is exactly when copies must be revisited.
-    for record in _controller(memo).records.copying((namespace or "", name or "")):
-        record.wake.set()
+    _controller(memo).wake(records.COPIES, (namespace or "", name or ""))
 
 
 @kopf.on.delete(models.GROUP, models.VERSION, models.PLURAL)  # type: ignore[arg-type]
@@ -243,10 +246,11 @@ async def teardown(body: kopf.Body, memo: kopf.Memo, logger: logging.Logger, ret
     controller = _controller(memo)
     snapshot = copy.deepcopy(dict(body))
     record = controller.record(snapshot)  # the daemon has stopped (or will): its wake is ours
+    wake = loop_of(record).wake
     deadline = time.monotonic() + 30
     delay = TEARDOWN_FIRST_POLL if retry == 0 else TEARDOWN_MAX_POLL  # a slow one stays slow
     while True:
-        record.wake.clear()
+        wake.clear()
         try:
             blocked = await controller.blocking(controller.teardown.run, snapshot, record)
         except errors.KubeError as exc:
@@ -260,7 +264,7 @@ async def teardown(body: kopf.Body, memo: kopf.Memo, logger: logging.Logger, ret
             return
         if time.monotonic() > deadline:  # let Kopf record the wait, then call us again
             raise kopf.TemporaryError(blocked, delay=1)
-        if await _woken_within(record.wake, delay):
+        if await _woken_within(wake, delay):
             await asyncio.sleep(TEARDOWN_FIRST_POLL)  # the rest of the content goes too
         else:
             delay = min(delay * 1.5, TEARDOWN_MAX_POLL)

@@ -9,13 +9,36 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+)
 
 from devenv_operator.models import DNS_LABEL, parse_duration
 
 PREFIX = "DEVENV_"
+
+
+def _parsed(value: Any) -> Any:
+    return parse_duration(value) if isinstance(value, str) else value
+
+
+def _longer_than_zero(value: timedelta | None) -> timedelta | None:
+    # Zero would mean a busy reconcile loop, or deleting every environment on sight.
+    if value is not None and value <= timedelta(0):
+        raise ValueError("must be longer than zero")
+    return value
+
+
+# A duration such as 90s, 15m, 1h30m or 7d; typed: zero is zero, never "unset".
+Duration = Annotated[timedelta, BeforeValidator(_parsed)]
+Positive = Annotated[timedelta, BeforeValidator(_parsed), AfterValidator(_longer_than_zero)]
 
 
 class SettingsError(ValueError):
@@ -31,19 +54,24 @@ class Settings(BaseModel):
         "dev-", pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?-?)?$",
         description="Prefix of the default namespace (prefix + DevEnvironment name).",
     )
-    default_ttl: str | None = Field(
+    default_ttl: Positive | None = Field(
         None, description="TTL for environments that set neither ttl nor expiresAt (none).")
-    max_ttl: str | None = Field(
+    max_ttl: Positive | None = Field(
         None, description="Longest lifetime allowed; longer requests are clamped (none).")
-    expiry_warning: str = Field(
-        "15m", description="How long before expiry the ExpiringSoon Event and condition appear.")
-    resync_interval: str = Field(
-        "5m", description="How often a settled environment is re-checked for drift; each "
+    expiry_warning: Duration = Field(
+        "15m", validate_default=True,
+        description="How long before expiry the ExpiringSoon Event and condition appear "
+        "(0s: no warning).")
+    resync_interval: Positive = Field(
+        "5m", validate_default=True,
+        description="How often a settled environment is re-checked for drift; each "
         "re-check also re-reads its children from the API instead of the operator's cache.")
-    provisioning_recheck: str = Field(
-        "5s", description="How often a provisioning environment re-reads its pods' state.")
-    image_pull_fail_after: str = Field(
-        "2m", description="How long an image may keep failing to pull before the environment "
+    provisioning_recheck: Positive = Field(
+        "5s", validate_default=True,
+        description="How often a provisioning environment re-reads its pods' state.")
+    image_pull_fail_after: Positive = Field(
+        "2m", validate_default=True,
+        description="How long an image may keep failing to pull before the environment "
         "is Failed/ImagePullFailed (a class's failFast overrides it).")
     crash_loop_restarts: int = Field(
         3, ge=1, le=1000, description="Restarts of a container still not running after which "
@@ -57,29 +85,6 @@ class Settings(BaseModel):
         "INFO", description="Log level.")
     peering: str | None = Field(
         None, description="Kopf peering name for several replicas (none: standalone).")
-
-    @field_validator("expiry_warning")
-    @classmethod
-    def _duration(cls, value: str) -> str:
-        parse_duration(value)
-        return value
-
-    @field_validator("default_ttl", "max_ttl", "resync_interval", "provisioning_recheck",
-                     "image_pull_fail_after")
-    @classmethod
-    def _positive_durations(cls, value: str | None) -> str | None:
-        # Zero would mean a busy reconcile loop, or deleting every environment on sight.
-        if value is not None and parse_duration(value).total_seconds() <= 0:
-            raise ValueError("must be longer than zero")
-        return value
-
-    def duration(self, name: str) -> timedelta | None:
-        value = getattr(self, name)
-        return parse_duration(value) if value else None
-
-    def seconds(self, name: str) -> float:
-        delta = self.duration(name)
-        return delta.total_seconds() if delta else 0.0
 
 
 # What the kubelet injects for every Service in the pod's namespace (service links): a

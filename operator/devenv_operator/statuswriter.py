@@ -19,6 +19,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from devenv_operator import errors, kube, status
@@ -31,6 +32,15 @@ WORKERS = 4
 # Writes queued at most; beyond it a reconcile waits for room (backpressure), so a slow
 # apiserver slows reconciles down instead of growing a queue.
 MAX_PENDING = 512
+
+
+@dataclass
+class StatusMemory:
+    """The status writer's slice of an environment's record (under ``record.lock``)."""
+
+    written: str | None = None  # JSON of the last status sent, until the watch shows it
+    pending_write: concurrent.futures.Future[None] | None = None  # the newest queued write
+    failed_write: Exception | None = None  # raised by the next reconcile
 
 
 class StatusWriter:
@@ -46,8 +56,9 @@ class StatusWriter:
 
     def previous(self, record: EnvRecord, body: Mapping[str, Any]) -> dict[str, Any]:
         """The newest status of the environment: the body's, or the one we wrote since."""
+        memory = record.part(StatusMemory)
         with record.lock:
-            text = record.written
+            text = memory.written
         # status.kopf is Kopf's (teardown progress): never ours to compare or to remove.
         current = {k: v for k, v in (body.get("status") or {}).items() if k != "kopf"}
         if text is None:
@@ -59,8 +70,9 @@ class StatusWriter:
 
     def raise_failed(self, record: EnvRecord) -> None:
         """Raise (once) the error of a write that failed since the last reconcile."""
+        memory = record.part(StatusMemory)
         with record.lock:
-            failed, record.failed_write = record.failed_write, None
+            failed, memory.failed_write = memory.failed_write, None
         if failed is not None:
             raise failed
 
@@ -73,51 +85,55 @@ class StatusWriter:
         such a write is also dropped rather than waited for when the queue is full (it may
         be called on the event loop).
         """
+        memory = record.part(StatusMemory)
         if not self._room.acquire(blocking=retry_on_failure):
             return
         patch = {"status": status.merge_patch(previous, new)}
         with record.lock:
-            record.written = json.dumps(new)
-            before = record.pending_write
+            memory.written = json.dumps(new)
+            before = memory.pending_write
             future = self._pool.submit(self._write, record, patch, before, retry_on_failure)
-            record.pending_write = future
+            memory.pending_write = future
 
         def done(_: concurrent.futures.Future[None]) -> None:
             self._room.release()
             with record.lock:
-                if record.pending_write is future:
-                    record.pending_write = None
+                if memory.pending_write is future:
+                    memory.pending_write = None
         future.add_done_callback(done)
 
     def flush(self, record: EnvRecord) -> None:
         """Wait until this environment's queued writes are done."""
+        memory = record.part(StatusMemory)
         with record.lock:
-            pending = record.pending_write
+            pending = memory.pending_write
         if pending is not None:
             concurrent.futures.wait([pending])
 
     def write_now(self, record: EnvRecord, new: Mapping[str, Any]) -> None:
         """Write a whole status and wait (teardown); never overtaken by an older one."""
+        memory = record.part(StatusMemory)
         self.flush(record)
         self._api.patch(kube.DEVENV, record.name, {"status": dict(new)}, subresource="status")
         with record.lock:
-            record.written = json.dumps(new)
+            memory.written = json.dumps(new)
 
     def _write(self, record: EnvRecord, patch: dict[str, Any],
                before: concurrent.futures.Future[None] | None, retry: bool) -> None:
+        memory = record.part(StatusMemory)
         if before is not None:
             concurrent.futures.wait([before])
         try:
             self._api.patch(kube.DEVENV, record.name, patch, subresource="status")
             with record.lock:  # a later write went through: an earlier failure is moot
-                record.failed_write = None
+                memory.failed_write = None
         except errors.KubeError as exc:
             log.warning("Writing the status of %s failed%s: %s", record.name,
                         ", reconciling again" if retry else "", exc)
             with record.lock:
-                record.written = None
+                memory.written = None
                 if retry:
-                    record.failed_write = exc
+                    memory.failed_write = exc
             if retry:
                 self._on_lost(record)
 

@@ -10,12 +10,13 @@ import pytest
 from devenv_operator import models, status
 
 
-def _validated(fn: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
-    def wrapper(*args: Any, **kwargs: Any) -> dict[str, Any]:
+def _validated(fn: Callable[..., Any]) -> Callable[..., Any]:
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
         result = fn(*args, **kwargs)
+        written = result.as_dict() if isinstance(result, status.EnvStatus) else result
         # As written: fields that are None are left out of the patch.
         models.DevEnvironmentStatus.model_validate(
-            {k: v for k, v in result.items() if v is not None})
+            {k: v for k, v in written.items() if v is not None})
         return result
     return wrapper
 

@@ -9,6 +9,12 @@ from devenv_operator import status
 from devenv_operator.pods import FailFast, facts
 from devenv_operator.status import Observation, ServiceObservation
 
+
+def computed(observation: Observation, previous: dict[str, Any], now: datetime
+             ) -> dict[str, Any]:
+    """The status as written (status.compute returns it typed)."""
+    return status.compute(observation, previous, now).as_dict()
+
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 RULES = FailFast(image_pull_after=timedelta(minutes=2), crash_loop_restarts=3)
 
@@ -136,7 +142,7 @@ def observe(*services: ServiceObservation, rules: FailFast = RULES) -> Observati
 
 def test_a_stuck_service_fails_the_environment_early_and_stalls_it() -> None:
     api = status.with_pods(ServiceObservation("api", 1, unavailable()), [pod(pulling())])
-    new = status.compute(observe(api), {}, T0 + timedelta(minutes=2))
+    new = computed(observe(api), {}, T0 + timedelta(minutes=2))
     ready = next(c for c in new["conditions"] if c["type"] == "Ready")
     stalled = next(c for c in new["conditions"] if c["type"] == "Stalled")
     assert new["phase"] == "Failed"
@@ -149,11 +155,11 @@ def test_a_stuck_service_fails_the_environment_early_and_stalls_it() -> None:
 def test_restarts_of_pods_not_read_this_run_are_carried_from_the_last_status() -> None:
     worker = status.with_pods(ServiceObservation("worker", 1, unavailable()),
                               [pod(crashing(restarts=2))])
-    first = status.compute(observe(worker), {}, T0 + timedelta(minutes=1))
+    first = computed(observe(worker), {}, T0 + timedelta(minutes=1))
     assert first["services"][0]["restarts"] == 2
     assert first["services"][0]["lastExitCode"] == 1
     unread = ServiceObservation("worker", 1, unavailable())
-    second = status.compute(observe(unread), first, T0 + timedelta(minutes=2))
+    second = computed(observe(unread), first, T0 + timedelta(minutes=2))
     assert second["services"][0]["restarts"] == 2
     assert second["services"][0]["lastTerminationReason"] == "Error"
 

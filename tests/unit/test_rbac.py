@@ -18,7 +18,7 @@ import kopf
 import pytest
 import yaml
 
-from devenv_operator import children, kube, main
+from devenv_operator import childkinds, kube
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -84,7 +84,7 @@ def _kind_names(arg: ast.expr, constants: dict[str, kube.Kind]) -> list[kube.Kin
     if isinstance(arg, ast.Attribute) and arg.attr in constants:
         return [constants[arg.attr]]
     if isinstance(arg, ast.Name):
-        return list(children.CHILD_KINDS)
+        return [row.kind for row in childkinds.TABLE]
     raise AssertionError(f"cannot tell the kind of {ast.unparse(arg)}: extend test_rbac.py")
 
 
@@ -213,9 +213,18 @@ def test_every_table_verb_is_used_by_the_code_or_kopf() -> None:
 def test_kopf_watches_only_what_the_table_lets_it_list_and_watch() -> None:
     watched = kopf_watched()
     assert resource_of(kube.DEVENV) in watched
-    assert {(g if g != "v1" else "", p) for g, p in main.CHILD_WATCHES} <= watched
+    assert {resource_of(row.kind) for row in childkinds.WATCHED} <= watched
     for res in watched:
         assert {"list", "watch"} <= OPERATOR_NEEDS[res], res
+
+
+def test_every_child_kind_in_the_table_gets_the_verbs_its_row_says() -> None:
+    """LIST at resync, server-side apply (create and patch); watch if watched; delete if
+    pruned. A new row in childkinds.TABLE without its RBAC fails here."""
+    for row in childkinds.TABLE:
+        wanted = {"list", "create", "patch"} | ({"watch"} if row.watched else set()) | (
+            {"delete"} if row.pruned else set())
+        assert wanted <= OPERATOR_NEEDS[resource_of(row.kind)], row.name
 
 
 def test_the_clusterrole_grants_exactly_the_table() -> None:

@@ -15,7 +15,8 @@ def test_defaults_without_any_variable() -> None:
     assert settings.namespace_prefix == "dev-"
     assert settings.default_ttl is None
     assert settings.max_ttl is None
-    assert settings.duration("expiry_warning") == timedelta(minutes=15)
+    assert settings.expiry_warning == timedelta(minutes=15)
+    assert settings.resync_interval == timedelta(minutes=5)
     assert settings.metrics_port == 8080
     assert settings.log_format == "text"
     assert settings.log_level == "INFO"
@@ -28,9 +29,9 @@ def test_values_are_parsed_from_their_variables() -> None:
         "DEVENV_WORKERS": "4", "DEVENV_METRICS_PORT": "9102", "DEVENV_LOG_FORMAT": "json",
         "DEVENV_LOG_LEVEL": "DEBUG", "DEVENV_NAMESPACE_PREFIX": "pr-",
     })
-    assert settings.duration("default_ttl") == timedelta(hours=8)
-    assert settings.duration("max_ttl") == timedelta(days=7)
-    assert settings.seconds("expiry_warning") == 5.0
+    assert settings.default_ttl == timedelta(hours=8)
+    assert settings.max_ttl == timedelta(days=7)
+    assert settings.expiry_warning == timedelta(seconds=5)
     assert settings.workers == 4
     assert settings.metrics_port == 9102
     assert settings.log_format == "json"
@@ -38,10 +39,15 @@ def test_values_are_parsed_from_their_variables() -> None:
     assert settings.namespace_prefix == "pr-"
 
 
-def test_unset_durations_read_as_none_or_zero_seconds() -> None:
+def test_unset_durations_read_as_none() -> None:
     settings = load({})
-    assert settings.duration("default_ttl") is None
-    assert settings.seconds("max_ttl") == 0.0
+    assert settings.default_ttl is None
+    assert settings.max_ttl is None
+
+
+def test_a_zero_expiry_warning_is_zero_not_the_default() -> None:
+    """Before: timedelta(0) is falsy, and ``warning or 15m`` turned 0s into 15 minutes."""
+    assert load({"DEVENV_EXPIRY_WARNING": "0s"}).expiry_warning == timedelta(0)
 
 
 def test_metrics_port_zero_turns_the_server_off() -> None:
@@ -93,7 +99,7 @@ def test_only_the_devenv_prefix_is_read() -> None:
 def test_an_empty_value_means_the_default(variable: str) -> None:
     # Templated manifests often render `value: ""` for "not set".
     name = variable.removeprefix("DEVENV_").lower()
-    assert getattr(load({variable: ""}), name) == Settings.model_fields[name].default
+    assert getattr(load({variable: ""}), name) == getattr(load({}), name)
 
 
 def test_settings_are_frozen() -> None:

@@ -10,6 +10,12 @@ from devenv_operator import status
 from devenv_operator.builders import SecretProblem
 from devenv_operator.status import Observation, ServiceObservation
 
+
+def computed(observation: Observation, previous: dict[str, Any], now: datetime
+             ) -> dict[str, Any]:
+    """The status as written (status.compute returns it typed)."""
+    return status.compute(observation, previous, now).as_dict()
+
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
 
@@ -46,7 +52,7 @@ def cond(result: dict[str, Any], ctype: str) -> dict[str, Any]:
 
 
 def test_conditions_have_the_metav1_shape_with_ready_first() -> None:
-    result = status.compute(obs(), {}, T0 + timedelta(seconds=3))
+    result = computed(obs(), {}, T0 + timedelta(seconds=3))
     assert [c["type"] for c in result["conditions"]] == [
         "Ready", "NamespaceReady", "ConfigSeeded", "ServicesReady", "ExpiringSoon",
         "Reconciled", "Stalled"]
@@ -60,7 +66,7 @@ def test_conditions_have_the_metav1_shape_with_ready_first() -> None:
 
 def test_all_services_available_is_ready() -> None:
     now = T0 + timedelta(seconds=4)
-    result = status.compute(obs(svc("db"), svc("api")), {}, now)
+    result = computed(obs(svc("db"), svc("api")), {}, now)
     assert result["phase"] == "Ready"
     assert cond(result, "Ready")["status"] == "True"
     assert result["readyServices"] == "2/2"
@@ -74,14 +80,14 @@ def test_all_services_available_is_ready() -> None:
 
 
 def test_phase_is_pending_while_the_namespace_is_not_there() -> None:
-    result = status.compute(obs(namespace_state="missing"), {}, T0)
+    result = computed(obs(namespace_state="missing"), {}, T0)
     assert result["phase"] == "Pending"
     assert cond(result, "NamespaceReady")["reason"] == "NamespacePending"
     assert cond(result, "ServicesReady")["status"] == "Unknown"
 
 
 def test_phase_is_provisioning_while_services_roll_out() -> None:
-    result = status.compute(obs(svc("db"), svc("api", available=False)), {},
+    result = computed(obs(svc("db"), svc("api", available=False)), {},
                             T0 + timedelta(seconds=5))
     assert result["phase"] == "Provisioning"
     ready = cond(result, "Ready")
@@ -95,7 +101,7 @@ def test_phase_is_provisioning_while_services_roll_out() -> None:
 
 def test_invalid_spec_fails_with_the_problem_in_the_message() -> None:
     problem = "spec.services: dependsOn cycle a -> b -> a"
-    result = status.compute(obs(invalid=problem, namespace_state="missing"), {}, T0)
+    result = computed(obs(invalid=problem, namespace_state="missing"), {}, T0)
     assert result["phase"] == "Failed"
     ready = cond(result, "Ready")
     assert (ready["status"], ready["reason"]) == ("False", "InvalidSpec")
@@ -104,14 +110,14 @@ def test_invalid_spec_fails_with_the_problem_in_the_message() -> None:
 
 
 def test_namespace_conflict_fails_naming_the_namespace() -> None:
-    result = status.compute(obs(namespace_state="conflict"), {}, T0)
+    result = computed(obs(namespace_state="conflict"), {}, T0)
     assert result["phase"] == "Failed"
     assert cond(result, "Ready")["reason"] == "NamespaceConflict"
     assert "dev-pr-1" in cond(result, "NamespaceReady")["message"]
 
 
 def test_terminating_namespace_waits_without_failing() -> None:
-    result = status.compute(obs(namespace_state="terminating"), {}, T0)
+    result = computed(obs(namespace_state="terminating"), {}, T0)
     assert result["phase"] == "Pending"
     assert cond(result, "Ready")["reason"] == "NamespaceTerminating"
 
@@ -119,7 +125,7 @@ def test_terminating_namespace_waits_without_failing() -> None:
 def test_uncopyable_secret_fails_naming_the_secret() -> None:
     problem = SecretProblem("pull", "SecretNotCopyable",
                             "Secret platform/registry is not labelled shipit.dev/copyable=true")
-    result = status.compute(obs(secret_problems=[problem]), {}, T0)
+    result = computed(obs(secret_problems=[problem]), {}, T0)
     assert result["phase"] == "Failed"
     assert cond(result, "ConfigSeeded")["reason"] == "SecretNotCopyable"
     ready = cond(result, "Ready")
@@ -127,18 +133,12 @@ def test_uncopyable_secret_fails_naming_the_secret() -> None:
     assert "platform/registry" in ready["message"]
 
 
-def test_deleting_environment_is_terminating() -> None:
-    result = status.compute(obs(deleting=True), {}, T0)
-    assert result["phase"] == "Terminating"
-    assert cond(result, "Ready")["reason"] == "Terminating"
-
-
 # -- dependencies, timeouts ---------------------------------------------------------------
 
 
 def test_waiting_dependency_is_named_with_reason_dependency_not_ready() -> None:
     api = ServiceObservation("api", 1, None, waiting_for=("db",))
-    result = status.compute(obs(svc("db", available=False), api), {}, T0 + timedelta(seconds=1))
+    result = computed(obs(svc("db", available=False), api), {}, T0 + timedelta(seconds=1))
     services = cond(result, "ServicesReady")
     assert services["reason"] == "DependencyNotReady"
     assert "api: DependencyNotReady: waiting for db" in services["message"]
@@ -151,11 +151,11 @@ def test_ready_timeout_fails_after_ready_timeout_naming_the_service() -> None:
     pods = [{"status": {"containerStatuses": [{"image": "unpullable.invalid/x:1", "state": {
         "waiting": {"reason": "ImagePullBackOff", "message": "Back-off pulling image"}}}]}}]
     web = ServiceObservation("web", 1, deployment(False), pods=pods)
-    before = status.compute(obs(web, ready_timeout=timeout), {}, T0 + timedelta(seconds=29))
+    before = computed(obs(web, ready_timeout=timeout), {}, T0 + timedelta(seconds=29))
     assert before["phase"] == "Provisioning"
     assert "ImagePullBackOff" in cond(before, "ServicesReady")["message"]
 
-    after = status.compute(obs(web, ready_timeout=timeout), before, T0 + timedelta(seconds=30))
+    after = computed(obs(web, ready_timeout=timeout), before, T0 + timedelta(seconds=30))
     assert after["phase"] == "Failed"
     ready = cond(after, "Ready")
     assert (ready["status"], ready["reason"]) == ("False", "ReadyTimeout")
@@ -165,8 +165,8 @@ def test_ready_timeout_fails_after_ready_timeout_naming_the_service() -> None:
 
 def test_no_ready_timeout_once_ready_in_this_generation() -> None:
     timeout = timedelta(seconds=30)
-    ready = status.compute(obs(ready_timeout=timeout), {}, T0 + timedelta(seconds=5))
-    later = status.compute(obs(svc("web", available=False), ready_timeout=timeout), ready,
+    ready = computed(obs(ready_timeout=timeout), {}, T0 + timedelta(seconds=5))
+    later = computed(obs(svc("web", available=False), ready_timeout=timeout), ready,
                            T0 + timedelta(minutes=5))
     assert cond(later, "Ready")["reason"] == "ServiceNotReady"
     assert later["phase"] == "Provisioning"
@@ -175,9 +175,9 @@ def test_no_ready_timeout_once_ready_in_this_generation() -> None:
 def test_ready_deadline_applies_only_until_ready() -> None:
     timeout = timedelta(seconds=30)
     observation = obs(svc("web", available=False), ready_timeout=timeout)
-    provisioning = status.compute(observation, {}, T0 + timedelta(seconds=1))
+    provisioning = computed(observation, {}, T0 + timedelta(seconds=1))
     assert status.ready_deadline(observation, provisioning) == T0 + timeout
-    ready = status.compute(obs(ready_timeout=timeout), provisioning, T0 + timedelta(seconds=2))
+    ready = computed(obs(ready_timeout=timeout), provisioning, T0 + timedelta(seconds=2))
     assert status.ready_deadline(observation, ready) is None
 
 
@@ -185,33 +185,33 @@ def test_ready_deadline_applies_only_until_ready() -> None:
 
 
 def test_ready_at_is_kept_across_reconciles_of_the_same_generation() -> None:
-    first = status.compute(obs(), {}, T0 + timedelta(seconds=4))
-    again = status.compute(obs(), first, T0 + timedelta(minutes=10))
+    first = computed(obs(), {}, T0 + timedelta(seconds=4))
+    again = computed(obs(), first, T0 + timedelta(minutes=10))
     assert again["readyAt"] == first["readyAt"] == "2026-03-01T09:00:04Z"
     assert again == first
 
 
 def test_ready_at_restarts_with_a_new_generation() -> None:
-    first = status.compute(obs(), {}, T0 + timedelta(seconds=4))
+    first = computed(obs(), {}, T0 + timedelta(seconds=4))
     changed_at = T0 + timedelta(minutes=1)
-    rolling = status.compute(obs(svc("web", available=False), generation=2), first, changed_at)
+    rolling = computed(obs(svc("web", available=False), generation=2), first, changed_at)
     assert rolling.get("readyAt") is None
     assert rolling["provisioningStartedAt"] == "2026-03-01T09:01:00Z"
     assert rolling["observedGeneration"] == 2
-    ready = status.compute(obs(generation=2), rolling, changed_at + timedelta(seconds=7))
+    ready = computed(obs(generation=2), rolling, changed_at + timedelta(seconds=7))
     assert ready["readyAt"] == "2026-03-01T09:01:07Z"
 
 
 def test_last_transition_time_is_kept_while_the_status_does_not_change() -> None:
-    first = status.compute(obs(svc("web", available=False)), {}, T0 + timedelta(seconds=1))
+    first = computed(obs(svc("web", available=False)), {}, T0 + timedelta(seconds=1))
     # Same status, different reason or message: the transition time stays.
-    second = status.compute(
+    second = computed(
         obs(ServiceObservation("web", 1, None, waiting_for=("db",))), first,
         T0 + timedelta(seconds=20))
     assert cond(second, "Ready")["lastTransitionTime"] == "2026-03-01T09:00:01Z"
     assert cond(second, "NamespaceReady")["lastTransitionTime"] == "2026-03-01T09:00:01Z"
     # A change of status moves it.
-    third = status.compute(obs(), second, T0 + timedelta(seconds=30))
+    third = computed(obs(), second, T0 + timedelta(seconds=30))
     assert cond(third, "Ready")["lastTransitionTime"] == "2026-03-01T09:00:30Z"
     assert cond(third, "NamespaceReady")["lastTransitionTime"] == "2026-03-01T09:00:01Z"
 
@@ -220,7 +220,7 @@ def test_last_transition_time_is_kept_while_the_status_does_not_change() -> None
 
 
 def test_no_expiry_is_said_so() -> None:
-    result = status.compute(obs(), {}, T0)
+    result = computed(obs(), {}, T0)
     expiring = cond(result, "ExpiringSoon")
     assert (expiring["status"], expiring["reason"]) == ("False", "NoExpiry")
     assert result.get("expiresAt") is None
@@ -228,12 +228,12 @@ def test_no_expiry_is_said_so() -> None:
 
 def test_expiry_is_shown_and_warned_about_when_close() -> None:
     at = T0 + timedelta(hours=8)
-    calm = status.compute(obs(expires_at=at), {}, T0)
+    calm = computed(obs(expires_at=at), {}, T0)
     assert calm["expiresAt"] == "2026-03-01T17:00:00Z"
     assert cond(calm, "ExpiringSoon")["reason"] == "NotExpiringSoon"
     assert cond(calm, "ExpiringSoon")["status"] == "False"
 
-    warned = status.compute(obs(expires_at=at, expiring=True), calm, at - timedelta(minutes=10))
+    warned = computed(obs(expires_at=at, expiring=True), calm, at - timedelta(minutes=10))
     expiring = cond(warned, "ExpiringSoon")
     assert (expiring["status"], expiring["reason"]) == ("True", "ExpiringSoon")
     assert "2026-03-01T17:00:00Z" in expiring["message"]
@@ -244,17 +244,17 @@ def test_expiry_is_shown_and_warned_about_when_close() -> None:
 def test_clamped_expiry_says_so_until_the_warning() -> None:
     at = T0 + timedelta(days=7)
     note = "requested expiry exceeds the maximum lifetime of 7d"
-    clamped = status.compute(obs(expires_at=at, expiry_note=note), {}, T0)
+    clamped = computed(obs(expires_at=at, expiry_note=note), {}, T0)
     expiring = cond(clamped, "ExpiringSoon")
     assert (expiring["status"], expiring["reason"]) == ("False", "TTLClamped")
     assert note in expiring["message"]
-    warned = status.compute(replace(obs(expires_at=at, expiry_note=note), expiring=True),
+    warned = computed(replace(obs(expires_at=at, expiry_note=note), expiring=True),
                             clamped, at - timedelta(minutes=1))
     assert cond(warned, "ExpiringSoon")["reason"] == "ExpiringSoon"
 
 
 def test_a_namespace_the_api_server_refuses_fails_naming_why() -> None:
-    result = status.compute(obs(namespace_state="failed",
+    result = computed(obs(namespace_state="failed",
                                 namespace_problem="Forbidden: denied by policy"), {}, T0)
     ready = cond(result, "Ready")
     assert (ready["status"], ready["reason"]) == ("False", "NamespaceFailed")
@@ -273,7 +273,7 @@ def test_a_failed_run_of_a_new_environment_sets_ready_false_with_the_reason() ->
 
 
 def test_a_failed_run_keeps_the_last_status_and_says_so_in_reconciled() -> None:
-    ready = status.compute(obs(), {}, T0)
+    ready = computed(obs(), {}, T0)
     later = T0 + timedelta(minutes=1)
     failed = status.run_failed(ready, "ApiError", "GET ...: 503", later, 1)
     assert cond(failed, "Ready") == cond(ready, "Ready")
@@ -281,28 +281,28 @@ def test_a_failed_run_keeps_the_last_status_and_says_so_in_reconciled() -> None:
     reconciled = cond(failed, "Reconciled")
     assert (reconciled["status"], reconciled["reason"]) == ("False", "ApiError")
     assert reconciled["lastTransitionTime"] == status.rfc3339(later)
-    again = status.compute(obs(), failed, later + timedelta(seconds=2))
+    again = computed(obs(), failed, later + timedelta(seconds=2))
     assert cond(again, "Reconciled")["status"] == "True"
 
 
 def test_stalled_is_true_exactly_when_failed_with_the_same_reason_and_message() -> None:
-    failed = status.compute(obs(invalid="spec.ttl: bad"), {}, T0)
+    failed = computed(obs(invalid="spec.ttl: bad"), {}, T0)
     stalled, ready = cond(failed, "Stalled"), cond(failed, "Ready")
     assert failed["phase"] == "Failed"
     assert (stalled["status"], stalled["reason"], stalled["message"]) == (
         "True", ready["reason"], ready["message"])
-    fine = status.compute(obs(), {}, T0)
+    fine = computed(obs(), {}, T0)
     assert (cond(fine, "Stalled")["status"], cond(fine, "Stalled")["reason"]) == (
         "False", "NotStalled")
-    waiting = status.compute(obs(svc("web", available=False)), {}, T0)
+    waiting = computed(obs(svc("web", available=False)), {}, T0)
     assert waiting["phase"] == "Provisioning"
     assert cond(waiting, "Stalled")["status"] == "False"
 
 
 def test_endpoints_name_every_service_port_once_the_namespace_is_there() -> None:
-    result = status.compute(obs(endpoints=[("api", 8080), ("db", 5432)]), {}, T0)
+    result = computed(obs(endpoints=[("api", 8080), ("db", 5432)]), {}, T0)
     assert result["endpoints"] == [
         {"service": "api", "port": 8080, "internal": "api.dev-pr-1.svc.cluster.local:8080"},
         {"service": "db", "port": 5432, "internal": "db.dev-pr-1.svc.cluster.local:5432"}]
-    pending = status.compute(obs(namespace_state="missing", endpoints=[("api", 8080)]), {}, T0)
+    pending = computed(obs(namespace_state="missing", endpoints=[("api", 8080)]), {}, T0)
     assert "endpoints" not in pending

@@ -11,6 +11,12 @@ from devenv_operator import models, status, transitions
 from devenv_operator.status import Observation, ServiceObservation
 from devenv_operator.transitions import ChildChange, Event
 
+
+def computed(observation: Observation, previous: dict[str, Any], now: datetime
+             ) -> dict[str, Any]:
+    """The status as written (status.compute returns it typed)."""
+    return status.compute(observation, previous, now).as_dict()
+
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 META = {"name": "pr-1", "uid": "u-1"}
 
@@ -29,7 +35,7 @@ def compute(*, ready: bool = True, at: datetime = T0, previous: dict[str, Any] |
     fields.setdefault("namespace_state", "ready")
     obs = Observation(generation=1, created_at=T0, namespace="dev-pr-1", services=(service,),
                       **fields)
-    return status.compute(obs, previous or {}, at)
+    return computed(obs, previous or {}, at)
 
 
 def test_becoming_ready_posts_one_normal_event_with_the_time_it_took() -> None:

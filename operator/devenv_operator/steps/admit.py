@@ -1,0 +1,71 @@
+"""Step: stop an invalid spec, or one its class refuses, before anything is written.
+
+Nothing is created or changed for a refused environment: the status says why, and the
+namespace's standing is only read. An admitted environment is filed under its class and
+owner (``records``), which is how the class's per-owner limit counts environments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from devenv_operator import builders, classes, kube, records, status
+from devenv_operator.reasons import Reason
+from devenv_operator.records import EnvRecord
+from devenv_operator.steps.context import Context, Parts, Stop
+
+
+@dataclass
+class Admission:
+    """The admit step's slice of a record: when the environment was created (its owner's
+    oldest environments count first against the class's limit)."""
+
+    created: str = ""
+
+
+def admit(parts: Parts, ctx: Context) -> Stop | None:
+    checked, template = ctx.checked, ctx.obs.template
+    if checked.spec is None or checked.namespace is None or not checked.ok:
+        reason = template.reason if template and not template.ok else Reason.INVALID_SPEC
+        parts.records.tag(ctx.record, records.CLASS, [None])  # any class may fit it now
+        ctx.obs = replace(ctx.obs, invalid=checked.problem, invalid_reason=reason,
+                          namespace_state=namespace_state(parts.api, checked.namespace,
+                                                          ctx.meta))
+        return Stop("invalid")
+    spec, resolved = checked.spec, ctx.resolved
+    ctx.record.part(Admission).created = ctx.meta.get("creationTimestamp") or ""
+    parts.records.tag(ctx.record, records.CLASS, [resolved.name])
+    parts.records.tag(ctx.record, records.OWNER, [(spec.owner, resolved.name)])
+    refused = classes.refusal(resolved, spec, namespace=checked.namespace,
+                              operator_prefix=parts.settings.namespace_prefix,
+                              owner_count=owned_before(parts.records, ctx.record,
+                                                       (spec.owner, resolved.name)))
+    if refused is not None:  # the class says no: nothing is created or changed
+        ctx.obs = replace(ctx.obs, invalid=refused[1], invalid_reason=refused[0],
+                          namespace_state=namespace_state(parts.api, checked.namespace,
+                                                          ctx.meta))
+        return Stop("refused")
+    ctx.env = builders.Env(name=ctx.meta["name"], uid=ctx.meta["uid"], spec=spec,
+                           namespace=checked.namespace, class_name=resolved.name,
+                           policy=resolved.policy or builders.UNCLASSED)
+    return None
+
+
+def owned_before(live: records.Records, record: EnvRecord,
+                 key: tuple[str | None, str | None]) -> int:
+    """How many environments of the same owner and class were created before this one."""
+    mine = (record.part(Admission).created, record.name)
+    return sum(1 for other in live.tagged(records.OWNER, key)
+               if other is not record and (other.part(Admission).created, other.name) < mine)
+
+
+def namespace_state(api: kube.Kube, namespace: str | None, meta: Mapping[str, Any]
+                    ) -> status.NamespaceState:
+    """Where the namespace of a refused spec stands (read only: nothing is created)."""
+    observed = api.get(kube.NAMESPACE, namespace) if namespace else None
+    if observed is None:
+        return "missing"
+    return status.namespace_state(
+        builders.namespace_ownership(observed, meta["name"], meta["uid"]))
