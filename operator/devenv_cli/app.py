@@ -25,7 +25,8 @@ from typing import Any, NoReturn, TextIO
 from devenv_cli import api as cli_api
 from devenv_cli import commands
 from devenv_cli.api import Api, Connection
-from devenv_cli.commands import EXIT_FAILED, EXIT_NOT_FOUND, UsageError
+from devenv_cli.commands import EXIT_FAILED, EXIT_NOT_FOUND
+from devenv_cli.inputs import UsageError
 from devenv_cli.state import EXIT_ERROR
 from devenv_operator import errors
 
@@ -85,7 +86,7 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
-def _cluster_flags() -> argparse.ArgumentParser:
+def _cluster_flags() -> _Parser:
     common = _Parser(add_help=False)
     conn = common.add_argument_group("cluster (as kubectl)")
     conn.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, "

@@ -13,15 +13,16 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
 import yaml
 
-from devenv_cli import diagnose, naming, report, state, waiting
+from devenv_cli import diagnose, inputs, naming, report, state, waiting
 from devenv_cli.api import Api, Identity
+from devenv_cli.inputs import UsageError
 from devenv_cli.state import Outcome
 from devenv_operator import errors, kinds, models, templates
 
@@ -32,57 +33,10 @@ EXIT_NOT_FOUND = 3
 Command = Callable[[Api, argparse.Namespace, TextIO], int]
 
 
-class UsageError(Exception):
-    """Raised for arguments that cannot work together (exit 4)."""
-
-
 # --- small helpers ---------------------------------------------------------------------------
-
-def _pairs(values: Sequence[str] | None, flag: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for item in values or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise UsageError(f"{flag} {item!r}: expected KEY=VALUE")
-        out[key] = value
-    return out
-
-
-def _duration(text: str, flag: str) -> timedelta:
-    try:
-        return state.parse_duration(text)
-    except ValueError as exc:
-        raise UsageError(f"{flag}: {exc}") from None
-
-
-def _stable_for(text: str) -> float:
-    """--stable-for in seconds; a bare 0 (no unit) turns the window off."""
-    return 0.0 if text.strip() == "0" else _duration(text, "--stable-for").total_seconds()
-
 
 def _waited(seconds: float) -> str:
     return models.format_duration(timedelta(seconds=round(seconds)))
-
-
-def _load_documents(path: str) -> list[dict[str, Any]]:
-    try:
-        text = sys.stdin.read() if path == "-" else Path(path).read_text()
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
-    try:
-        docs = [d for d in yaml.safe_load_all(text) if d is not None]
-    except yaml.YAMLError as exc:
-        raise UsageError(f"{path} is not valid YAML: {exc}") from None
-    if not all(isinstance(d, dict) for d in docs):
-        raise UsageError(f"{path}: every document must be a mapping")
-    return docs
-
-
-def _one_of_kind(docs: list[dict[str, Any]], kind: str, path: str) -> dict[str, Any]:
-    found = [d for d in docs if d.get("kind") == kind]
-    if len(found) != 1:
-        raise UsageError(f"{path}: expected exactly one {kind}, found {len(found)}")
-    return found[0]
 
 
 def _whoami(api: Api) -> Identity | None:
@@ -108,38 +62,44 @@ def _note(text: str) -> None:
 
 def _desired(args: argparse.Namespace) -> dict[str, Any]:
     """The DevEnvironment the flags describe (name not decided yet)."""
-    if bool(args.filename) == bool(args.template):
-        raise UsageError("give exactly one of -f MANIFEST and --template TEMPLATE")
-    if args.filename:
-        doc = _one_of_kind(_load_documents(args.filename), models.KIND, args.filename)
-        obj: dict[str, Any] = {"apiVersion": models.API_VERSION, "kind": models.KIND,
-                               "metadata": dict(doc.get("metadata") or {}),
-                               "spec": dict(doc.get("spec") or {})}
-    else:
-        obj = {"apiVersion": models.API_VERSION, "kind": models.KIND, "metadata": {},
-               "spec": {"templateRef": {"name": args.template}}}
+    obj = _manifest_or_template(args)
     spec = obj["spec"]
-    params = _pairs(args.set, "--set")
-    if params:
-        if not spec.get("templateRef"):
-            raise UsageError("--set gives template parameters: the manifest has no templateRef")
-        spec["parameters"] = {**(spec.get("parameters") or {}), **params}
+    _add_parameters(spec, inputs.pairs(args.set, "--set"))
     if args.ttl:
-        _duration(args.ttl, "--ttl")
+        inputs.duration(args.ttl, "--ttl")
         spec["ttl"] = args.ttl
     if args.wait:
-        _duration(args.timeout, "--timeout")  # refused before anything is created
-        _stable_for(args.stable_for)
-    if args.class_name:
-        spec["className"] = args.class_name
-    if args.namespace:
-        spec["namespace"] = args.namespace
-    if args.owner:
-        spec["owner"] = args.owner
-    labels = _pairs(args.label, "--label")
+        inputs.duration(args.timeout, "--timeout")  # refused before anything is created
+        inputs.stable_for(args.stable_for)
+    spec.update({key: value for key, value in (
+        ("className", args.class_name), ("namespace", args.namespace), ("owner", args.owner))
+        if value})
+    labels = inputs.pairs(args.label, "--label")
     if labels:
         obj["metadata"]["labels"] = {**(obj["metadata"].get("labels") or {}), **labels}
     return obj
+
+
+def _manifest_or_template(args: argparse.Namespace) -> dict[str, Any]:
+    """The object ``-f MANIFEST`` gives (its metadata and spec only), or one that refers
+    to ``--template``."""
+    if bool(args.filename) == bool(args.template):
+        raise UsageError("give exactly one of -f MANIFEST and --template TEMPLATE")
+    if not args.filename:
+        return {"apiVersion": models.API_VERSION, "kind": models.KIND, "metadata": {},
+                "spec": {"templateRef": {"name": args.template}}}
+    doc = inputs.document(args.filename, models.KIND)
+    return {"apiVersion": models.API_VERSION, "kind": models.KIND,
+            "metadata": dict(doc.get("metadata") or {}), "spec": dict(doc.get("spec") or {})}
+
+
+def _add_parameters(spec: dict[str, Any], params: dict[str, str]) -> None:
+    """``--set`` values over the manifest's own parameters (they need a template)."""
+    if not params:
+        return
+    if not spec.get("templateRef"):
+        raise UsageError("--set gives template parameters: the manifest has no templateRef")
+    spec["parameters"] = {**(spec.get("parameters") or {}), **params}
 
 
 def _name_and_provenance(args: argparse.Namespace, obj: Mapping[str, Any],
@@ -153,8 +113,9 @@ def _name_and_provenance(args: argparse.Namespace, obj: Mapping[str, Any],
         raise UsageError(str(exc)) from None
 
 
-def cmd_create(api: Api, args: argparse.Namespace, out: TextIO) -> int:
-    obj = _desired(args)
+def _name(args: argparse.Namespace, obj: dict[str, Any]) -> str:
+    """Decide ``obj``'s name and record its CI provenance; the metadata of a copied object
+    that the server sets (uid, resourceVersion, ...) is dropped."""
     name, provenance = _name_and_provenance(args, obj, os.environ)
     problem = naming.check_name(name)
     if problem:
@@ -166,46 +127,78 @@ def cmd_create(api: Api, args: argparse.Namespace, out: TextIO) -> int:
     if provenance is not None:
         meta["labels"] = {**provenance.labels(), **(meta.get("labels") or {})}
         meta["annotations"] = {**provenance.annotations(), **(meta.get("annotations") or {})}
+    return name
+
+
+def _refusal(name: str, existing: Mapping[str, Any] | None,
+             identity: Identity | None) -> str | None:
+    """Why an environment of this name cannot be reused by us, or None (also: none exists)."""
+    if existing is None:
+        return None
+    if (existing.get("metadata") or {}).get("deletionTimestamp"):
+        return (f"devenv {name} exists and is being deleted; wait until it is gone or choose "
+                "another name")
+    owner = (existing.get("spec") or {}).get("owner")
+    if owner and identity is not None and not identity.owns(owner):
+        return (f"devenv {name} already exists and belongs to {owner} "
+                f"(you are {identity.username}); choose another name")
+    return None
+
+
+def _settle_owner(spec: dict[str, Any], existing: Mapping[str, Any] | None,
+                  identity: Identity | None) -> None:
+    """The owner to apply: the existing one (server-side apply would drop it from an object
+    that leaves it out), else the one given, else us."""
+    if existing is not None:
+        current = (existing.get("spec") or {}).get("owner")
+        if current:
+            spec.setdefault("owner", current)
+    elif identity is not None and identity.username and not spec.get("owner"):
+        spec["owner"] = identity.username
+
+
+def _applied_note(name: str, existing: Mapping[str, Any] | None,
+                  applied: Mapping[str, Any]) -> str:
+    if existing is None:
+        return f"devenvironment/{name} created"
+    before = (existing.get("metadata") or {}).get("generation")
+    after = (applied.get("metadata") or {}).get("generation")
+    what = "spec updated" if before != after else "unchanged"
+    owner = (existing.get("spec") or {}).get("owner") or "none"
+    return f"devenvironment/{name} already exists (owner {owner}): reused, {what}"
+
+
+def _write_created(out: TextIO, output: str, name: str, result: Mapping[str, Any],
+                   created: bool) -> None:
+    """The result of ``create`` for scripts: its name, or (``-o json``) where it is."""
+    if output != "json":
+        out.write(name + "\n")
+        return
+    status = state.status_of(result)
+    namespace = status.get("namespace") or (result.get("spec") or {}).get("namespace")
+    json.dump({"name": name, "namespace": namespace, "created": created,
+               "phase": status.get("phase"), "endpoints": status.get("endpoints") or []}, out)
+    out.write("\n")
+
+
+def cmd_create(api: Api, args: argparse.Namespace, out: TextIO) -> int:
+    obj = _desired(args)
+    name = _name(args, obj)
     identity = _whoami(api)
     existing = api.get(kinds.DEVENV, name)
-    if existing is not None:
-        current_owner = (existing.get("spec") or {}).get("owner")
-        if (existing.get("metadata") or {}).get("deletionTimestamp"):
-            _note(f"error: devenv {name} exists and is being deleted; wait until it is gone "
-                  "or choose another name")
-            return EXIT_FAILED
-        if current_owner and identity is not None and not identity.owns(current_owner):
-            _note(f"error: devenv {name} already exists and belongs to {current_owner} "
-                  f"(you are {identity.username}); choose another name")
-            return EXIT_FAILED
-        if current_owner:  # keep it in what we apply, or server-side apply would drop it
-            obj["spec"].setdefault("owner", current_owner)
-    elif identity is not None and identity.username and not obj["spec"].get("owner"):
-        obj["spec"]["owner"] = identity.username
+    refusal = _refusal(name, existing, identity)
+    if refusal:
+        _note(f"error: {refusal}")
+        return EXIT_FAILED
+    _settle_owner(obj["spec"], existing, identity)
     applied = api.kube.apply(kinds.DEVENV, obj)
-    if existing is None:
-        _note(f"devenvironment/{name} created")
-    else:
-        before = (existing.get("metadata") or {}).get("generation")
-        after = (applied.get("metadata") or {}).get("generation")
-        what = "spec updated" if before != after else "unchanged"
-        owner = (existing.get("spec") or {}).get("owner") or "none"
-        _note(f"devenvironment/{name} already exists (owner {owner}): reused, {what}")
-    code = EXIT_OK
-    result = applied
+    _note(_applied_note(name, existing, applied))
+    code, result = EXIT_OK, applied
     if args.wait:
         code, last = _wait(api, name, args.timeout, args.summary, out=sys.stderr,
                            stable_text=args.stable_for)
         result = last or applied
-    if args.output == "json":
-        status = state.status_of(result)
-        namespace = status.get("namespace") or (result.get("spec") or {}).get("namespace")
-        json.dump({"name": name, "namespace": namespace,
-                   "created": existing is None, "phase": status.get("phase"),
-                   "endpoints": status.get("endpoints") or []}, out)
-        out.write("\n")
-    else:
-        out.write(name + "\n")
+    _write_created(out, args.output, name, result, created=existing is None)
     return code
 
 
@@ -214,8 +207,8 @@ def cmd_create(api: Api, args: argparse.Namespace, out: TextIO) -> int:
 def _wait(api: Api, name: str, timeout_text: str, summary: str | None,
           out: TextIO, stable_text: str = "0s") -> tuple[int, dict[str, Any] | None]:
     """Wait and report; (exit code, last version seen)."""
-    timeout = _duration(timeout_text, "--timeout").total_seconds()
-    stable = _stable_for(stable_text)
+    timeout = inputs.duration(timeout_text, "--timeout").total_seconds()
+    stable = inputs.stable_for(stable_text)
     _get_or_exit(api, name)
     progress = waiting.Progress(sys.stderr, name)
     result = waiting.wait_for(api, name, timeout, progress, stable_for=stable)
@@ -292,7 +285,7 @@ def cmd_delete(api: Api, args: argparse.Namespace, out: TextIO) -> int:
         f" (namespace {namespace} and everything in it go too)" if namespace else ""))
     if not args.wait:
         return EXIT_OK
-    timeout = _duration(args.timeout, "--timeout").total_seconds()
+    timeout = inputs.duration(args.timeout, "--timeout").total_seconds()
     started = time.monotonic()
     last, timed_out = waiting.watch_until(  # a successor of the same name counts as gone
         api, args.name, lambda o: (o.get("metadata") or {}).get("uid") != uid, timeout)
@@ -308,7 +301,7 @@ def cmd_delete(api: Api, args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_extend(api: Api, args: argparse.Namespace, out: TextIO) -> int:
     obj = _get_or_exit(api, args.name)
-    delta = _duration(args.duration, "DURATION")
+    delta = inputs.duration(args.duration, "DURATION")
     now = datetime.now(UTC).replace(microsecond=0)
     target = now + delta
     current = state.parse_time(state.status_of(obj).get("expiresAt"))
@@ -333,7 +326,7 @@ def cmd_extend(api: Api, args: argparse.Namespace, out: TextIO) -> int:
         return isinstance(observed, int) and isinstance(generation, int) \
             and observed >= generation and bool(state.status_of(o).get("expiresAt"))
 
-    timeout = _duration(args.timeout, "--timeout").total_seconds()
+    timeout = inputs.duration(args.timeout, "--timeout").total_seconds()
     last, timed_out = waiting.watch_until(api, args.name, confirmed, timeout)
     if last is None:
         raise errors.NotFound(f'devenvironment "{args.name}" was deleted')
@@ -358,7 +351,7 @@ def cmd_render(api_factory: Callable[[], Api], args: argparse.Namespace, out: Te
     if bool(args.filename) == bool(args.template):
         raise UsageError("give exactly one of --template TEMPLATE and -f TEMPLATE_FILE")
     if args.filename:
-        doc = _one_of_kind(_load_documents(args.filename), templates.KIND, args.filename)
+        doc = inputs.document(args.filename, templates.KIND)
         template_spec = doc.get("spec") or {}
         template_name = str((doc.get("metadata") or {}).get("name") or "")
     else:
@@ -368,7 +361,7 @@ def cmd_render(api_factory: Callable[[], Api], args: argparse.Namespace, out: Te
         template_spec, template_name = found.get("spec") or {}, args.template
     environment = {k: v for k, v in (("ttl", args.ttl), ("className", args.class_name))
                    if v}
-    rendered = templates.render(template_spec, _pairs(args.set, "--set"),
+    rendered = templates.render(template_spec, inputs.pairs(args.set, "--set"),
                                 environment=environment)
     if isinstance(rendered, templates.RenderError):
         _note(f"error: template {template_name}: {rendered.reason}: {rendered.message}")

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from devenv_cli import app, commands, waiting
+from devenv_cli import app, inputs, waiting
 
 TEMPLATE = {"apiVersion": "shipit.dev/v1alpha1", "kind": "DevEnvironmentTemplate",
             "metadata": {"name": "shop"},
@@ -234,11 +234,11 @@ def test_inside_a_pod_without_a_kubeconfig_the_service_account_is_used(
 
 
 def test_stable_for_takes_a_duration_or_a_bare_zero() -> None:
-    assert commands._stable_for("5s") == 5.0
-    assert commands._stable_for("0") == 0.0
-    assert commands._stable_for("0s") == 0.0
-    with pytest.raises(commands.UsageError, match="--stable-for"):
-        commands._stable_for("soon")
+    assert inputs.stable_for("5s") == 5.0
+    assert inputs.stable_for("0") == 0.0
+    assert inputs.stable_for("0s") == 0.0
+    with pytest.raises(inputs.UsageError, match="--stable-for"):
+        inputs.stable_for("soon")
 
 
 @pytest.mark.parametrize(("owner", "mine"), [
