@@ -18,14 +18,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, ValidationError, field_validator
 
-from devenv_operator.models import (
-    DURATION,
-    Model,
-    Quantity,
-    SecretSource,
-    _rules,
-    bounded_duration,
-)
+from devenv_operator.fields import DURATION, Model, Quantity, bounded_duration, cel_rules
+from devenv_operator.seeds import SecretSource
 
 KIND = "DevEnvironmentClass"
 PLURAL = "devenvironmentclasses"
@@ -150,7 +144,7 @@ class WorkloadSecurity(Model):
 class DevEnvironmentClassSpec(Model):
     """Platform policy for the environments of a class."""
 
-    model_config = ConfigDict(json_schema_extra=_rules((
+    model_config = ConfigDict(json_schema_extra=cel_rules((
         "!has(self.namespacePrefix) || !(self.namespacePrefix.startsWith('kube-') || "
         "self.namespacePrefix == 'default')",
         "namespacePrefix may not be kube-* or default",
@@ -202,42 +196,63 @@ def violations(spec: Any, class_name: str, policy: DevEnvironmentClassSpec, *,
                owner_count: int = 0) -> list[Violation]:
     """What in ``spec`` (a DevEnvironmentSpec) breaks the class. ``owner_count``: how many
     other environments of this class the same owner already has."""
-    found: list[Violation] = []
-    prefix = policy.namespace_prefix or operator_prefix
-    if namespace in RESERVED_NAMESPACES or namespace.startswith("kube-"):
-        found.append(Violation("namespacePrefix", f"namespace {namespace} is reserved"))
-    elif spec.namespace and not spec.namespace.startswith(prefix):
-        found.append(Violation("namespacePrefix", f"spec.namespace {spec.namespace} must "
-                               f"start with {prefix!r} in class {class_name}"))
     limits = policy.limits or Limits()
+    return [
+        *_namespace(spec, class_name, namespace, policy.namespace_prefix or operator_prefix),
+        *_sizes(spec, class_name, limits),
+        *_owner_quota(spec, class_name, limits, owner_count),
+        *_registries(spec, policy),
+        *_literal_secrets(spec, class_name, policy),
+    ]
+
+
+def _namespace(spec: Any, class_name: str, namespace: str, prefix: str) -> list[Violation]:
+    if namespace in RESERVED_NAMESPACES or namespace.startswith("kube-"):
+        return [Violation("namespacePrefix", f"namespace {namespace} is reserved")]
+    if spec.namespace and not spec.namespace.startswith(prefix):
+        return [Violation("namespacePrefix", f"spec.namespace {spec.namespace} must "
+                          f"start with {prefix!r} in class {class_name}")]
+    return []
+
+
+def _sizes(spec: Any, class_name: str, limits: Limits) -> list[Violation]:
+    found: list[Violation] = []
     if limits.max_services is not None and len(spec.services) > limits.max_services:
         found.append(Violation("limits.maxServices", f"{len(spec.services)} services; class "
                                f"{class_name} allows {limits.max_services}"))
     if limits.max_replicas is not None:
-        for service in spec.services:
-            if service.replicas > limits.max_replicas:
-                found.append(Violation("limits.maxReplicas", f"service {service.name} asks for "
-                                       f"{service.replicas} replicas; class {class_name} "
-                                       f"allows {limits.max_replicas}"))
-    if (limits.max_environments_per_owner is not None
-            and owner_count >= limits.max_environments_per_owner):
-        found.append(Violation("limits.maxEnvironmentsPerOwner", (
-            f"owner {spec.owner or '(none)'} already has {owner_count} environments of class "
-            f"{class_name}; it allows {limits.max_environments_per_owner}")))
-    registries = (policy.images.allowed_registries or []) if policy.images else []
-    if registries:
-        for service in spec.services:
-            if not any(service.image.startswith(r) for r in registries):
-                found.append(Violation("images.allowedRegistries", (
-                    f"service {service.name}: image {service.image} is not from an allowed "
-                    f"registry ({', '.join(registries)})")))
-    if not policy.secrets.allow_literal:
-        for secret in (spec.config.secrets or [] if spec.config else []):
-            if secret.string_data is not None:
-                found.append(Violation("secrets.allowLiteral", (
-                    f"Secret {secret.name}: stringData is not allowed in class {class_name}; "
-                    "use generate or copyFrom")))
+        found += [Violation("limits.maxReplicas", f"service {service.name} asks for "
+                            f"{service.replicas} replicas; class {class_name} "
+                            f"allows {limits.max_replicas}")
+                  for service in spec.services if service.replicas > limits.max_replicas]
     return found
+
+
+def _owner_quota(spec: Any, class_name: str, limits: Limits,
+                 owner_count: int) -> list[Violation]:
+    allowed = limits.max_environments_per_owner
+    if allowed is None or owner_count < allowed:
+        return []
+    return [Violation("limits.maxEnvironmentsPerOwner", (
+        f"owner {spec.owner or '(none)'} already has {owner_count} environments of class "
+        f"{class_name}; it allows {allowed}"))]
+
+
+def _registries(spec: Any, policy: DevEnvironmentClassSpec) -> list[Violation]:
+    registries = (policy.images.allowed_registries or []) if policy.images else []
+    outside = [s for s in spec.services
+               if registries and not any(s.image.startswith(r) for r in registries)]
+    return [Violation("images.allowedRegistries", f"service {s.name}: image {s.image} is not "
+                      f"from an allowed registry ({', '.join(registries)})") for s in outside]
+
+
+def _literal_secrets(spec: Any, class_name: str,
+                     policy: DevEnvironmentClassSpec) -> list[Violation]:
+    seeds = (spec.config.secrets or [] if spec.config else [])
+    literal = [] if policy.secrets.allow_literal else [
+        s for s in seeds if s.string_data is not None]
+    return [Violation("secrets.allowLiteral", f"Secret {s.name}: stringData is not allowed in "
+                      f"class {class_name}; use generate or copyFrom") for s in literal]
 
 
 def default_class(classes: Mapping[str, Mapping[str, Any]]) -> str | None:
@@ -267,8 +282,6 @@ def shared_with(annotation: str | None, *, owner: str | None, namespace: str) ->
         if entry == namespace:
             return True
     return False
-
-
 
 
 @dataclass(frozen=True)

@@ -35,39 +35,47 @@ def _is_null(schema: dict[str, Any]) -> bool:
     return schema.get("type") == "null"
 
 
+# Keys of a JSON Schema node that a structural schema does not keep as they are.
+_SKIPPED = _DROP | {"anyOf", "required", "propertyNames"}  # propertyNames: the operator checks
+
+
+def _union(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
+    """An ``anyOf``: an optional (one type or null) or int-or-string; nothing else."""
+    variants = schema["anyOf"]
+    non_null = [v for v in variants if not _is_null(v)]
+    rest = {k: v for k, v in schema.items() if k != "anyOf"}
+    if len(non_null) == 1:
+        return _convert({**_resolve(non_null[0], defs), **rest}, defs)
+    types = {_resolve(v, defs).get("type") for v in non_null}
+    if types == {"integer", "string"}:
+        either = _convert(rest, defs)
+        either["x-kubernetes-int-or-string"] = True
+        return either
+    raise ValueError(f"unsupported union in schema: {variants}")
+
+
+def _value(key: str, value: Any, defs: dict[str, Any]) -> Any:
+    if key == "properties":
+        return {name: _convert(sub, defs) for name, sub in value.items()}
+    if key == "items":
+        return _convert(value, defs)
+    return value
+
+
+def _required(schema: dict[str, Any]) -> list[str]:
+    # Fields with a default are filled by the API server, so not required from users.
+    return [r for r in schema.get("required") or []
+            if "default" not in schema["properties"][r]]
+
+
 def _convert(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
     schema = _resolve(schema, defs)
-    variants = schema.get("anyOf")
-    if variants is not None:
-        non_null = [v for v in variants if not _is_null(v)]
-        rest = {k: v for k, v in schema.items() if k != "anyOf"}
-        if len(non_null) == 1:
-            return _convert({**_resolve(non_null[0], defs), **rest}, defs)
-        types = {_resolve(v, defs).get("type") for v in non_null}
-        if types == {"integer", "string"}:
-            either = _convert(rest, defs)
-            either["x-kubernetes-int-or-string"] = True
-            return either
-        raise ValueError(f"unsupported union in schema: {variants}")
-
-    out: dict[str, Any] = {}
-    for key, value in schema.items():
-        if key in _DROP or key == "anyOf" or key == "required":
-            continue
-        if key == "default" and value is None:
-            continue
-        if key == "properties":
-            out["properties"] = {name: _convert(sub, defs) for name, sub in value.items()}
-        elif key == "items":
-            out["items"] = _convert(value, defs)
-        elif key == "propertyNames":
-            continue  # not supported by structural schemas; enforced by the operator
-        else:
-            out[key] = value
+    if schema.get("anyOf") is not None:
+        return _union(schema, defs)
+    out = {key: _value(key, value, defs) for key, value in schema.items()
+           if key not in _SKIPPED and not (key == "default" and value is None)}
     if "properties" in schema:
-        required = schema.get("required") or []
-        # Fields with a default are filled by the API server, so not required from users.
-        required = [r for r in required if "default" not in schema["properties"][r]]
+        required = _required(schema)
         if required:
             out["required"] = required
         out["type"] = "object"

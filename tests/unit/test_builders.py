@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from devenv_operator import builders, models
+from devenv_operator import builders, classes, models
 from devenv_operator.builders import Ownership
 
 SPEC = models.DevEnvironmentSpec.model_validate({
@@ -139,6 +139,22 @@ def test_a_missing_source_reads_exactly_like_one_not_shared() -> None:
         random_value=fixed)
     assert [(p.secret, p.reason) for p in missing] == [("pull", "SecretNotCopyable")]
     assert missing == unshared
+
+
+def test_class_pull_secrets_are_copied_after_the_seeds_unless_the_spec_seeds_that_name() -> None:
+    policy = classes.DevEnvironmentClassSpec.model_validate({"images": {"pullSecrets": [
+        {"namespace": "platform", "name": "pull"}, {"namespace": "platform", "name": "mirror"},
+        {"namespace": "platform", "name": "gone"}]}})
+    env = builders.Env(name="pr-1", uid="uid-1", spec=SPEC, namespace="dev-pr-1", policy=policy)
+    sources = {("platform", "registry"): copyable(), ("platform", "mirror"): copyable(),
+               ("platform", "pull"): copyable(), ("platform", "gone"): None}
+    secrets, problems = builders.build_secrets(
+        env, existing={}, sources=sources, random_value=fixed)
+    assert [s["metadata"]["name"] for s in secrets] == ["lit", "db", "pull", "mirror"]
+    copied = {s["metadata"]["name"]: s["metadata"]["annotations"]["shipit.dev/copied-from"]
+              for s in secrets[2:]}
+    assert copied == {"pull": "platform/registry", "mirror": "platform/mirror"}  # the spec's pull
+    assert [(p.secret, p.reason) for p in problems] == [("gone", "SecretNotCopyable")]
 
 
 def test_problem_messages_never_contain_secret_values() -> None:

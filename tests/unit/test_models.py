@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from devenv_operator import crdgen, models
+from devenv_operator import crdgen, fields, models, seeds, workloads
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -22,6 +22,19 @@ def spec(**overrides: Any) -> dict[str, Any]:
 def test_committed_crd_matches_the_models() -> None:
     committed = (ROOT / "crds" / "devenvironments.shipit.dev.yaml").read_text()
     assert committed == crdgen.render(), "crds/ is stale: run `make manifests`"
+
+
+def test_the_parts_of_the_spec_stay_importable_from_models() -> None:
+    """The spec's parts live in workloads, seeds and fields; callers keep writing models.X."""
+    for part in (workloads, seeds, fields):
+        defined = [name for name, value in vars(part).items()
+                   if isinstance(value, type) and value.__module__ == part.__name__]
+        assert defined
+        for name in defined:
+            assert getattr(models, name) is getattr(part, name), f"models.{name}"
+    for name in ("parse_duration", "format_duration", "bounded_duration", "DURATION",
+                 "DNS_LABEL", "DNS_SUBDOMAIN", "Quantity", "MAX_SERVICES", "ServiceName"):
+        assert name in models.__all__
 
 
 def test_defaults_are_applied() -> None:

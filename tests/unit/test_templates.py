@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from devenv_operator import crdgen, models
+from devenv_operator import crdgen, fields, models, overrides, parameters, placeholders, templates
 from devenv_operator.templates import (
     WHOLE_PLACEHOLDER,
     DevEnvironmentTemplateSpec,
@@ -337,6 +337,18 @@ def test_patterned_strings_accept_placeholders_and_booleans_accept_any_scalar() 
     assert "type" not in optional
 
 
+def test_the_parts_of_templates_stay_importable_from_templates() -> None:
+    """parameters, placeholders and overrides hold parts of templates; callers write
+    templates.X."""
+    for part, names in ((parameters, ("Parameter", "ParameterProblem", "Rule", "check_value",
+                                      "placeholder_value")),
+                        (placeholders, ("PLACEHOLDER", "WHOLE_PLACEHOLDER")),
+                        (overrides, ("merge_by_name",))):
+        for name in names:
+            assert name in templates.__all__
+            assert getattr(templates, name) is getattr(part, name), f"templates.{name}"
+
+
 def test_the_template_schema_keeps_parameters_typed_and_quantities_checked() -> None:
     params = SCHEMA["properties"]["parameters"]
     assert params["x-kubernetes-list-map-keys"] == ["name"]
@@ -344,7 +356,7 @@ def test_the_template_schema_keeps_parameters_typed_and_quantities_checked() -> 
         "string", "integer", "boolean", "image"]
     text = repr(SCHEMA)
     assert "isQuantity" in text
-    assert models._QUANTITIES["x-kubernetes-validations"][0]["rule"] not in text
+    assert fields.QUANTITIES["x-kubernetes-validations"][0]["rule"] not in text
 
 
 # --- properties ---------------------------------------------------------------------------

@@ -74,36 +74,34 @@ def build_secrets(
     random URL-safe characters.
     """
     config = env.spec.config
-    secrets: list[dict[str, Any]] = []
-    problems: list[SecretProblem] = []
-    for seed in (config.secrets or [] if config else []):
-        if seed.string_data is not None:
-            data = {k: _b64(v) for k, v in seed.string_data.items()}
-            secrets.append(_secret(env, seed.name, data))
-        elif seed.generate is not None:
-            current = existing.get(seed.name, {})
-            data = {
-                key: current.get(key) or _b64(random_value(seed.generate.length))
-                for key in seed.generate.keys
-            }
-            secrets.append(_secret(env, seed.name, data, annotations={
-                GENERATED_ANNOTATION: ",".join(seed.generate.keys)}))
-        elif seed.copy_from is not None:
-            copied, problem = _copy(env, seed.name, seed.copy_from, sources)
-            if problem is not None:
-                problems.append(problem)
-            elif copied is not None:
-                secrets.append(copied)
-    declared = {s.name for s in (config.secrets or [] if config else [])}
-    for pull in (env.policy.images.pull_secrets or []) if env.policy.images else []:
-        if pull.name in declared:
-            continue  # the spec seeds a Secret of that name itself
-        copied, problem = _copy(env, pull.name, pull, sources)
-        if problem is not None:
-            problems.append(problem)
-        elif copied is not None:
-            secrets.append(copied)
-    return secrets, problems
+    seeds = (config.secrets or []) if config else []
+    built = [_seeded(env, seed, existing, sources, random_value) for seed in seeds]
+    declared = {s.name for s in seeds}
+    pulls = (env.policy.images.pull_secrets or []) if env.policy.images else []
+    # A pull Secret the spec seeds itself (same name) is the spec's.
+    built += [_copy(env, pull.name, pull, sources) for pull in pulls if pull.name not in declared]
+    return ([secret for secret, _ in built if secret is not None],
+            [problem for _, problem in built if problem is not None])
+
+
+def _seeded(env: Env, seed: models.SecretSeed, existing: Mapping[str, Mapping[str, str]],
+            sources: Mapping[tuple[str, str], Mapping[str, Any] | None],
+            random_value: Callable[[int], str],
+            ) -> tuple[dict[str, Any] | None, SecretProblem | None]:
+    """The Secret one seed asks for, or why it cannot be built."""
+    if seed.string_data is not None:
+        return _secret(env, seed.name, {k: _b64(v) for k, v in seed.string_data.items()}), None
+    if seed.generate is not None:
+        current = existing.get(seed.name, {})
+        data = {
+            key: current.get(key) or _b64(random_value(seed.generate.length))
+            for key in seed.generate.keys
+        }
+        return _secret(env, seed.name, data, annotations={
+            GENERATED_ANNOTATION: ",".join(seed.generate.keys)}), None
+    if seed.copy_from is not None:
+        return _copy(env, seed.name, seed.copy_from, sources)
+    return None, None
 
 
 def pull_secret_names(env: Env, secrets: list[dict[str, Any]]) -> tuple[str, ...]:
