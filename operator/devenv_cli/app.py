@@ -1,6 +1,6 @@
 """``kubectl devenv``: the console script ``kubectl-devenv``: arguments, and exit codes.
 
-Exit codes (``state.Outcome`` for ``wait``; the same meanings elsewhere)::
+Exit codes (``exits``; ``exits.Outcome`` for ``wait``; the same meanings elsewhere)::
 
     0  done (wait: Ready)
     1  failed (wait: the environment Failed; others: the API refused, or a render failed)
@@ -12,7 +12,9 @@ Every error ends as one sentence on stderr and its exit code, never a traceback;
 the one place errors are mapped onto exit codes.
 
 Nothing here imports the Kubernetes client: ``api.connect`` does, when a command needs the
-cluster, so ``--help``, ``--version`` and an offline ``render -f`` start without it.
+cluster, so ``--help``, ``--version`` and an offline ``render -f`` start without it; and
+``commands`` (with the models, pydantic) is imported once the arguments are parsed, so
+``--help`` and ``--version`` start without those too.
 """
 
 from __future__ import annotations
@@ -23,11 +25,8 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn, TextIO
 
 from devenv_cli import api as cli_api
-from devenv_cli import commands
 from devenv_cli.api import Api, Connection
-from devenv_cli.commands import EXIT_FAILED, EXIT_NOT_FOUND
-from devenv_cli.inputs import UsageError
-from devenv_cli.state import EXIT_ERROR
+from devenv_cli.exits import EXIT_ERROR, EXIT_FAILED, EXIT_NOT_FOUND, UsageError
 from devenv_operator import errors
 
 PROG = "kubectl devenv"
@@ -171,16 +170,10 @@ def _list(command: AddCommand) -> None:
     ls.add_argument("-o", "--output", choices=("table", "json"), default="table")
 
 
-COMMANDS: dict[str, commands.Command] = {
-    "create": commands.cmd_create, "wait": commands.cmd_wait,
-    "diagnose": commands.cmd_diagnose, "endpoints": commands.cmd_endpoints,
-    "extend": commands.cmd_extend, "list": commands.cmd_list,
-    "delete": commands.cmd_delete,
-}
-
-
 def run(argv: Sequence[str], out: TextIO) -> int:
     args = parser().parse_args(argv)
+    from devenv_cli import commands  # here, not above: --help and --version need none of it
+
     connection = Connection(args.kubeconfig, args.context, args.as_user, args.as_group)
 
     def connect() -> Api:
@@ -188,7 +181,7 @@ def run(argv: Sequence[str], out: TextIO) -> int:
 
     if args.command == "render":
         return commands.cmd_render(connect, args, out)
-    return COMMANDS[args.command](connect(), args, out)
+    return commands.COMMANDS[args.command](connect(), args, out)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

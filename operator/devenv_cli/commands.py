@@ -22,13 +22,8 @@ import yaml
 
 from devenv_cli import diagnose, inputs, naming, report, state, waiting
 from devenv_cli.api import Api, Identity
-from devenv_cli.inputs import UsageError
-from devenv_cli.state import Outcome
+from devenv_cli.exits import EXIT_FAILED, EXIT_OK, Outcome, UsageError
 from devenv_operator import errors, kinds, models, templates
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_NOT_FOUND = 3
 
 Command = Callable[[Api, argparse.Namespace, TextIO], int]
 
@@ -375,3 +370,10 @@ def cmd_render(api_factory: Callable[[], Api], args: argparse.Namespace, out: Te
     else:
         out.write(yaml.safe_dump(obj, sort_keys=False))
     return EXIT_OK
+
+
+# Every command but render, which may work offline (it takes a way to connect instead).
+COMMANDS: dict[str, Command] = {
+    "create": cmd_create, "wait": cmd_wait, "diagnose": cmd_diagnose,
+    "endpoints": cmd_endpoints, "extend": cmd_extend, "list": cmd_list, "delete": cmd_delete,
+}

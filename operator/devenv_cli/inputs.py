@@ -16,10 +16,7 @@ from typing import Any
 import yaml
 
 from devenv_cli import state
-
-
-class UsageError(Exception):
-    """Raised for arguments that cannot work together (exit 4)."""
+from devenv_cli.exits import UsageError
 
 
 def pairs(values: Sequence[str] | None, flag: str) -> dict[str, str]:

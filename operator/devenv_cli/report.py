@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from devenv_cli import state
-from devenv_cli.state import Outcome
+from devenv_cli.exits import Outcome
 from devenv_operator.reasons import Condition, Phase
 
 REDACTED = "<redacted>"

@@ -1,33 +1,21 @@
 """PURE: what a DevEnvironment's status means to someone waiting for it.
 
-``verdict`` maps an observed object onto an ``Outcome`` (whose value is the exit code of
-``kubectl devenv wait``), and ``services`` reads ``status.services[]`` defensively: the
+``verdict`` maps an observed object onto an ``exits.Outcome`` (whose value is the exit code
+of ``kubectl devenv wait``), and ``services`` reads ``status.services[]`` defensively: the
 fields an older operator does not write (``restarts``, ``lastTerminationReason``,
 ``lastExitCode``) are simply absent.
 """
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from devenv_cli.exits import Outcome
 from devenv_operator import models
 from devenv_operator.reasons import Condition, Phase, Reason
-
-
-class Outcome(enum.IntEnum):
-    """How a wait ended; the value is the exit code."""
-
-    READY = 0
-    FAILED = 1
-    TIMEOUT = 2
-    GONE = 3  # deleted (or being deleted), or not found
-
-
-EXIT_ERROR = 4  # usage, configuration or API errors (not an outcome of the environment)
 
 
 def status_of(obj: Mapping[str, Any] | None) -> dict[str, Any]:

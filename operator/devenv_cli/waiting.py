@@ -28,7 +28,7 @@ from typing import Any, TextIO
 
 from devenv_cli import state
 from devenv_cli.api import Api
-from devenv_cli.state import Outcome
+from devenv_cli.exits import Outcome
 from devenv_operator import errors, kinds
 from devenv_operator.reasons import Phase
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from devenv_cli import app, inputs, waiting
+from devenv_cli import app, exits, inputs, waiting
 
 TEMPLATE = {"apiVersion": "shipit.dev/v1alpha1", "kind": "DevEnvironmentTemplate",
             "metadata": {"name": "shop"},
@@ -237,7 +237,7 @@ def test_stable_for_takes_a_duration_or_a_bare_zero() -> None:
     assert inputs.stable_for("5s") == 5.0
     assert inputs.stable_for("0") == 0.0
     assert inputs.stable_for("0s") == 0.0
-    with pytest.raises(inputs.UsageError, match="--stable-for"):
+    with pytest.raises(exits.UsageError, match="--stable-for"):
         inputs.stable_for("soon")
 
 

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from markdown_it import MarkdownIt
 
-from devenv_cli import report, state
+from devenv_cli import exits, report, state
+from devenv_cli.exits import Outcome
 from devenv_cli.report import Evidence, LogExcerpt
-from devenv_cli.state import Outcome
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
@@ -61,7 +61,7 @@ def test_a_status_settles_the_wait_only_for_the_current_generation(
 def test_exit_codes_are_the_contracts() -> None:
     assert [int(o) for o in (Outcome.READY, Outcome.FAILED, Outcome.TIMEOUT, Outcome.GONE)] \
         == [0, 1, 2, 3]
-    assert state.EXIT_ERROR not in {int(o) for o in Outcome}
+    assert exits.EXIT_ERROR not in {int(o) for o in Outcome}
 
 
 def test_services_are_read_defensively() -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from devenv_cli import waiting
-from devenv_cli.state import Outcome
+from devenv_cli.exits import Outcome
 from devenv_operator import errors, kinds
 
 
