@@ -251,3 +251,15 @@ def test_an_environment_is_mine_when_its_owner_names_me_or_one_of_my_groups(
     assert Identity("alice", ("devs", "system:authenticated")).owns(owner) is mine
     robot = Identity("system:serviceaccount:ci:runner", ())
     assert robot.owns("system:serviceaccount:ci:runner")
+
+
+def test_the_version_is_the_installed_distributions_else_unknown(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from importlib import metadata
+
+    with pytest.raises(SystemExit) as exit_info:
+        app.main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out == f"kubectl devenv {metadata.version('devenv-operator')}\n"
+    monkeypatch.setattr(app, "DISTRIBUTION", "devenv-operator-never-installed")
+    assert app.version() == "unknown (not installed)"
