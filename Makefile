@@ -27,10 +27,11 @@ $(CURDIR)/.tools/venv/bin/uv:
 
 sync: .venv/.synced ## Install Python dependencies (locked) into .venv
 
-lint: sync ## Run ruff, mypy --strict and the import layers (lint-imports)
+lint: sync ## Run ruff (complexity <= 10), mypy --strict, the import contracts, the size limits
 	$(PY) ruff check operator localcluster tests $(wildcard bench)
 	$(PY) mypy
 	PYTHONPATH=operator $(PY) lint-imports --no-cache
+	$(PY) python -m tests.limits operator
 
 fmt: sync ## Fix what ruff can fix
 	$(PY) ruff check --fix operator localcluster tests $(wildcard bench)
@@ -39,6 +40,7 @@ manifests: sync ## Regenerate crds/ from the pydantic models
 	PYTHONPATH=operator $(PY) python -m devenv_operator.crdgen crds
 	cp crds/*.yaml deploy/crds/
 	$(PY) python tests/unit/test_user_docs.py
+	PYTHONPATH=operator:. $(PY) python tests/unit/test_architecture.py
 
 unit: sync ## Unit tests (pure code, no cluster)
 	$(PY) pytest tests/unit $(PYTEST_ARGS)

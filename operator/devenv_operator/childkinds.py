@@ -22,12 +22,12 @@ StepName = Literal["config", "tenancy", "workloads"]
 
 
 def applied(_: Mapping[str, Any]) -> bool:
-    """Ready once the API server has it (ConfigMaps, Secrets, Services, policies)."""
+    """Once the API server has it."""
     return True
 
 
 def rolled_out(deployment: Mapping[str, Any]) -> bool:
-    """A Deployment: rolled out to its current spec with every replica available."""
+    """Rolled out to its current spec, with every wanted replica available."""
     replicas = (deployment.get("spec") or {}).get("replicas", 1)
     return deployment_available(deployment, int(replicas))
 

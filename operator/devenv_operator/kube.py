@@ -281,33 +281,7 @@ class Kube:
 
         ``at`` is when it happened, if the Event is posted later (from a queue).
         """
-        meta = involved.get("metadata", {})
-        now = (at or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        target_ns = meta.get("namespace") or namespace
-        event = {
-            "apiVersion": "v1",
-            "kind": "Event",
-            "metadata": {"generateName": f"{meta.get('name', 'devenv')}.", "namespace": target_ns},
-            "involvedObject": {
-                "apiVersion": involved.get("apiVersion"),
-                "kind": involved.get("kind"),
-                "name": meta.get("name"),
-                "uid": meta.get("uid"),
-                "namespace": meta.get("namespace") or "",
-                "resourceVersion": meta.get("resourceVersion"),
-            },
-            "type": event_type,
-            "reason": reason,
-            "message": message[:1024],
-            "source": {"component": FIELD_MANAGER},
-            "reportingComponent": FIELD_MANAGER,
-            "reportingInstance": FIELD_MANAGER,
-            "firstTimestamp": now[:19] + "Z",
-            "lastTimestamp": now[:19] + "Z",
-            "eventTime": now,
-            "action": reason,
-            "count": 1,
-        }
+        event = event_object(involved, event_type, reason, message, namespace, at)
         # Events are best effort (the status carries the same facts), but say once why they
         # fail, e.g. missing RBAC.
         try:
@@ -317,6 +291,38 @@ class Kube:
             if kind not in self._event_failures:
                 self._event_failures.add(kind)
                 log.warning("Cannot record Events (%s): %s", kind, exc)
+
+
+def event_object(involved: Mapping[str, Any], event_type: str, reason: str, message: str,
+                 namespace: str = "default", at: datetime | None = None) -> dict[str, Any]:
+    """The Event (core/v1) that records ``reason`` on ``involved``, happened ``at``."""
+    meta = involved.get("metadata", {})
+    now = (at or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    target_ns = meta.get("namespace") or namespace
+    return {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"generateName": f"{meta.get('name', 'devenv')}.", "namespace": target_ns},
+        "involvedObject": {
+            "apiVersion": involved.get("apiVersion"),
+            "kind": involved.get("kind"),
+            "name": meta.get("name"),
+            "uid": meta.get("uid"),
+            "namespace": meta.get("namespace") or "",
+            "resourceVersion": meta.get("resourceVersion"),
+        },
+        "type": event_type,
+        "reason": reason,
+        "message": message[:1024],
+        "source": {"component": FIELD_MANAGER},
+        "reportingComponent": FIELD_MANAGER,
+        "reportingInstance": FIELD_MANAGER,
+        "firstTimestamp": now[:19] + "Z",
+        "lastTimestamp": now[:19] + "Z",
+        "eventTime": now,
+        "action": reason,
+        "count": 1,
+    }
 
 
 def _status_of(data: bytes) -> tuple[str, str]:

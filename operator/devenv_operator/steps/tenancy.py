@@ -1,5 +1,8 @@
 """Step: start applying what the class puts in every namespace (quota, limits, network
-policy, the owner's RoleBinding); ``settle`` collects the applies."""
+policy, the owner's RoleBinding).
+
+``settle`` collects the applies.
+"""
 
 from __future__ import annotations
 
