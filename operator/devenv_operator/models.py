@@ -210,9 +210,6 @@ class DevEnvironmentSpec(Model):
             raise ValueError("expiresAt must be between 1970-01-01 and 9000-01-01")
         return value
 
-    def ttl_delta(self) -> timedelta | None:
-        return parse_duration(self.ttl) if self.ttl else None
-
     def ready_timeout_delta(self) -> timedelta:
         return parse_duration(self.ready_timeout or DEFAULT_READY_TIMEOUT)
 
