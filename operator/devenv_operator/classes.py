@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, ValidationError, field_validator
 
 from devenv_operator.fields import DURATION, Model, Quantity, bounded_duration, cel_rules
+from devenv_operator.reasons import Reason
 from devenv_operator.seeds import SecretSource
 
 KIND = "DevEnvironmentClass"
@@ -333,9 +334,9 @@ def refusal(resolved: Resolved, spec: Any, *, namespace: str, operator_prefix: s
             owner_count: int) -> tuple[str, str] | None:
     """(reason, message) when the resolved class refuses the spec, else None."""
     if resolved.missing:
-        return "ClassNotFound", f"DevEnvironmentClass {resolved.name} does not exist"
+        return Reason.CLASS_NOT_FOUND, f"DevEnvironmentClass {resolved.name} does not exist"
     if resolved.problem is not None:
-        return "ClassNotFound", (f"DevEnvironmentClass {resolved.name} is not valid: "
+        return Reason.CLASS_NOT_FOUND, (f"DevEnvironmentClass {resolved.name} is not valid: "
                                  f"{resolved.problem}")
     if resolved.policy is None or resolved.name is None:
         return None
@@ -343,5 +344,5 @@ def refusal(resolved: Resolved, spec: Any, *, namespace: str, operator_prefix: s
                         operator_prefix=operator_prefix, owner_count=owner_count)
     if not broken:
         return None
-    return "PolicyViolation", f"Breaks the policy of class {resolved.name}: " + "; ".join(
+    return Reason.POLICY_VIOLATION, f"Breaks the policy of class {resolved.name}: " + "; ".join(
         f"{v.rule}: {v.message}" for v in broken)

@@ -37,6 +37,7 @@ from devenv_operator import (
 from devenv_operator.children import ChildReader, namespace_of
 from devenv_operator.engine import Applier
 from devenv_operator.fanout import Fanout
+from devenv_operator.reasons import Reason
 from devenv_operator.recorder import EventRecorder
 from devenv_operator.records import EnvRecord, Source
 from devenv_operator.settings import Settings
@@ -180,7 +181,7 @@ class Controller:
             metrics.RECONCILES.labels("retry").inc()
             logger.warning("Reconcile of %s failed, retrying in %.0fs: %s", record.name,
                            backoff, exc)
-            reason = "Forbidden" if isinstance(exc, errors.Forbidden) else "ApiError"
+            reason = Reason.FORBIDDEN if isinstance(exc, errors.Forbidden) else Reason.API_ERROR
             await self._report_failure(record, snapshot, reason,
                                        f"Reconcile failed (retrying): {exc}")
             return 0
@@ -189,7 +190,7 @@ class Controller:
             metrics.UNEXPECTED_ERRORS.inc()
             logger.exception("Reconcile of %s crashed, retrying in %.0fs", record.name, backoff)
             # Only the kind of error and where: a bug's message could quote anything.
-            await self._report_failure(record, snapshot, "ReconcileError",
+            await self._report_failure(record, snapshot, Reason.RECONCILE_ERROR,
                                        f"Reconcile failed (retrying): internal error "
                                        f"{type(exc).__name__} at {_where(exc)}")
             return 0

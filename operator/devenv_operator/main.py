@@ -36,6 +36,7 @@ from devenv_operator import (
 )
 from devenv_operator.controller import Controller, heartbeat, identity, loop_of
 from devenv_operator.logs import configure_logging
+from devenv_operator.reasons import Reason
 from devenv_operator.settings import Settings, SettingsError, describe, load
 
 FINALIZER = "shipit.dev/teardown"
@@ -215,7 +216,7 @@ def _write_template_status(api: kube.Kube, name: str, spec: Mapping[str, Any],
     """Condition Valid on a template: whether it renders with its defaults (blocking)."""
     problems = templates.check_template(spec)
     condition = {"type": "Valid", "status": "False" if problems else "True",
-                 "reason": "TemplateInvalid" if problems else "TemplateValid",
+                 "reason": Reason.TEMPLATE_INVALID if problems else Reason.TEMPLATE_VALID,
                  "message": "; ".join(problems)[:1024] if problems else
                  "Renders into a valid DevEnvironment spec with its defaults",
                  "lastTransitionTime": status.rfc3339(reconcile.utcnow()),

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from devenv_operator.reasons import Reason
+
 # Waiting reasons of an image that cannot be pulled (yet).
 PULL_FAILING = frozenset({"ErrImagePull", "ImagePullBackOff"})
 # Waiting reasons that no retry will fix: the spec must change.
@@ -110,12 +112,12 @@ def facts(pods: Sequence[Mapping[str, Any]], now: datetime, rules: FailFast) -> 
             failing = _pull_failing_for(pod, cs, now)
             if waiting.get("reason") in HOPELESS or (
                     failing is not None and failing >= rules.image_pull_after):
-                stuck = ("ImagePullFailed", (
+                stuck = (Reason.IMAGE_PULL_FAILED, (
                     f"image {cs.get('image', '')} of container {name} cannot be pulled "
                     f"({waiting.get('reason')})"))
             elif _crash_looping(cs, now, rules.crash_loop_restarts):
                 exit_code = next((t.get("exitCode") for t in _terminations(cs)), None)
-                stuck = ("CrashLooping", (
+                stuck = (Reason.CRASH_LOOPING, (
                     f"container {name} restarted {count} times"
                     + (f", last exit code {exit_code}" if exit_code is not None else "")))
     last = latest[1] if latest else {}

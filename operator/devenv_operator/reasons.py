@@ -64,6 +64,7 @@ class Reason(StrEnum):
     PARAMETER_INVALID = "ParameterInvalid"
     TEMPLATE_INVALID = "TemplateInvalid"
     TEMPLATE_RENDERED = "TemplateRendered"
+    TEMPLATE_VALID = "TemplateValid"  # a DevEnvironmentTemplate's own Valid condition
     NOT_STALLED = "NotStalled"
     IMAGE_PULL_FAILED = "ImagePullFailed"
     CRASH_LOOPING = "CrashLooping"

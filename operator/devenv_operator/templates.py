@@ -56,6 +56,7 @@ from devenv_operator.placeholders import (
     accept_placeholders,
     spec_path,
 )
+from devenv_operator.reasons import Reason
 
 # The public names of the template and its parts, wherever they are defined.
 __all__ = [
@@ -157,7 +158,7 @@ class RenderedSpec:
 class RenderError:
     """Why a template could not be rendered for an environment."""
 
-    reason: Literal["ParameterInvalid", "TemplateInvalid", "InvalidSpec"]
+    reason: Reason  # ParameterInvalid, TemplateInvalid or InvalidSpec
     message: str
     parameter: str | None = None  # the first parameter at fault (ParameterInvalid)
     rule: Rule | None = None
@@ -202,7 +203,7 @@ def validate_spec(spec: dict[str, Any]) -> Rendered:
             return RenderedSpec(spec, models.DevEnvironmentSpec.model_validate(spec))
         except ValidationError as exc:
             if attempt or not _as_text_where_strings_wanted(spec, exc):
-                return RenderError("InvalidSpec", _first_problem(exc))
+                return RenderError(Reason.INVALID_SPEC, _first_problem(exc))
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -213,12 +214,12 @@ def _render_values(template: DevEnvironmentTemplateSpec, values: Mapping[str, bo
     services = substitution.apply(template.services, ("services",))
     config = substitution.apply(template.config, ("config",))
     if substitution.problems:
-        return RenderError("TemplateInvalid", "; ".join(substitution.problems))
+        return RenderError(Reason.TEMPLATE_INVALID, "; ".join(substitution.problems))
     merged = merge_by_name(services, overrides_services or [], "spec.services")
     merged_config = merge_config(config, overrides_config)
     for problem in (merged, merged_config):
         if isinstance(problem, str):
-            return RenderError("InvalidSpec", problem)
+            return RenderError(Reason.INVALID_SPEC, problem)
     spec = {k: copy.deepcopy(v) for k, v in (environment or {}).items()
             if k not in _TEMPLATE_FIELDS}
     defaults = template.model_dump(by_alias=True, include={"class_name", "ttl", "ready_timeout"})
@@ -256,10 +257,10 @@ def render(template: DevEnvironmentTemplateSpec | Mapping[str, Any],
     """
     parsed = _parse(template)
     if isinstance(parsed, list):
-        return RenderError("TemplateInvalid", "template " + "; ".join(parsed))
+        return RenderError(Reason.TEMPLATE_INVALID, "template " + "; ".join(parsed))
     values, problems = resolve(parsed, parameters)
     if problems:
-        return RenderError("ParameterInvalid", "; ".join(p.message for p in problems),
+        return RenderError(Reason.PARAMETER_INVALID, "; ".join(p.message for p in problems),
                            problems[0].parameter, problems[0].rule)
     return _render_values(parsed, values, overrides_services, overrides_config, environment)
 

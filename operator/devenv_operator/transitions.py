@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, Literal, NamedTuple
 
 from devenv_operator import status
+from devenv_operator.reasons import Reason
 
 
 class Event(NamedTuple):
@@ -62,7 +63,7 @@ def _expiry_events(previous: Mapping[str, Any], new: Mapping[str, Any]
     after = next(c for c in new["conditions"] if c["type"] == status.EXPIRING_SOON)
     if reason(previous.get("conditions")) == after["reason"]:
         return []
-    if after["reason"] in ("ExpiringSoon", "TTLClamped"):
+    if after["reason"] in (Reason.EXPIRING_SOON, Reason.TTL_CLAMPED):
         return [Event("Warning", after["reason"], after["message"])]
     return []
 

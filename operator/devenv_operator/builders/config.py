@@ -15,6 +15,7 @@ from typing import Any
 
 from devenv_operator import classes, models
 from devenv_operator.builders.common import Env, metadata
+from devenv_operator.reasons import Reason
 
 COPYABLE_LABEL = "shipit.dev/copyable"
 COPIED_FROM_ANNOTATION = "shipit.dev/copied-from"
@@ -138,13 +139,13 @@ def _copy(env: Env, name: str, ref_model: models.SecretSource,
         # One reason and message whether the source is missing, unreadable, not shared or
         # not shared with this environment: the message must not tell which Secrets exist.
         return None, SecretProblem(
-            name, "SecretNotCopyable",
+            name, Reason.SECRET_NOT_COPYABLE,
             f"Secret {name}: source Secret {where} does not exist or is not shared with "
             f'this environment (its owner labels it {COPYABLE_LABEL}: "true")')
     source_type = source.get("type") or "Opaque"
     if source_type in _NOT_COPYABLE_TYPES:
         return None, SecretProblem(
-            name, "SecretNotCopyable",
+            name, Reason.SECRET_NOT_COPYABLE,
             f"Secret {name}: source Secret {where} has type {source_type}, which cannot be "
             "copied")
     return _secret(env, name, dict(source.get("data") or {}), source_type,
