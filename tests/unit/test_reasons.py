@@ -33,7 +33,8 @@ def test_the_enums_compare_equal_to_the_strings_read_back_from_the_api() -> None
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
     computed = status.compute(status.Observation(generation=1, created_at=t0), {},
                               t0 + timedelta(seconds=1))
-    assert computed.phase is Phase.PENDING and computed.ready.reason == Reason.NAMESPACE_PENDING
+    assert computed.phase is Phase.PENDING
+    assert computed.ready.reason == Reason.NAMESPACE_PENDING
     written = computed.as_dict()
     assert written["phase"] == Phase.PENDING
     assert type(written["phase"]) is str  # what json.dumps and the merge patch get
