@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import ast
+import os
 import re
+import shutil
+import subprocess
 import sys
 import tomllib
 from pathlib import Path
@@ -134,3 +137,81 @@ def test_the_steps_and_kinds_tables_in_the_doc_match_the_code() -> None:
 
 if __name__ == "__main__":  # `make manifests`
     regenerate()
+
+
+# -- the import contracts deny by default ----------------------------------------------
+
+# Modules that do I/O or hold operator state, by name; every other module must be in the
+# pure-modules contract of pyproject.toml. A new module is one or the other from day one.
+IMPURE = {
+    "devenv_operator": {"children", "controller", "crdgen", "engine", "fanout", "kube",
+                        "logs", "main", "metrics", "recorder", "reconcile", "settings",
+                        "statuswriter", "steps", "teardown", "__main__", "__init__"},
+    "devenv_cli": {"api", "app", "commands", "diagnose", "inputs", "waiting", "__init__",
+                   "__main__"},
+}
+
+
+def _contracts() -> list[dict[str, object]]:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    contracts: list[dict[str, object]] = config["tool"]["importlinter"]["contracts"]
+    return contracts
+
+
+def test_every_module_is_declared_pure_or_named_as_io() -> None:
+    pure_contract = next(c for c in _contracts() if str(c["name"]).startswith("Pure modules"))
+    pure = set(pure_contract["source_modules"])  # type: ignore[call-overload]
+    for package, impure in IMPURE.items():
+        root = ROOT / "operator" / package
+        found = {p.stem for p in root.glob("*.py")} | {
+            p.name for p in root.iterdir() if (p / "__init__.py").exists()}
+        for module in sorted(found):
+            declared = f"{package}.{module}" in pure
+            assert declared != (module in impure), (
+                f"{package}.{module}: list it in the pure-modules contract of pyproject.toml "
+                "or in IMPURE here (exactly one)")
+
+
+def test_the_client_and_kopf_contracts_cover_every_module_of_both_packages() -> None:
+    for forbidden in ("kubernetes", "kopf"):
+        contract = next(c for c in _contracts() if c["type"] == "forbidden"
+                        and forbidden in c["forbidden_modules"]  # type: ignore[operator]
+                        and not str(c["name"]).startswith("Pure"))
+        assert contract["source_modules"] == ["devenv_operator", "devenv_cli"]
+
+
+def _scratch_copy(tmp_path: Path) -> Path:
+    copy = tmp_path / "repo"
+    shutil.copytree(ROOT / "operator", copy / "operator",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", copy / "pyproject.toml")
+    shutil.copytree(ROOT / "tests", copy / "tests", ignore=shutil.ignore_patterns(
+        "__pycache__", "e2e", "real", "unit"))
+    return copy
+
+
+def _lint(copy: Path, *command: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": f"{copy / 'operator'}:{copy}"}
+    return subprocess.run(command, cwd=copy, env=env, capture_output=True, text=True,
+                          timeout=240, check=False)
+
+
+def test_lint_fails_on_a_planted_client_import_and_an_oversized_function(
+        tmp_path: Path) -> None:
+    """A scratch copy with a new module that imports the client directly (a module no
+    contract names) and a 60-line function: lint-imports and the limits both fail on it;
+    the unplanted copy passes both."""
+    copy = _scratch_copy(tmp_path)
+    lint_imports = [str(Path(sys.executable).with_name("lint-imports")), "--no-cache"]
+    limits = [sys.executable, "-m", "tests.limits", "operator"]
+    assert _lint(copy, *lint_imports).returncode == 0
+    assert _lint(copy, *limits).returncode == 0
+    body = "\n".join(f"    x{i} = {i}" for i in range(60))
+    (copy / "operator" / "devenv_operator" / "planted.py").write_text(
+        f'"""Planted."""\n\nimport kubernetes\n\n\ndef long() -> None:\n{body}\n')
+    imports = _lint(copy, *lint_imports)
+    assert imports.returncode != 0
+    assert "devenv_operator.planted -> kubernetes" in imports.stdout
+    sizes = _lint(copy, *limits)
+    assert sizes.returncode == 1
+    assert "planted.py:6: function long has 61 lines" in sizes.stdout
