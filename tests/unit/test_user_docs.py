@@ -1,8 +1,9 @@
 """The generated parts of the user docs match the code they describe.
 
 docs/configuration.md lists every setting from ``settings.describe()``; docs/reference.md
-lists every DevEnvironment field from the CRD schema (itself generated from the models).
-When a test fails, regenerate both blocks with::
+lists every DevEnvironment field from the CRD schema (itself generated from the models);
+docs/install.md's tables come from deploy/ (``deploy_tables``). When a test fails,
+regenerate the blocks with::
 
     uv run python tests/unit/test_user_docs.py
 """
@@ -26,11 +27,14 @@ ROOT = Path(__file__).resolve().parents[2]
 if __name__ == "__main__":  # run as a script: same import paths as under pytest
     sys.path[:0] = [str(ROOT / "operator"), str(ROOT)]
 
+import deploy_tables  # noqa: E402  (tests/unit: beside this file)
+
 from devenv_operator import crdgen, models  # noqa: E402
 from devenv_operator.settings import describe  # noqa: E402
 
 CONFIGURATION = ROOT / "docs" / "configuration.md"
 REFERENCE = ROOT / "docs" / "reference.md"
+INSTALL = ROOT / "docs" / "install.md"
 
 
 def _cell(text: str) -> str:
@@ -87,6 +91,7 @@ BLOCKS = {
     CONFIGURATION: {"settings": settings_table},
     REFERENCE: {"spec": lambda: reference_table("spec"),
                 "status": lambda: reference_table("status")},
+    INSTALL: deploy_tables.BLOCKS,  # checked in test_install_docs.py
 }
 
 
