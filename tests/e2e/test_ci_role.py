@@ -8,8 +8,12 @@ Inside each environment's namespace it has what the docs promise and nothing mor
 class's ownerRole (`edit` here, as in the shipped default class), which the operator binds
 because the identity owns what it creates.
 
-The module applies the CI role, the policies, a class and a template, and removes what it
-added at its end.
+Beside it, the roles for people: `devenv-operator-edit` alone is not enough for a
+pipeline, and the built-in `view` (devenv-operator-view aggregated) reads classes and
+templates.
+
+The module applies the user roles, the policies, a class and a template, and removes what
+it added at its end.
 """
 
 from __future__ import annotations
@@ -348,6 +352,36 @@ def test_a_failure_is_reported_in_full_to_the_ci_identity(
     never_refused(report, summary.read_text(), diagnosed.stderr,
                   *files.values())
     assert plugin(pipeline, "delete", name).returncode == 0
+
+
+def test_a_developer_with_view_reads_classes_and_renders_templates(
+        cluster: localcluster.Cluster, kubectl: Kubectl, pipeline: Pipeline) -> None:
+    """The built-in `view` (which devenv-operator-view is aggregated into) lets people see
+    the classes and templates environments are made from."""
+    developer, binding = unique("dev"), unique("ci-role-view")
+    apply(kubectl, {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+                    "metadata": {"name": binding},
+                    "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                                "name": "view"},
+                    "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User",
+                                  "name": developer}]})
+    try:
+        wait_for(lambda: kubectl("auth", "can-i", "get", "devenvironmenttemplates.shipit.dev",
+                                 f"--as={developer}", check=False).stdout.strip() == "yes",
+                 timeout=30, what="devenv-operator-view to aggregate into view")
+        listed = kubectl("get", "devenvclass", pipeline.cls, f"--as={developer}", check=False)
+        assert listed.returncode == 0, listed.stderr
+        env = {k: v for k, v in os.environ.items() if not k.startswith("KUBERNETES_")}
+        env.update(KUBECONFIG=str(cluster.kubeconfig),
+                   PATH=os.pathsep.join([str(Path(sys.prefix) / "bin"), env.get("PATH", "")]))
+        rendered = subprocess.run(
+            [kubectl_path(), "devenv", "render", "--template", pipeline.template,
+             "--set", "apiImage=shop/api:1", "--as", developer],
+            capture_output=True, text=True, env=env, timeout=60, check=False)
+        assert rendered.returncode == 0, rendered.stderr
+        assert yaml.safe_load(rendered.stdout)["spec"]["services"][1]["image"] == "shop/api:1"
+    finally:
+        kubectl("delete", "clusterrolebinding", binding, "--ignore-not-found")
 
 
 # -- the recipes of docs/ci.md, each run as its CI system would, as the CI identity -------
