@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, ValidationError, field_validator
 
 from devenv_operator.fields import DURATION, Model, Quantity, bounded_duration, cel_rules
+from devenv_operator.owners import GROUP_PREFIX
 from devenv_operator.reasons import Reason
 from devenv_operator.seeds import SecretSource
 
@@ -277,7 +278,7 @@ def shared_with(annotation: str | None, *, owner: str | None, namespace: str) ->
             continue
         if owner is not None and entry == owner:
             return True
-        if not entry.startswith("group:") and any(c in entry for c in "*?[") and \
+        if not entry.startswith(GROUP_PREFIX) and any(c in entry for c in "*?[") and \
                 fnmatch.fnmatchcase(namespace, entry):
             return True
         if entry == namespace:
