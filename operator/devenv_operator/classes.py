@@ -14,7 +14,7 @@ import fnmatch
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, ValidationError, field_validator
 
@@ -22,6 +22,7 @@ from devenv_operator.fields import DURATION, Model, Quantity, bounded_duration, 
 from devenv_operator.owners import GROUP_PREFIX
 from devenv_operator.reasons import Reason
 from devenv_operator.seeds import SecretSource
+from devenv_operator.workloads import Capability
 
 KIND = "DevEnvironmentClass"
 PLURAL = "devenvironmentclasses"
@@ -123,9 +124,6 @@ class SecretsPolicy(Model):
         "DevEnvironment) are allowed.")
 
 
-Capability = Annotated[str, Field(pattern=r"^[A-Z_]{2,32}$")]
-
-
 class WorkloadSecurity(Model):
     """Hardening of every pod and container; each can be relaxed for the class."""
 
@@ -141,6 +139,14 @@ class WorkloadSecurity(Model):
         "SETGID] for images that start as root and switch user (postgres, redis).")
     seccomp_profile: Literal["RuntimeDefault", "Unconfined"] = Field(
         "RuntimeDefault", description="Seccomp profile of pods (default RuntimeDefault).")
+    allowed_capabilities: list[Capability] | None = Field(
+        None, max_length=32,
+        description="Capabilities a service may add in its securityContext.capabilities.add "
+        "(besides addCapabilities, which every service gets); absent or empty: none. ALL "
+        "here allows any.")
+    allow_root: bool = Field(
+        True, description="Whether containers may run as UID 0. false: every container gets "
+        "runAsNonRoot: true, and a service may not set runAsUser: 0 or runAsNonRoot: false.")
 
 
 class DevEnvironmentClassSpec(Model):
@@ -205,7 +211,30 @@ def violations(spec: Any, class_name: str, policy: DevEnvironmentClassSpec, *,
         *_owner_quota(spec, class_name, limits, owner_count),
         *_registries(spec, policy),
         *_literal_secrets(spec, class_name, policy),
+        *_security(spec, class_name, policy.workload_security),
     ]
+
+
+def _security(spec: Any, class_name: str, bounds: WorkloadSecurity) -> list[Violation]:
+    allowed = {*(bounds.allowed_capabilities or []), *(bounds.add_capabilities or [])}
+    found: list[Violation] = []
+    for service in spec.services:
+        context = service.security_context
+        if context is None:
+            continue
+        extra = [c for c in (context.capabilities.add or [] if context.capabilities else [])
+                 if "ALL" not in allowed and c not in allowed]
+        if extra:
+            found.append(Violation("workloadSecurity.allowedCapabilities", (
+                f"service {service.name}: securityContext.capabilities.add {', '.join(extra)} "
+                f"is not allowed in class {class_name}")))
+        if not bounds.allow_root and (context.run_as_user == 0
+                                      or context.run_as_non_root is False):
+            field = "runAsUser: 0" if context.run_as_user == 0 else "runAsNonRoot: false"
+            found.append(Violation("workloadSecurity.allowRoot", (
+                f"service {service.name}: securityContext.{field} runs as root, which class "
+                f"{class_name} does not allow")))
+    return found
 
 
 def _namespace(spec: Any, class_name: str, namespace: str, prefix: str) -> list[Violation]:

@@ -47,6 +47,7 @@ from devenv_operator.seeds import (
 )
 from devenv_operator.workloads import (
     MAX_SERVICES,
+    Capabilities,
     EnvFromSource,
     EnvVar,
     EnvVarSource,
@@ -56,10 +57,12 @@ from devenv_operator.workloads import (
     HTTPGetAction,
     HTTPHeader,
     KeySelector,
+    LivenessProbe,
     LocalRef,
     Probe,
     ResourceFieldRef,
     Resources,
+    SecurityContext,
     Service,
     ServiceName,
     ServicePort,
@@ -71,13 +74,13 @@ __all__ = [
     "API_VERSION", "CATEGORIES", "CONFIG_KEY", "DEFAULT_READY_TIMEOUT", "DNS1035_LABEL",
     "DNS_LABEL", "DNS_SUBDOMAIN", "DURATION", "EARLIEST", "ENV_NAME", "GROUP", "KIND", "LATEST",
     "MAX_DURATION", "MAX_NAME", "MAX_SERVICES", "PHASES", "PLURAL", "PORT_NAME", "QUANTITY_RE",
-    "SHORT_NAMES", "SINGULAR", "VERSION", "Condition", "Config", "ConfigMapSeed",
+    "SHORT_NAMES", "SINGULAR", "VERSION", "Capabilities", "Condition", "Config", "ConfigMapSeed",
     "DevEnvironmentSpec", "DevEnvironmentStatus", "EndpointStatus", "EnvFromSource", "EnvVar",
     "EnvVarSource", "ExecAction", "FieldRef", "GRPCAction", "GenerateSpec", "HTTPGetAction",
-    "HTTPHeader", "IntOrString", "KeySelector", "LocalRef", "Model", "Phase", "Probe", "Quantity",
-    "ResourceFieldRef", "Resources", "SecretSeed", "SecretSource", "Service", "ServiceName",
-    "ServicePort", "ServiceStatus", "TCPSocketAction", "TemplateRef", "TemplateStatusRef",
-    "bounded_duration", "format_duration", "parse_duration",
+    "HTTPHeader", "IntOrString", "KeySelector", "LivenessProbe", "LocalRef", "Model", "Phase",
+    "Probe", "Quantity", "ResourceFieldRef", "Resources", "SecretSeed", "SecretSource",
+    "SecurityContext", "Service", "ServiceName", "ServicePort", "ServiceStatus", "TCPSocketAction",
+    "TemplateRef", "TemplateStatusRef", "bounded_duration", "format_duration", "parse_duration",
 ]
 
 GROUP = "shipit.dev"

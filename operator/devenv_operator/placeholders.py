@@ -21,7 +21,9 @@ write one:
 - a string ``pattern`` or ``enum`` becomes "the original pattern, or contains a placeholder";
   formats are dropped;
 - a map-keyed list whose key field lost its type becomes atomic (list-map keys must be typed
-  scalars), and the Quantity CEL rule lets a placeholder through.
+  scalars), and the Quantity CEL rule lets a placeholder through;
+- a CEL rule that reads a boolean leaf is dropped (CEL cannot see an untyped field, and the
+  CRD would not compile); ``check_template`` and ``render`` still apply it through the models.
 
 Descriptions stay, so ``kubectl explain devenvtpl.spec.services`` prints what
 ``devenv.spec.services`` does. ``templates`` uses both and re-exports the public names.
@@ -144,7 +146,12 @@ def accept_placeholders(node: Mapping[str, Any]) -> dict[str, Any]:
         out["x-kubernetes-list-type"] = "atomic"
         out.pop("x-kubernetes-list-map-keys", None)
     if "x-kubernetes-validations" in out:
+        untyped = [k for k, v in (out.get("properties") or {}).items() if "type" not in v
+                   and v.get("x-kubernetes-preserve-unknown-fields")]
         out["x-kubernetes-validations"] = [
             {**v, "rule": _TEMPLATE_QUANTITY_RULE} if v["rule"] == _QUANTITY_RULE else v
-            for v in out["x-kubernetes-validations"]]
+            for v in out["x-kubernetes-validations"]
+            if not any(re.search(rf"\bself\.{k}\b", v["rule"]) for k in untyped)]
+        if not out["x-kubernetes-validations"]:
+            del out["x-kubernetes-validations"]
     return out

@@ -1,5 +1,5 @@
 """The services of a DevEnvironment: one ``Service`` (a Deployment, plus a ClusterIP Service
-if it has ports) and its parts (ports, environment variables, readiness probe, resources).
+if it has ports) and its parts (ports, environment variables, probes, resources, security).
 
 These models are the ``spec.services`` of the DevEnvironment CRD; their descriptions are
 what ``kubectl explain devenv.spec.services`` prints. ``models`` assembles them into the spec
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
 
 from devenv_operator.fields import (
     ATOMIC_LIST,
@@ -150,7 +150,8 @@ class GRPCAction(Model):
 
 
 class Probe(Model):
-    """A readiness probe, as on a core Container, against the pod itself only."""
+    """A probe (readiness, liveness or startup), as on a core Container, against the pod
+    itself only."""
 
     model_config = ConfigDict(json_schema_extra=cel_rules((
         "[has(self.exec), has(self.httpGet), has(self.tcpSocket), has(self.grpc)]"
@@ -176,6 +177,13 @@ class Probe(Model):
         return self
 
 
+class LivenessProbe(Probe):
+    """A liveness or startup probe: as a readiness probe, but one success is enough."""
+
+    success_threshold: int | None = Field(
+        None, ge=1, le=1, description="Must be 1 for liveness and startup probes.")
+
+
 class Resources(Model):
     """Compute resources, as on a core Container."""
 
@@ -187,6 +195,65 @@ class Resources(Model):
         None, max_length=16, json_schema_extra=QUANTITIES,
         description="Maximum resources (cpu, memory, ...), e.g. {memory: 1Gi}.",
     )
+
+
+def _no_cap_prefix(value: str) -> str:
+    if value.startswith("CAP_"):
+        raise ValueError(_CAP_PREFIX)
+    return value
+
+
+# containerd prefixes CAP_ itself (CAP_CAP_CHOWN fails the container) and Pod Security
+# baseline allows only the bare names: refuse the prefix.
+_CAP_PREFIX = "write a capability without CAP_, e.g. CHOWN"
+Capability = Annotated[str, Field(pattern=r"^[A-Z_]{2,32}$", json_schema_extra=cel_rules(
+    ("!self.startsWith('CAP_')", _CAP_PREFIX))), AfterValidator(_no_cap_prefix)]
+# Linux IDs the runtime accepts (the API's int64 goes further; no kernel does).
+MAX_ID = 2147483647
+
+
+class Capabilities(Model):
+    """Linux capabilities added to the container (after the class drops them all)."""
+
+    add: list[Capability] | None = Field(
+        None, max_length=16, json_schema_extra=SET_LIST,
+        description="Capabilities to add, e.g. [CHOWN, SETUID, SETGID]; each must be in the "
+        "class's workloadSecurity.allowedCapabilities (or addCapabilities).")
+
+
+class SecurityContext(Model):
+    """Who the service's container runs as, bounded by the class's workloadSecurity.
+
+    Privilege escalation, privileged mode and host namespaces are not fields here: the
+    class alone decides them.
+    """
+
+    model_config = ConfigDict(json_schema_extra=cel_rules((
+        "!(has(self.runAsNonRoot) && self.runAsNonRoot == true && has(self.runAsUser) && "
+        "self.runAsUser == 0)", "runAsNonRoot: true contradicts runAsUser: 0",
+    )))
+
+    run_as_user: int | None = Field(
+        None, ge=0, le=MAX_ID, description="UID the container's processes run as (0 is root, "
+        "allowed only when the class's workloadSecurity.allowRoot is true).")
+    run_as_group: int | None = Field(
+        None, ge=0, le=MAX_ID, description="Primary GID of the container's processes.")
+    fs_group: int | None = Field(
+        None, ge=0, le=MAX_ID, description="GID that owns the pod's volumes and is added to "
+        "every process's groups (set on the pod).")
+    run_as_non_root: bool | None = Field(
+        None, description="Refuse to start the container as UID 0 (false only when the "
+        "class's workloadSecurity.allowRoot is true).")
+    read_only_root_filesystem: bool | None = Field(
+        None, description="Mount the container's root filesystem read-only.")
+    capabilities: Capabilities | None = Field(
+        None, description="Capabilities to add, within the class's allowedCapabilities.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SecurityContext:
+        if self.run_as_non_root and self.run_as_user == 0:
+            raise ValueError("runAsNonRoot: true contradicts runAsUser: 0")
+        return self
 
 
 class Service(Model):
@@ -202,6 +269,13 @@ class Service(Model):
         description="Service name (DNS-1035 label): name of its Deployment and Service.",
     )
     image: str = Field(min_length=1, max_length=1024, description="Container image.")
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = Field(
+        None, description="Always, IfNotPresent or Never, as on a core Container (default: "
+        "Always for :latest or no tag, else IfNotPresent). Always for a tag rebuilt under "
+        "the same name, such as api:pr-42.")
+    working_dir: str | None = Field(
+        None, min_length=1, max_length=1024, pattern=r"^/",
+        description="Absolute path the container starts in (default: the image's).")
     command: list[str] | None = Field(
         None, json_schema_extra=ATOMIC_LIST, description="Entrypoint, as on a core Container."
     )
@@ -225,10 +299,25 @@ class Service(Model):
         description="Ports; a ClusterIP Service named after the service is created for them.",
     )
     replicas: int = Field(1, ge=0, le=20, description="Number of pods (0..20, default 1).")
-    resources: Resources | None = Field(None, description="Compute requests and limits.")
+    resources: Resources | None = Field(
+        None, description="Compute requests and limits. Each one left out is written from "
+        "the class's limitRange defaults, as its LimitRange would set it at admission (a "
+        "limit set here without a request is the request too).")
     readiness_probe: Probe | None = Field(
         None, description="Readiness probe, as on a core Container (httpGet, tcpSocket, exec "
         "or grpc), against the pod itself.",
+    )
+    liveness_probe: LivenessProbe | None = Field(
+        None, description="Liveness probe: the container is restarted when it fails. As "
+        "readinessProbe; successThreshold must be 1.",
+    )
+    startup_probe: LivenessProbe | None = Field(
+        None, description="Startup probe: readiness and liveness wait until it succeeds once; "
+        "for slow starters. As readinessProbe; successThreshold must be 1.",
+    )
+    security_context: SecurityContext | None = Field(
+        None, description="User, group and capabilities of the container, within what the "
+        "class's workloadSecurity allows (allowRoot, allowedCapabilities).",
     )
     depends_on: list[ServiceName] | None = Field(
         None, max_length=MAX_SERVICES - 1, json_schema_extra=SET_LIST,

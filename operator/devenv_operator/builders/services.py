@@ -6,7 +6,11 @@ from typing import Any
 
 from devenv_operator import models
 from devenv_operator.builders.common import ENVIRONMENT_LABEL, NAME_LABEL, Env, metadata
-from devenv_operator.builders.tenancy import pod_security
+from devenv_operator.builders.tenancy import container_defaults, pod_security
+
+# securityContext fields a service sets on its container as written (fsGroup is the pod's).
+_CONTAINER_SECURITY = ("run_as_user", "run_as_group", "run_as_non_root",
+                       "read_only_root_filesystem")
 
 
 def selector(env: Env, service: models.Service) -> dict[str, str]:
@@ -17,9 +21,46 @@ def _dump(value: models.Model) -> dict[str, Any]:
     return value.model_dump(by_alias=True, exclude_none=True)
 
 
-def _container(service: models.Service, security: dict[str, Any]) -> dict[str, Any]:
+def _security(service: models.Service, pod: dict[str, Any],
+              container: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The class's hardening with the service's securityContext on top (already checked
+    against the class by ``classes.violations``)."""
+    context = service.security_context
+    if context is None:
+        return pod, container
+    fields = context.model_dump(by_alias=True, exclude_none=True, include=set(_CONTAINER_SECURITY))
+    container = {**container, **fields}
+    added = context.capabilities.add if context.capabilities else None
+    if added:
+        caps = dict(container.get("capabilities") or {})
+        caps["add"] = list(dict.fromkeys([*caps.get("add", []), *added]))
+        container["capabilities"] = caps
+    if context.fs_group is not None:
+        pod = {**pod, "securityContext": {**pod["securityContext"], "fsGroup": context.fs_group}}
+    return pod, container
+
+
+def _resources(env: Env, service: models.Service) -> dict[str, Any]:
+    """The service's resources, with the class's defaults where it sets none: what the
+    LimitRange would give the pod at admission, written where policies that read the
+    Deployment (Kyverno's require-requests-limits) see it."""
+    mine = _dump(service.resources) if service.resources is not None else {}
+    limits, requests = dict(mine.get("limits") or {}), dict(mine.get("requests") or {})
+    default_requests, default_limits = container_defaults(env)
+    # A limit without a request: the pod's request is the limit (the API's pod defaulting).
+    requests = {**default_requests, **limits, **requests}
+    limits = {**default_limits, **limits}
+    return {k: {n: str(q) for n, q in v.items()}
+            for k, v in (("limits", limits), ("requests", requests)) if v}
+
+
+def _container(env: Env, service: models.Service, security: dict[str, Any]) -> dict[str, Any]:
     container: dict[str, Any] = {"name": service.name, "image": service.image,
                                  "securityContext": security}
+    if service.image_pull_policy is not None:
+        container["imagePullPolicy"] = service.image_pull_policy
+    if service.working_dir is not None:
+        container["workingDir"] = service.working_dir
     if service.command is not None:
         container["command"] = list(service.command)
     if service.args is not None:
@@ -34,18 +75,21 @@ def _container(service: models.Service, security: dict[str, Any]) -> dict[str, A
              "protocol": p.protocol}
             for p in service.ports
         ]
-    if service.resources is not None:
-        resources = _dump(service.resources)
-        if resources:
-            container["resources"] = resources
-    if service.readiness_probe is not None:
-        container["readinessProbe"] = _dump(service.readiness_probe)
-    return container
+    resources = _resources(env, service)
+    if resources:
+        container["resources"] = resources
+    return {**container, **_probes(service)}
+
+
+def _probes(service: models.Service) -> dict[str, Any]:
+    probes = {"readinessProbe": service.readiness_probe,
+              "livenessProbe": service.liveness_probe, "startupProbe": service.startup_probe}
+    return {key: _dump(probe) for key, probe in probes.items() if probe is not None}
 
 
 def build_deployment(env: Env, service: models.Service) -> dict[str, Any]:
     meta = metadata(env, service.name, service.name)
-    pod, container = pod_security(env)
+    pod, container = _security(service, *pod_security(env))
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -56,7 +100,7 @@ def build_deployment(env: Env, service: models.Service) -> dict[str, Any]:
             "template": {
                 "metadata": {"labels": dict(meta["labels"])},
                 "spec": {
-                    "containers": [_container(service, container)],
+                    "containers": [_container(env, service, container)],
                     # Dev environments restart often; don't keep them waiting on shutdown.
                     "terminationGracePeriodSeconds": 5,
                     "enableServiceLinks": False,

@@ -50,6 +50,21 @@ def build_limit_range(env: Env) -> dict[str, Any] | None:
             "spec": {"limits": [item]}}
 
 
+def container_defaults(env: Env) -> tuple[dict[str, str], dict[str, str]]:
+    """(requests, limits) the class's LimitRange gives a container that sets none, with the
+    API server's defaulting of a LimitRange: a default limit from ``max``, a default request
+    from the default limit."""
+    limits = env.policy.limit_range
+    if limits is None:
+        return {}, {}
+    default = {**_text(limits.max), **_text(limits.default)}
+    return {**default, **_text(limits.default_request)}, default
+
+
+def _text(values: dict[str, int | str] | None) -> dict[str, str]:
+    return {k: str(v) for k, v in (values or {}).items()}
+
+
 def build_network_policy(env: Env) -> dict[str, Any] | None:
     if env.policy.network_policy != "isolated":
         return None
@@ -96,6 +111,8 @@ def pod_security(env: Env) -> tuple[dict[str, Any], dict[str, Any]]:
         pod["imagePullSecrets"] = [{"name": name} for name in env.pull_secrets]
     container: dict[str, Any] = {
         "allowPrivilegeEscalation": hardening.allow_privilege_escalation}
+    if not hardening.allow_root:
+        container["runAsNonRoot"] = True
     if hardening.drop_all_capabilities:
         container["capabilities"] = {"drop": ["ALL"]}
         if hardening.add_capabilities:
