@@ -158,6 +158,9 @@ class DevEnvironmentClassSpec(Model):
         "namespacePrefix may not be kube-* or default",
     )))
 
+    description: str | None = Field(
+        None, max_length=500, description="What the class is for and what an image needs to "
+        "run under it; shown by `kubectl get devenvclass -o wide` and in its refusals.")
     namespace_prefix: str | None = Field(
         None, min_length=1, max_length=30, pattern=r"^[a-z0-9]([-a-z0-9]*)?$",
         description="Prefix every spec.namespace must start with (default: the operator's "
@@ -374,5 +377,7 @@ def refusal(resolved: Resolved, spec: Any, *, namespace: str, operator_prefix: s
                         operator_prefix=operator_prefix, owner_count=owner_count)
     if not broken:
         return None
+    about = f" (class {resolved.name}: {resolved.policy.description})" if (
+        resolved.policy.description) else ""
     return Reason.POLICY_VIOLATION, f"Breaks the policy of class {resolved.name}: " + "; ".join(
-        f"{v.rule}: {v.message}" for v in broken)
+        f"{v.rule}: {v.message}" for v in broken) + about

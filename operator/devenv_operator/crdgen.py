@@ -192,7 +192,9 @@ def class_crd() -> dict[str, Any]:
          {"name": "Network", "type": "string", "jsonPath": ".spec.networkPolicy"},
          {"name": "Default", "type": "string",
           "jsonPath": ".metadata.annotations.shipit\\.dev/is-default-class"},
-         _AGE])
+         _AGE,
+         {"name": "Description", "type": "string", "jsonPath": ".spec.description",
+          "priority": 1}])
 
 
 def template_crd() -> dict[str, Any]:

@@ -342,3 +342,40 @@ def test_the_examples_work_under_the_shipped_default_class(
         assert env["status"]["expiresAt"]  # the class's default TTL applies
     finally:
         kubectl("delete", "-k", str(ROOT / "deploy" / "classes"), "--ignore-not-found")
+
+
+@pytest.mark.parametrize(("class_name", "level"), [("default", "baseline"),
+                                                   ("restricted", "restricted")])
+def test_the_pod_security_admission_admits_the_shipped_classes_pods(
+        kubectl: Kubectl, running_operator: Operator, names: list[str], class_name: str,
+        level: str) -> None:
+    """The README's stack under each shipped class: its namespace enforces the class's
+    level, and the API server's Pod Security admission lets every pod in (a pod it refused
+    would leave its ReplicaSet with FailedCreate and the environment never Ready)."""
+    import yaml
+
+    from tests.e2e.helpers import ROOT
+
+    kubectl("apply", "-k", str(ROOT / "deploy" / "classes"))
+    try:
+        obj = yaml.safe_load((ROOT / "examples" / "stack.yaml").read_text())
+        name = unique(f"psa-{class_name}")
+        obj["metadata"]["name"] = name
+        obj["spec"]["className"] = class_name
+        names.append(name)
+        apply(kubectl, obj)
+        env = wait_ready(kubectl, name)
+        ns = env["status"]["namespace"]
+        labels = get(kubectl, "namespace", ns)["metadata"]["labels"]  # type: ignore[index]
+        assert labels["pod-security.kubernetes.io/enforce"] == level
+        pods = json.loads(kubectl("get", "pods", "-n", ns, "-o", "json").stdout)["items"]
+        assert len(pods) == sum(s.get("replicas", 1) for s in obj["spec"]["services"])
+        for pod in pods:
+            for container in pod["spec"]["containers"]:
+                added = set(container["securityContext"]["capabilities"].get("add") or [])
+                assert "NET_RAW" not in added
+                if level == "restricted":
+                    assert container["securityContext"]["runAsNonRoot"] is True
+                    assert added <= {"NET_BIND_SERVICE"}
+    finally:
+        kubectl("delete", "-k", str(ROOT / "deploy" / "classes"), "--ignore-not-found")
