@@ -8,6 +8,9 @@
   Debian's packages. The base is kept in buildah's storage under a tag that names its
   recipe, so it is made once; buildah's layer cache makes rebuilds quick.
 
+- the stock-image lookalikes (``postgres:16``, ``redis:7``, ``nginx:1.27``, the examples'
+  app images): built with buildah on the same base, see :mod:`.lookalikes`.
+
 Every image is saved as an OCI archive in the cache and imported into the node's
 containerd (namespace ``k8s.io``) when the node starts.
 """
@@ -28,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import PROJECT_ROOT, LocalClusterError, cache_root
+from . import lookalikes
 from .config import OPERATOR_IMAGE, PAUSE_IMAGE, ROOT_TEST_IMAGE, TEST_IMAGE, NodeLayout
 from .host import _say, install_packages, require_root, run, run_with_progress
 
@@ -318,10 +322,9 @@ def make_images(state_dir: Path | None = None) -> dict[str, Any]:
     from ..config import settings_from_env
 
     layout = Layout(settings_from_env(state_dir=state_dir).state_dir)
-    log = images_dir() / "build.log"
     archives = small_images()
-    operator, stats = build_operator_image(log)
-    archives.append(operator)
+    built, stats = build_images(images_dir() / "build.log")
+    archives += built
     socket = NodeLayout(layout.root / "node").containerd_socket
     if socket.exists():
         import_images(socket, archives)
@@ -330,11 +333,42 @@ def make_images(state_dir: Path | None = None) -> dict[str, Any]:
     return stats
 
 
+def build_images(log: Path) -> tuple[list[Path], dict[str, Any]]:
+    """The operator image and the lookalikes (built, or found in buildah's cache) as
+    archives; figures for both."""
+    operator, stats = build_operator_image(log)
+    start = time.monotonic()
+    built, stats["lookalikes"] = lookalikes.build_lookalikes(ensure_base_image(log),
+                                                            images_dir(), log)
+    stats["total_seconds"] = round(stats["total_seconds"] + time.monotonic() - start, 1)
+    return [operator, *built], stats
+
+
+def archives_built() -> list[Path]:
+    """The operator's and the lookalikes' archives that a build has left in the cache."""
+    found = [images_dir() / "devenv-operator.tar", *lookalikes.archives(images_dir())]
+    return [p for p in found if p.is_file()]
+
+
 def import_images(socket: Path, archives: list[Path]) -> None:
     """Import OCI archives into containerd's ``k8s.io`` namespace (what kubelet sees)."""
+    ctr = ["ctr", f"--address={socket}", "-n", "k8s.io"]
+    # What this containerd (fresh with each cluster) has imported: an unchanged archive is
+    # not read again when a running cluster is reused.
+    stamp = socket.parent / "imported.json"
+    done: dict[str, str] = json.loads(stamp.read_text()) if stamp.is_file() else {}
     for archive in archives:
-        extra = [] if archive.name.startswith(("pause", "busybox")) else [
-            "--base-name", OPERATOR_IMAGE.rsplit(":", 1)[0]]
-        run(["ctr", f"--address={socket}", "-n", "k8s.io", "images", "import", *extra,
-             str(archive)], timeout=600)
+        st = archive.stat()
+        if done.get(str(archive)) == f"{st.st_mtime_ns}:{st.st_size}":
+            continue
+        # Those written here name their images (io.containerd.image.name); buildah's
+        # archive of the operator gives a tag that ctr completes with the base name.
+        operator = not archive.name.startswith(
+            ("pause", "busybox", lookalikes.ARCHIVE_PREFIX))
+        extra = ["--base-name", OPERATOR_IMAGE.rsplit(":", 1)[0]] if operator else []
+        run([*ctr, "images", "import", *extra, str(archive)], timeout=900)
+        if operator:
+            lookalikes.tag_operator_aliases(ctr, OPERATOR_IMAGE)
+        done[str(archive)] = f"{st.st_mtime_ns}:{st.st_size}"
+        stamp.write_text(json.dumps(done, indent=1))
 

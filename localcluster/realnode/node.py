@@ -105,8 +105,7 @@ def _say(msg: str) -> None:
 
 def after_start(api: Api, s: Settings, layout: Layout) -> None:
     start = time.monotonic()
-    operator = images.images_dir() / "devenv-operator.tar"
-    archives = images.small_images() + ([operator] if operator.is_file() else [])
+    archives = images.small_images() + images.archives_built()
     images.import_images(node_layout(layout).containerd_socket, archives)
     _say(f"imported {len(archives)} images into the node's containerd in "
          f"{time.monotonic() - start:.0f}s")

@@ -1,17 +1,22 @@
 """Unit tests of the real node's pure parts: its configuration files, the apiserver's extra
-flags, and the OCI image layouts written from Python."""
+flags, the OCI image layouts written from Python, the stock-image lookalikes' names and
+recipes, and the install overlay."""
 
 from __future__ import annotations
 
 import io
 import json
+import re
 import tarfile
 from pathlib import Path
 
+import pytest
+import yaml
+
 from localcluster.components import Layout, component_specs
-from localcluster.config import SERVICE_CIDR, Settings, settings_from_env
+from localcluster.config import SERVICE_CIDR, LocalClusterError, Settings, settings_from_env
 from localcluster.realnode import config as rc
-from localcluster.realnode import images, node
+from localcluster.realnode import images, install, lookalikes, node
 
 
 def layout(tmp_path: Path) -> rc.NodeLayout:
@@ -119,3 +124,97 @@ def test_the_debootstrap_mirror_is_the_one_apt_uses(tmp_path: Path) -> None:
     other.mkdir()
     (other / "sources.list").write_text("deb [arch=amd64] http://m.invalid/d bookworm main\n")
     assert images.apt_mirror(other) == "http://m.invalid/d"
+
+
+# -- the stock-image lookalikes and the install overlay ---------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+# Where README.md and examples/ name an image: a service's `image:`, a template's
+# `apiImage` parameter, a `docker build -t`, a Tekton parameter's default.
+IMAGE_REF = re.compile(r"(?:\bimage:|apiImage[:=]|docker build -t|default:)\s*"
+                       r"([A-Za-z0-9][\w.-]*(?:/[\w.-]+)*:[\w.$(){}-]+)")
+
+
+def images_named_by_docs() -> set[str]:
+    files = [ROOT / "README.md", *sorted(p for p in (ROOT / "examples").rglob("*")
+                                         if p.is_file())]
+    found = set()
+    for f in files:
+        for ref in IMAGE_REF.findall(f.read_text()):
+            ref = ref.replace("PR_NUMBER", lookalikes.PR_NUMBER)
+            if "$" not in ref:  # $(params.image), $CI_REGISTRY_IMAGE: filled in by CI
+                found.add(lookalikes.normalize(ref))
+    return found
+
+
+def test_every_image_readme_and_examples_name_has_a_lookalike_and_no_other() -> None:
+    named = images_named_by_docs()
+    assert "docker.io/library/postgres:16" in named
+    assert "registry.example.com/shop/worker:pr-1234" in named
+    assert named == lookalikes.all_names()
+
+
+def test_references_are_normalised_as_containerd_names_them() -> None:
+    n = lookalikes.normalize
+    assert n("postgres:16") == "docker.io/library/postgres:16"
+    assert n("bitnami/redis:7") == "docker.io/bitnami/redis:7"
+    assert n("nginx") == "docker.io/library/nginx:latest"
+    assert n("registry.example.com/shop/api:main") == "registry.example.com/shop/api:main"
+    assert n("localhost/x:1") == "localhost/x:1"
+    assert n("localhost:5000/x") == "localhost:5000/x:latest"
+    assert n("ghcr.io/a/b@sha256:ab") == "ghcr.io/a/b@sha256:ab"
+
+
+def test_the_lookalikes_index_names_each_image_once_per_tag() -> None:
+    desc = {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:1",
+            "size": 1, "annotations": {"org.opencontainers.image.ref.name": "shop-app"}}
+    index = lookalikes.named_index({"schemaVersion": 2, "manifests": [desc]},
+                                   {"shop-app": ("r.example/a:main", "r.example/b:pr-1")})
+    assert [m["annotations"] for m in index["manifests"]] == [
+        {"io.containerd.image.name": "r.example/a:main",
+         "org.opencontainers.image.ref.name": "main"},
+        {"io.containerd.image.name": "r.example/b:pr-1",
+         "org.opencontainers.image.ref.name": "pr-1"}]
+    assert {m["digest"] for m in index["manifests"]} == {"sha256:1"}
+    with pytest.raises(LocalClusterError):
+        lookalikes.named_index({"manifests": [desc]}, {"postgres": ("x:1",)})
+
+
+def test_every_lookalike_is_a_stage_on_the_one_shared_layer() -> None:
+    text = (lookalikes.RECIPES / "Containerfile").read_text()
+    stages = {stage: parent for parent, stage in re.findall(r"^FROM (\S+) AS (\S+)$",
+                                                            text, re.M)}
+    assert stages.pop("common") == "${BASE}"
+    assert stages == {x.target: "common" for x in lookalikes.LOOKALIKES}
+    for src in re.findall(r"^COPY (\S+) ", text, re.M):
+        assert (lookalikes.RECIPES / src).is_file(), src
+    for x in lookalikes.LOOKALIKES:
+        if x.target != "shop-app":
+            assert f"useradd -r -g {x.user} -u {x.uid} " in text, x.target
+            assert f"EXPOSE {x.port}" in text
+    assert "USER 10001:10001" in text
+
+
+def test_buildah_keeps_the_lookalikes_under_local_names_only() -> None:
+    for x in lookalikes.LOOKALIKES:
+        assert x.local_tag.startswith("localhost/devenv-lookalike/")
+        assert all(n == lookalikes.normalize(n) for n in x.names)
+    args = lookalikes.build_args("localhost/base:1")
+    assert "--pull=never" in args
+    assert args[args.index("--label") + 1] == lookalikes.BUILD_LABEL
+
+
+def test_the_install_overlay_runs_the_built_image_and_rolls_when_it_changes(
+    tmp_path: Path,
+) -> None:
+    text = install.overlay_text(tmp_path, "sha256:abc", deploy=ROOT / "deploy")
+    doc = yaml.safe_load(text)
+    assert doc["images"] == [{"name": "ghcr.io/shipit-dev/devenv-operator",
+                              "newName": "localcluster.local/devenv-operator",
+                              "newTag": "dev"}]
+    assert (tmp_path / doc["resources"][0]).resolve() == (ROOT / "deploy").resolve()
+    ops = yaml.safe_load(doc["patches"][0]["patch"])
+    assert {"op": "replace", "path": "/spec/template/spec/containers/0/imagePullPolicy",
+            "value": "Never"} in ops
+    assert {"op": "add", "path": "/spec/template/metadata/annotations",
+            "value": {"localcluster.dev/image-id": "sha256:abc"}} in ops
