@@ -11,7 +11,7 @@ PY := $(UV) run --frozen
 PYTEST_ARGS ?=
 
 .PHONY: help sync lint fmt manifests unit e2e test soak image test-real fuzz cluster-build cluster-up \
-        cluster-down cluster-status run bench clean
+        cluster-down cluster-status run bench clean real-up real-down
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[1m%-15s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -58,6 +58,12 @@ image: sync ## Build the operator image from the Dockerfile with buildah (root; 
 
 test-real: sync ## Real-node tier: containerd + kubelet, deploy/ in-cluster, real pods (root; not in make test)
 	$(PY) pytest tests/real $(PYTEST_ARGS)
+
+real-up: sync ## Real-node cluster to try by hand: operator from deploy/, lookalike images (root; .localcluster/real/kubeconfig)
+	$(PY) python -m localcluster.realnode up
+
+real-down: sync ## Stop the real-node cluster and clean the host
+	$(PY) python -m localcluster.realnode down
 
 fuzz: sync ## The property-based spec test with 2,000 examples (not part of make test)
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-2000} FUZZ_STATUS_BOUND=$${FUZZ_STATUS_BOUND:-600} \

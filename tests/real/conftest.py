@@ -4,7 +4,8 @@ the Dockerfile and installed in-cluster from ``deploy/``, and real pods.
 
 Needs root (packages, containerd, the host's network and cgroups); without it every test
 fails with that reason rather than being skipped. ``REAL_STATE_DIR`` (default
-``<root>/.localcluster/real``) and ``REAL_PORT_BASE`` (default 26443) place the cluster.
+``<root>/.localcluster/real``) and ``REAL_PORT_BASE`` (default 26443) place the cluster;
+one already running there (``make real-up``) is reused and left running.
 Only one real node can run on a machine at a time (it owns the ``lcnode0`` bridge and the
 ``kubepods`` cgroups). ``make test`` never collects this directory.
 """
@@ -14,17 +15,15 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import localcluster
-from localcluster.realnode import images
-from localcluster.realnode.config import OPERATOR_IMAGE
-from tests.e2e.helpers import ROOT, Kubectl, manifest, run_kubectl, wait_for
-from tests.real.helpers import PORT_BASE, STATE_DIR, RealCluster, timings
+from localcluster.realnode import realup
+from tests.e2e.helpers import Kubectl, run_kubectl
+from tests.real.helpers import STATE_DIR, RealCluster, timings
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -43,18 +42,17 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 @pytest.fixture(scope="session")
 def real_cluster() -> Iterator[RealCluster]:
+    """The cluster of ``make real-up``: reused when one runs in REAL_STATE_DIR (and left
+    running), else started for the session (and stopped at its end)."""
     if os.geteuid() != 0:
         pytest.fail("the real-node tier needs root: it installs Debian packages, runs "
                     "containerd and kubelet and changes the host's network and cgroups")
-    start = time.monotonic()
-    localcluster.build()
-    _, stats = images.build_operator_image(images.images_dir() / "build.log")
-    timings["operator_image"] = stats
-    up_start = time.monotonic()
-    c = localcluster.up(state_dir=STATE_DIR, port_base=PORT_BASE, owner_pid=os.getpid(),
-                        real_node=True)
-    timings["cluster_up_s"] = round(time.monotonic() - up_start, 1)
-    timings["setup_s"] = round(time.monotonic() - start, 1)
+    done = realup.real_up(owner_pid=os.getpid())
+    images_built = done.figures.pop("images")
+    timings["operator_image"] = {k: v for k, v in images_built.items() if k != "lookalikes"}
+    timings["lookalike_images"] = images_built["lookalikes"]
+    timings.update(done.figures)
+    c = done.cluster
     rc = RealCluster(c)
     try:
         yield rc
@@ -73,57 +71,12 @@ def kubectl(real_cluster: RealCluster) -> Kubectl:
     return _kubectl
 
 
-OVERLAY = """\
-apiVersion: kustomize.config.k8s.io/v1beta1
-kind: Kustomization
-resources:
-  - {deploy}
-images:
-  - name: ghcr.io/shipit-dev/devenv-operator
-    newName: {name}
-    newTag: {tag}
-patches:
-  - target: {{kind: Deployment, name: devenv-operator}}
-    patch: |
-      - op: replace
-        path: /spec/template/spec/containers/0/imagePullPolicy
-        value: Never
-      - op: add
-        path: /spec/template/spec/containers/0/env/-
-        value: {{name: DEVENV_PROVISIONING_RECHECK, value: 2s}}
-      - op: add
-        path: /spec/template/spec/containers/0/env/-
-        value: {{name: DEVENV_RESYNC_INTERVAL, value: 20s}}
-"""
-
-
 @pytest.fixture(scope="session")
-def installed(kubectl: Kubectl, tmp_path_factory: pytest.TempPathFactory) -> dict[str, float]:
+def installed(real_cluster: RealCluster) -> dict[str, float]:
     """deploy/ (then deploy/classes/) applied as docs/install.md says, with the image built
-    here; returns how long the operator took to become Ready."""
-    overlay = tmp_path_factory.mktemp("install")
-    name, tag = OPERATOR_IMAGE.rsplit(":", 1)
-    (overlay / "kustomization.yaml").write_text(
-        OVERLAY.format(deploy=os.path.relpath(ROOT / "deploy", overlay), name=name, tag=tag))
-    start = time.monotonic()
-    kubectl("apply", "--server-side", "-k", str(overlay))
-    kubectl("wait", "--for=condition=Established", "--timeout=60s",
-            "crd/devenvironments.shipit.dev", "crd/devenvironmentclasses.shipit.dev")
-    kubectl("apply", "--server-side", "-k", str(ROOT / "deploy" / "classes"))
-    kubectl("-n", "devenv-system", "rollout", "status", "deployment/devenv-operator",
-            "--timeout=110s")
-    # The admission policies fail closed until the API server has loaded the new kinds
-    # ("Resource kind ... not found"): wait until a DevEnvironment is accepted.
-    probe = json.dumps(manifest("admission-probe"))
-
-    def accepted() -> bool:
-        return kubectl("create", "--dry-run=server", "-f", "-", input=probe,
-                       check=False).returncode == 0
-
-    wait_for(accepted, 60, interval=1, what="the admission policies to accept DevEnvironments")
-    took = round(time.monotonic() - start, 1)
-    timings["operator_install_to_ready_s"] = took
-    return {"seconds": took}
+    here (``realup`` does it, see ``localcluster.realnode.install``); how long the operator
+    took to become Ready."""
+    return {"seconds": timings["operator_install_to_ready_s"]}
 
 
 @pytest.fixture

@@ -3,21 +3,19 @@ host, HTTP from the host, and figures for the summary."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import time
 import urllib.request
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import localcluster
 from localcluster.realnode import node as realnode
+from localcluster.realnode import realup
 from localcluster.realnode.config import NodeLayout
-from tests.e2e.helpers import ROOT
 
-STATE_DIR = Path(os.environ.get("REAL_STATE_DIR", str(ROOT / ".localcluster" / "real")))
-PORT_BASE = int(os.environ.get("REAL_PORT_BASE", "26443"))
+STATE_DIR = realup.state_dir()
+PORT_BASE = realup.port_base()
 # Figures printed at the end of the run (pytest_terminal_summary).
 timings: dict[str, Any] = {}
 

@@ -1,6 +1,11 @@
-"""Runs last (file order): stopping the cluster leaves nothing of the node on the host."""
+"""Runs last (file order): stopping the cluster leaves nothing of the node on the host.
+
+Not on a cluster the session reused (``make real-up``'s): that one is left running.
+"""
 
 from __future__ import annotations
+
+import pytest
 
 import localcluster
 from tests.e2e.helpers import Kubectl
@@ -10,6 +15,9 @@ from tests.real.helpers import STATE_DIR, RealCluster, http_get
 def test_down_leaves_no_container_mount_link_or_cgroup(
     real_cluster: RealCluster, kubectl: Kubectl, installed: dict[str, float]
 ) -> None:
+    if not real_cluster.cluster.started:
+        pytest.skip("the cluster was already running (make real-up) and is left running; "
+                    "make real-down stops it")
     # Something is running on the node right now (the operator, and a pod made here).
     kubectl("run", "leftover", "--image=localcluster.local/busybox:1",
             "--image-pull-policy=Never", "--restart=Never", "--",

@@ -1,0 +1,41 @@
+"""``python -m localcluster.realnode up|down`` (``make real-up`` / ``make real-down``).
+
+``up`` brings up the real-node cluster with the operator installed from deploy/ and the
+lookalike images loaded, prints how to use it and leaves it running; ``down`` stops it and
+cleans the host. Root. See :mod:`localcluster.realnode.realup`.
+Exit codes: 0 success; 1 failure (message on stderr); 2 usage error; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ..config import LocalClusterError
+from .realup import how_to, real_down, real_up
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m localcluster.realnode",
+                                description=(__doc__ or "").split("\n\n")[1])
+    p.add_argument("command", choices=["up", "down"])
+    args = p.parse_args(argv)
+    try:
+        if args.command == "up":
+            done = real_up()
+            print(json.dumps(done.figures), file=sys.stderr)
+            print(how_to(done.cluster), end="")
+        else:
+            print(real_down())
+    except (LocalClusterError, OSError) as e:
+        print(f"localcluster.realnode: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("localcluster.realnode: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
