@@ -244,7 +244,7 @@ class ServiceStatus(Model):
     replicas: int = Field(0, description="Pods wanted.")
     reason: str | None = Field(
         None, description="Available, or why not: DependencyNotReady, ServiceNotReady, "
-        "ApplyFailed, ImagePullFailed, CrashLooping.")
+        "ApplyFailed, ImagePullFailed, ContainerCreateFailed, CrashLooping.")
     message: str = Field("", description="What the service waits for, if not ready.")
     restarts: int = Field(0, description="Container restarts in the service's current pods.")
     last_termination_reason: str | None = Field(

@@ -1,9 +1,10 @@
 """PURE facts about one service's pods: restarts, the last termination, and whether the
 service is stuck in a way that waiting will not fix (an image that keeps failing to pull,
-a container crash-looping) so that the environment fails early instead of at readyTimeout.
+a container the kubelet keeps refusing to create, a container crash-looping) so that the
+environment fails early instead of at readyTimeout.
 
-Only counts, reasons and exit codes are read: never a container's environment, its
-termination message or its logs, which may quote data.
+Only counts, reasons, exit codes and the kubelet's own waiting messages are read: never a
+container's environment, its termination message or its logs, which may quote data.
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ from devenv_operator.reasons import Reason
 PULL_FAILING = frozenset({"ErrImagePull", "ImagePullBackOff"})
 # Waiting reasons that no retry will fix: the spec must change.
 HOPELESS = frozenset({"InvalidImageName"})
+# Waiting reasons of a container the kubelet cannot create from its spec (an image whose
+# user is root under runAsNonRoot, a user name runAsNonRoot cannot verify). Given the same
+# grace as a failing pull: a ConfigMap seeded in the same run may still be on its way.
+CREATE_FAILING = frozenset({"CreateContainerConfigError", "CreateContainerError"})
 # A container that restarted often counts as crash-looping until it has stayed up this long
 # (without it, a crash loop between two crashes would look like a recovery).
 CRASH_SETTLE = timedelta(seconds=30)
@@ -39,7 +44,7 @@ class PodFacts:
     restarts: int = 0
     last_termination_reason: str | None = None
     last_exit_code: int | None = None
-    stuck_reason: str | None = None  # ImagePullFailed or CrashLooping
+    stuck_reason: str | None = None  # ImagePullFailed, ContainerCreateFailed, CrashLooping
     stuck_message: str = ""
 
 
@@ -79,16 +84,40 @@ def _crash_looping(cs: Mapping[str, Any], now: datetime, restarts: int) -> bool:
     return True  # waiting (CrashLoopBackOff) or terminated
 
 
-def _pull_failing_for(pod: Mapping[str, Any], cs: Mapping[str, Any],
-                      now: datetime) -> timedelta | None:
-    """How long this container has been failing to pull its image (None: it is not)."""
+def _waiting_for(pod: Mapping[str, Any], cs: Mapping[str, Any], now: datetime,
+                 reasons: frozenset[str]) -> timedelta | None:
+    """How long this container has been waiting for one of ``reasons`` (None: it is not)."""
     waiting = (cs.get("state") or {}).get("waiting") or {}
-    if waiting.get("reason") not in PULL_FAILING:
+    if waiting.get("reason") not in reasons:
         return None
     # Since it last ran, or else since its pod was created.
     last = ((cs.get("lastState") or {}).get("terminated") or {}).get("finishedAt")
     since = _parse(last) or _parse((pod.get("metadata") or {}).get("creationTimestamp"))
     return max(now - since, timedelta(0)) if since else timedelta(0)
+
+
+def _stuck(pod: Mapping[str, Any], cs: Mapping[str, Any], now: datetime,
+           rules: FailFast) -> tuple[str, str] | None:
+    """(reason, message) when this container is stuck for good, else None."""
+    name = str(cs.get("name", ""))
+    waiting = (cs.get("state") or {}).get("waiting") or {}
+    pulling = _waiting_for(pod, cs, now, PULL_FAILING)
+    if waiting.get("reason") in HOPELESS or (
+            pulling is not None and pulling >= rules.image_pull_after):
+        return Reason.IMAGE_PULL_FAILED, (f"image {cs.get('image', '')} of container {name} "
+                                          f"cannot be pulled ({waiting.get('reason')})")
+    creating = _waiting_for(pod, cs, now, CREATE_FAILING)
+    if creating is not None and creating >= rules.image_pull_after:
+        detail = str(waiting.get("message") or "")[:300]
+        return Reason.CONTAINER_CREATE_FAILED, (
+            f"container {name} cannot be created ({waiting.get('reason')})"
+            + (f": {detail}" if detail else ""))
+    if _crash_looping(cs, now, rules.crash_loop_restarts):
+        exit_code = next((t.get("exitCode") for t in _terminations(cs)), None)
+        return Reason.CRASH_LOOPING, (
+            f"container {name} restarted {int(cs.get('restartCount') or 0)} times"
+            + (f", last exit code {exit_code}" if exit_code is not None else ""))
+    return None
 
 
 def facts(pods: Sequence[Mapping[str, Any]], now: datetime, rules: FailFast) -> PodFacts:
@@ -98,28 +127,14 @@ def facts(pods: Sequence[Mapping[str, Any]], now: datetime, rules: FailFast) -> 
     stuck: tuple[str, str] | None = None
     for pod in pods:
         for cs in _containers(pod):
-            name = str(cs.get("name", ""))
-            count = int(cs.get("restartCount") or 0)
-            restarts += count
+            restarts += int(cs.get("restartCount") or 0)
             for terminated in _terminations(cs):
                 when = _parse(terminated.get("finishedAt")) or datetime.min.replace(
                     tzinfo=now.tzinfo)
                 if latest is None or when > latest[0]:
                     latest = (when, terminated)
-            if stuck is not None:
-                continue
-            waiting = (cs.get("state") or {}).get("waiting") or {}
-            failing = _pull_failing_for(pod, cs, now)
-            if waiting.get("reason") in HOPELESS or (
-                    failing is not None and failing >= rules.image_pull_after):
-                stuck = (Reason.IMAGE_PULL_FAILED, (
-                    f"image {cs.get('image', '')} of container {name} cannot be pulled "
-                    f"({waiting.get('reason')})"))
-            elif _crash_looping(cs, now, rules.crash_loop_restarts):
-                exit_code = next((t.get("exitCode") for t in _terminations(cs)), None)
-                stuck = (Reason.CRASH_LOOPING, (
-                    f"container {name} restarted {count} times"
-                    + (f", last exit code {exit_code}" if exit_code is not None else "")))
+            if stuck is None:
+                stuck = _stuck(pod, cs, now, rules)
     last = latest[1] if latest else {}
     exit_code = last.get("exitCode")
     return PodFacts(

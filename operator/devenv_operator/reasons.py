@@ -68,6 +68,7 @@ class Reason(StrEnum):
     NOT_STALLED = "NotStalled"
     IMAGE_PULL_FAILED = "ImagePullFailed"
     CRASH_LOOPING = "CrashLooping"
+    CONTAINER_CREATE_FAILED = "ContainerCreateFailed"
     # Why a whole run failed (condition Reconciled); the run is retried with backoff.
     FORBIDDEN = "Forbidden"
     API_ERROR = "ApiError"
@@ -80,11 +81,12 @@ FAILED = frozenset({
     Reason.SECRET_NOT_COPYABLE, Reason.READY_TIMEOUT, Reason.APPLY_FAILED,
     Reason.POLICY_VIOLATION, Reason.CLASS_NOT_FOUND, Reason.TEMPLATE_NOT_FOUND,
     Reason.PARAMETER_INVALID, Reason.TEMPLATE_INVALID, Reason.IMAGE_PULL_FAILED,
-    Reason.CRASH_LOOPING,
+    Reason.CRASH_LOOPING, Reason.CONTAINER_CREATE_FAILED,
 })
 # Failed reasons that may clear by themselves (the cause goes away): re-checked often.
-RECOVERABLE = frozenset({Reason.READY_TIMEOUT, Reason.IMAGE_PULL_FAILED, Reason.CRASH_LOOPING})
+RECOVERABLE = frozenset({Reason.READY_TIMEOUT, Reason.IMAGE_PULL_FAILED, Reason.CRASH_LOOPING,
+                         Reason.CONTAINER_CREATE_FAILED})
 # Service reasons that fail the environment early (pods.FailFast thresholds passed).
-STUCK = (Reason.IMAGE_PULL_FAILED, Reason.CRASH_LOOPING)
+STUCK = (Reason.IMAGE_PULL_FAILED, Reason.CONTAINER_CREATE_FAILED, Reason.CRASH_LOOPING)
 # Why a whole run failed; the run is retried with backoff.
 RUN_FAILURE = (Reason.FORBIDDEN, Reason.API_ERROR, Reason.RECONCILE_ERROR)

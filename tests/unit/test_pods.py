@@ -97,6 +97,35 @@ def test_an_invalid_image_name_is_stuck_at_once() -> None:
     assert found.stuck_reason == "ImagePullFailed"
 
 
+ROOT_REFUSED = ("container has runAsNonRoot and image will run as root (pod: "
+                '"db-5d_dev-pr-1(uid)", container: db)')
+
+
+def test_a_container_the_kubelet_keeps_refusing_to_create_is_stuck_after_the_threshold(
+) -> None:
+    refused = {"name": "db", "image": "postgres:16", "restartCount": 0, "state": {"waiting": {
+        "reason": "CreateContainerConfigError", "message": ROOT_REFUSED}}}
+    pods = [pod(refused, created=0)]
+    assert facts(pods, T0 + timedelta(seconds=119), RULES).stuck_reason is None
+    stuck = facts(pods, T0 + timedelta(seconds=120), RULES)
+    assert stuck.stuck_reason == "ContainerCreateFailed"
+    assert "container db cannot be created (CreateContainerConfigError)" in stuck.stuck_message
+    assert "image will run as root" in stuck.stuck_message  # the kubelet says why
+
+
+def test_a_container_refused_at_create_fails_the_environment_early() -> None:
+    refused = {"name": "db", "image": "postgres:16", "restartCount": 0, "state": {"waiting": {
+        "reason": "CreateContainerConfigError", "message": ROOT_REFUSED}}}
+    deployment = {"metadata": {"generation": 1, "creationTimestamp": at(0)},
+                  "status": {"observedGeneration": 1, "replicas": 1}}
+    observed = Observation(generation=1, created_at=T0, namespace="dev-pr-1",
+                           namespace_state="ready", services=[ServiceObservation(
+                               "db", 1, deployment, pods=[pod(refused)], pods_seen=True)])
+    result = computed(observed, {}, T0 + timedelta(minutes=3))
+    assert result["phase"] == "Failed"
+    assert result["conditions"][0]["reason"] == "ContainerCreateFailed"
+
+
 def test_a_crash_loop_is_stuck_at_the_restart_threshold() -> None:
     now = T0 + timedelta(minutes=1)
     assert facts([pod(crashing(restarts=2))], now, RULES).stuck_reason is None
