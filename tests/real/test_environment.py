@@ -133,6 +133,12 @@ def test_a_service_routes_to_its_pod_from_another_pod(
     assert " 200 " in out.splitlines()[0], out
 
 
+# The capabilities Pod Security baseline allows, by their numbers in linux/capability.h:
+# CHOWN 0, DAC_OVERRIDE 1, FOWNER 3, FSETID 4, KILL 5, SETGID 6, SETUID 7, SETPCAP 8,
+# NET_BIND_SERVICE 10, SYS_CHROOT 18, MKNOD 27, AUDIT_WRITE 29, SETFCAP 31.
+BASELINE_MASK = sum(1 << n for n in (0, 1, 3, 4, 5, 6, 7, 8, 10, 18, 27, 29, 31))
+
+
 def test_hardened_pods_run_on_a_real_node(env: dict[str, Any], kubectl: Kubectl) -> None:
     # Under the default class from deploy/classes/: its Pod Security level, quota and limits.
     namespace = get(kubectl, "namespace", env["ns"]) or {}
@@ -148,11 +154,14 @@ def test_hardened_pods_run_on_a_real_node(env: dict[str, Any], kubectl: Kubectl)
         assert ctx["allowPrivilegeEscalation"] is False
         assert ctx["capabilities"]["drop"] == ["ALL"]
         assert pod["status"]["containerStatuses"][0]["ready"] is True
-    # The kernel enforces it: no capabilities, a seccomp filter, no new privileges, no token.
+    # The kernel enforces it: only baseline's capabilities can ever be held (the bounding
+    # set; NET_RAW not among them), a seccomp filter, no new privileges, no token.
     status = kubectl("exec", "-n", env["ns"], "deploy/api", "--",
                      "cat", "/proc/1/status").stdout
     fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-    assert int(fields["CapEff"].strip(), 16) == 0
+    assert int(fields["CapBnd"].strip(), 16) == BASELINE_MASK
+    assert int(fields["CapEff"].strip(), 16) & ~BASELINE_MASK == 0
+    assert not int(fields["CapBnd"].strip(), 16) & (1 << 13)  # CAP_NET_RAW
     assert fields["Seccomp"].strip() == "2"
     assert fields["NoNewPrivs"].strip() == "1"
     token = kubectl("exec", "-n", env["ns"], "deploy/api", "--", "ls",
