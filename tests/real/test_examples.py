@@ -94,3 +94,29 @@ def test_a_root_image_under_a_class_without_root_fails_early_saying_why(
     finally:
         delete_env(kubectl, name)
         kubectl("delete", "devenvironmentclass", cls, "--ignore-not-found", "--wait=false")
+
+
+def test_the_restricted_class_runs_postgres_as_its_own_uid(
+    installed: dict[str, float], kubectl: Kubectl, real_cluster: RealCluster
+) -> None:
+    """Pod Security restricted on real containers: no capability at all, not root; the
+    postgres image starts straight as uid 999 when the service says so, and serves."""
+    name = unique("restricted-pg")
+    apply(kubectl, manifest(name, className="restricted", services=[
+        {"name": "db", "image": "postgres:16", "ports": [{"name": "pg", "port": 5432}],
+         "env": [{"name": "POSTGRES_PASSWORD", "value": "not-a-secret"}],
+         "securityContext": {"runAsUser": 999, "runAsGroup": 999, "fsGroup": 999},
+         "readinessProbe": {"tcpSocket": {"port": 5432}, "periodSeconds": 1}}]))
+    try:
+        ready = wait_ready(kubectl, name, timeout=180)
+        ns = ready["status"]["namespace"]
+        namespace = get(kubectl, "namespace", ns) or {}
+        assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == (
+            "restricted")
+        status = kubectl("exec", "-n", ns, "deploy/db", "--", "cat", "/proc/1/status").stdout
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        assert fields["Uid"].split()[0] == "999"
+        assert int(fields["CapBnd"].strip(), 16) == 0  # every capability dropped
+        assert ready["status"]["services"][0]["restarts"] == 0
+    finally:
+        delete_env(kubectl, name)
