@@ -20,7 +20,6 @@ from devenv_operator.records import EnvRecord, Records, Source
 from devenv_operator.settings import Settings
 from devenv_operator.transitions import Event
 
-Clock = Callable[[], datetime]
 NO_EXPIRY = lifecycle.Expiry(None, None)
 UNCHECKED = builders.Validated(None, None)
 UNRESOLVED = classes.Resolved(None, None)
