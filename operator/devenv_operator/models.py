@@ -45,6 +45,7 @@ from devenv_operator.seeds import (
     SecretSeed,
     SecretSource,
 )
+from devenv_operator.volumes import EmptyDir, Volume
 from devenv_operator.workloads import (
     MAX_SERVICES,
     Capabilities,
@@ -75,12 +76,13 @@ __all__ = [
     "DNS_LABEL", "DNS_SUBDOMAIN", "DURATION", "EARLIEST", "ENV_NAME", "GROUP", "KIND", "LATEST",
     "MAX_DURATION", "MAX_NAME", "MAX_SERVICES", "PHASES", "PLURAL", "PORT_NAME", "QUANTITY_RE",
     "SHORT_NAMES", "SINGULAR", "VERSION", "Capabilities", "Condition", "Config", "ConfigMapSeed",
-    "DevEnvironmentSpec", "DevEnvironmentStatus", "EndpointStatus", "EnvFromSource", "EnvVar",
-    "EnvVarSource", "ExecAction", "FieldRef", "GRPCAction", "GenerateSpec", "HTTPGetAction",
-    "HTTPHeader", "IntOrString", "KeySelector", "LivenessProbe", "LocalRef", "Model", "Phase",
-    "Probe", "Quantity", "ResourceFieldRef", "Resources", "SecretSeed", "SecretSource",
-    "SecurityContext", "Service", "ServiceName", "ServicePort", "ServiceStatus", "TCPSocketAction",
-    "TemplateRef", "TemplateStatusRef", "bounded_duration", "format_duration", "parse_duration",
+    "DevEnvironmentSpec", "DevEnvironmentStatus", "EmptyDir", "EndpointStatus", "EnvFromSource",
+    "EnvVar", "EnvVarSource", "ExecAction", "FieldRef", "GRPCAction", "GenerateSpec",
+    "HTTPGetAction", "HTTPHeader", "IntOrString", "KeySelector", "LivenessProbe", "LocalRef",
+    "Model", "Phase", "Probe", "Quantity", "ResourceFieldRef", "Resources", "SecretSeed",
+    "SecretSource", "SecurityContext", "Service", "ServiceName", "ServicePort", "ServiceStatus",
+    "TCPSocketAction", "TemplateRef", "TemplateStatusRef", "Volume", "bounded_duration",
+    "format_duration", "parse_duration",
 ]
 
 GROUP = "shipit.dev"
@@ -190,6 +192,11 @@ class DevEnvironmentSpec(Model):
         if len(set(names)) != len(names):
             raise ValueError("services: names must be unique")
         known = set(names)
+        claims = [claim for s in self.services for claim, _ in s.claims()]
+        clash = sorted({c for c in claims if claims.count(c) > 1})
+        if clash:
+            raise ValueError(f"services: persistent volumes would share the claim name "
+                             f"{', '.join(clash)} (<service>-<volume>); rename one")
         for service in self.services:
             for dep in service.depends_on or []:
                 if dep == service.name:

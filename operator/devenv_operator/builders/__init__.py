@@ -30,7 +30,11 @@ from devenv_operator.builders.namespace import (
     namespace_ownership,
     owned_by,
 )
-from devenv_operator.builders.services import build_deployment, build_service
+from devenv_operator.builders.services import (
+    build_deployment,
+    build_service,
+    build_volume_claims,
+)
 from devenv_operator.builders.tenancy import build_class_objects
 from devenv_operator.builders.validate import Validated, validate
 
@@ -51,6 +55,7 @@ __all__ = [
     "build_namespace",
     "build_secrets",
     "build_service",
+    "build_volume_claims",
     "child_labels",
     "copy_sources",
     "creation_order",
