@@ -39,9 +39,9 @@ class EmptyDir(Model):
     size_limit: Size | None = Field(
         None, description="Most the directory may hold, e.g. 64Mi; the pod is evicted past "
         "it. Absent: no limit beyond the node's.")
-    medium: Literal["", "Memory"] | None = Field(
-        None, description="Memory: a tmpfs (counts against the container's memory limit). Absent "
-        "or empty: the node's disk.")
+    medium: Literal["Memory"] | None = Field(
+        None, description="Memory: a tmpfs (counts against the container's memory limit). Absent: "
+        "the node's disk.")
 
     @field_validator("size_limit")
     @classmethod

@@ -113,11 +113,14 @@ def test_the_class_caps_each_volume_the_total_and_the_count() -> None:
     assert broken(two, maxVolumeSize="6Gi", maxTotal="11Gi", maxVolumes=2) == []
     (size,) = broken(two, maxVolumeSize="5Gi")
     assert size.rule == "storage.maxVolumeSize"
-    assert "volume data asks for 6Gi" in size.message and "5Gi per volume" in size.message
+    assert "volume data asks for 6Gi" in size.message
+    assert "5Gi per volume" in size.message
     (total,) = broken(two, maxTotal="10Gi")
-    assert total.rule == "storage.maxTotal" and "6Gi + 5Gi" in total.message
+    assert total.rule == "storage.maxTotal"
+    assert "6Gi + 5Gi" in total.message
     (count,) = broken(two, maxVolumes=1)
-    assert count.rule == "storage.maxVolumes" and "2 persistent volumes" in count.message
+    assert count.rule == "storage.maxVolumes"
+    assert "2 persistent volumes" in count.message
     assert broken(spec(service(RUN)), maxVolumes=0) == []  # emptyDir is no claim
 
 
