@@ -48,7 +48,7 @@ def db(*volumes: dict[str, Any]) -> dict[str, Any]:
     ({"name": "v", "mountPath": "/x", "emptyDir": {"medium": "HugePages"}}, "medium"),
 ])
 def test_a_bad_volume_is_refused_at_apply_with_a_message(
-        kubectl: Kubectl, volume: dict[str, Any], words: str) -> None:
+        kubectl: Kubectl, crds: None, volume: dict[str, Any], words: str) -> None:
     obj = manifest(unique("badvol"), services=[db(volume)])
     proc = apply(kubectl, obj, check=False)
     assert proc.returncode != 0, volume
@@ -56,14 +56,16 @@ def test_a_bad_volume_is_refused_at_apply_with_a_message(
     assert get(kubectl, "devenvironment", obj["metadata"]["name"]) is None
 
 
-def test_two_volumes_on_one_mount_path_are_refused_at_apply(kubectl: Kubectl) -> None:
+def test_two_volumes_on_one_mount_path_are_refused_at_apply(kubectl: Kubectl,
+                                                           crds: None) -> None:
     obj = manifest(unique("badvol"), services=[db(DATA, {**RUN, "mountPath": DATA["mountPath"]})])
     proc = apply(kubectl, obj, check=False)
     assert proc.returncode != 0
     assert "every volume needs its own mountPath" in proc.stderr, proc.stderr
 
 
-def test_volumes_and_storage_are_in_the_served_crds_and_explained(kubectl: Kubectl) -> None:
+def test_volumes_and_storage_are_in_the_served_crds_and_explained(kubectl: Kubectl,
+                                                                 crds: None) -> None:
     crd = get(kubectl, "crd", "devenvironments.shipit.dev") or {}
     schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     volume = schema["properties"]["spec"]["properties"]["services"]["items"]["properties"][
