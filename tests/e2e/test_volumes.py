@@ -166,7 +166,7 @@ def test_the_class_policy_refuses_more_storage_at_apply(
         kubectl: Kubectl, running_operator: Operator, names: list[str],
         make_class: Any) -> None:
     policy = ROOT / "deploy" / "admission" / "class-policy.yaml"
-    cls = make_class(storage=STORAGE)
+    cls = make_class(storage=STORAGE, limits={"maxServices": 3, "maxReplicas": 2})
     kubectl("apply", "-f", str(policy))
     try:
         def refusal(volumes: list[dict[str, Any]]) -> str:
@@ -183,5 +183,12 @@ def test_the_class_policy_refuses_more_storage_at_apply(
             assert f"class {cls}" in error, error
         # Within the class, an emptyDir besides: accepted.
         assert refusal([{**DATA, "size": "2Gi"}, RUN]) == ""
+        # An environment of a template names no services of its own: the class's rules
+        # (maxServices, storage...) leave it to the operator, and it is not refused.
+        obj = manifest(unique("celtpl"), className=cls, templateRef={"name": "any"})
+        del obj["spec"]["services"]
+        proc = kubectl("apply", "--dry-run=server", "-f", "-", check=False,
+                       input=json.dumps(obj))
+        assert proc.returncode == 0, proc.stderr
     finally:
         kubectl("delete", "-f", str(policy), "--ignore-not-found")

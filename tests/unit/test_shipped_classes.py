@@ -27,6 +27,11 @@ def shipped(name: str) -> dict[str, Any]:
     return found
 
 
+# The volume types Pod Security restricted allows (baseline: all but hostPath).
+RESTRICTED_VOLUMES = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral",
+                      "persistentVolumeClaim", "projected", "secret"}
+
+
 def pod(class_name: str, *services: dict[str, Any]) -> dict[str, Any]:
     policy = classes.DevEnvironmentClassSpec.model_validate(shipped(class_name)["spec"])
     spec = models.DevEnvironmentSpec.model_validate(
@@ -39,8 +44,12 @@ def pod(class_name: str, *services: dict[str, Any]) -> dict[str, Any]:
 
 def level_problems(level: str, spec: dict[str, Any]) -> list[str]:
     """What Pod Security ``level`` would refuse in this pod spec (the checks that the
-    operator's hardening decides; volumes and host paths are never set by it)."""
+    operator's hardening and a service's volumes decide)."""
     problems = []
+    for volume in spec.get("volumes") or []:
+        kinds = set(volume) - {"name"}
+        if kinds - RESTRICTED_VOLUMES:
+            problems.append(f"volume {volume['name']}: {sorted(kinds)}")
     if spec.get("hostNetwork") or spec.get("hostPID") or spec.get("hostIPC"):
         problems.append("host namespaces")
     allowed = BASELINE_CAPABILITIES if level == "baseline" else RESTRICTED_CAPABILITIES
@@ -101,6 +110,11 @@ def test_the_restricted_class_passes_restricted_and_the_default_class_would_not(
     bound = pod("restricted", {"name": "web", "image": "nginx:1.27", "securityContext": {
         "runAsUser": 101, "capabilities": {"add": ["NET_BIND_SERVICE"]}}})
     assert level_problems("restricted", bound) == []
+    stateful = pod("restricted", {"name": "db", "image": "postgres:16", "volumes": [
+        {"name": "data", "mountPath": "/var/lib/postgresql/data", "size": "1Gi"},
+        {"name": "run", "mountPath": "/var/run/postgresql", "emptyDir": {}}]})
+    assert [v["name"] for v in stateful["volumes"]] == ["data", "run"]
+    assert level_problems("restricted", stateful) == []  # claims and emptyDirs only
 
 
 def test_the_restricted_class_refuses_what_restricted_would_refuse_naming_its_needs() -> None:
