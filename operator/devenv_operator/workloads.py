@@ -31,6 +31,7 @@ from devenv_operator.fields import (
 )
 
 MAX_SERVICES = 50
+MAX_JOBS = 20  # spec.jobs (the jobs module, which builds on this one)
 
 ServiceName = Annotated[str, Field(max_length=63, pattern=DNS1035_LABEL)]
 
@@ -320,8 +321,9 @@ class Service(Model):
         "class's workloadSecurity allows (allowRoot, allowedCapabilities).",
     )
     depends_on: list[ServiceName] | None = Field(
-        None, max_length=MAX_SERVICES - 1, json_schema_extra=SET_LIST,
-        description="Services that must be Available before this one is created.",
+        None, max_length=MAX_SERVICES + MAX_JOBS - 1, json_schema_extra=SET_LIST,
+        description="Services that must be Available, and jobs (spec.jobs) that must have "
+        "completed, before this one is created.",
     )
 
     @field_validator("resources")

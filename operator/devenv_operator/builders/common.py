@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from devenv_operator import classes, models
@@ -16,6 +17,9 @@ OWNER_LABEL = "shipit.dev/owner"
 OWNER_ANNOTATION = "shipit.dev/owner"
 HASH_ANNOTATION = "shipit.dev/applied-hash"
 CLASS_LABEL = "shipit.dev/class"
+# On a DevEnvironment: rerun.shipit.dev/<job> = a nonce (kubectl devenv rerun-job sets a
+# timestamp). It is part of the job's rendered spec, so a new value makes a new Job.
+RERUN_PREFIX = "rerun.shipit.dev/"
 # On the Namespace: the UID of the DevEnvironment that created it. It outlives the
 # ownerReference, which an orphaning delete strips before teardown runs.
 UID_ANNOTATION = "shipit.dev/environment-uid"
@@ -41,6 +45,9 @@ class Env:
     class_name: str | None = None
     policy: classes.DevEnvironmentClassSpec = UNCLASSED
     pull_secrets: tuple[str, ...] = ()
+    # Reruns asked for (``kubectl devenv rerun-job``): job name -> the nonce of the latest
+    # request, from the DevEnvironment's rerun.shipit.dev/<job> annotations.
+    reruns: Mapping[str, str] = field(default_factory=dict)
 
     def owner_reference(self) -> dict[str, Any]:
         return {
@@ -90,3 +97,9 @@ def metadata(env: Env, name: str, service: str | None = None) -> dict[str, Any]:
     if annotations:
         meta["annotations"] = annotations
     return meta
+
+
+def reruns_of(annotations: Mapping[str, str]) -> dict[str, str]:
+    """The reruns asked for on a DevEnvironment: job name -> nonce."""
+    return {key.removeprefix(RERUN_PREFIX): str(value) for key, value in annotations.items()
+            if key.startswith(RERUN_PREFIX) and len(key) > len(RERUN_PREFIX)}
