@@ -38,6 +38,9 @@ from devenv_operator.workloads import (
 # the job-name label of its pods (63 characters at most): 52 + 1 + 10.
 MAX_JOB_NAME = 52
 DEFAULT_BACKOFF_LIMIT = 1
+# On a DevEnvironment: rerun.shipit.dev/<job> = a nonce (``kubectl devenv rerun-job`` writes
+# the time). It is part of the job's rendered spec, so a new value makes a new Job.
+RERUN_PREFIX = "rerun.shipit.dev/"
 
 WorkloadName = Annotated[str, Field(max_length=63, pattern=DNS1035_LABEL)]
 

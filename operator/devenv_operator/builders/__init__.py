@@ -10,7 +10,6 @@ from devenv_operator.builders.common import (
     MANAGED_BY_LABEL,
     MANAGED_BY_VALUE,
     NAME_LABEL,
-    RERUN_PREFIX,
     UNCLASSED,
     Env,
     child_labels,
@@ -36,6 +35,7 @@ from devenv_operator.builders.namespace import (
 from devenv_operator.builders.services import build_deployment, build_service
 from devenv_operator.builders.tenancy import build_class_objects
 from devenv_operator.builders.validate import Validated, validate
+from devenv_operator.jobs import RERUN_PREFIX
 
 __all__ = [
     "COPYABLE_LABEL",

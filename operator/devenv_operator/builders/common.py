@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from devenv_operator import classes, models
+from devenv_operator.jobs import RERUN_PREFIX
 
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY_VALUE = "devenv-operator"
@@ -17,9 +18,6 @@ OWNER_LABEL = "shipit.dev/owner"
 OWNER_ANNOTATION = "shipit.dev/owner"
 HASH_ANNOTATION = "shipit.dev/applied-hash"
 CLASS_LABEL = "shipit.dev/class"
-# On a DevEnvironment: rerun.shipit.dev/<job> = a nonce (kubectl devenv rerun-job sets a
-# timestamp). It is part of the job's rendered spec, so a new value makes a new Job.
-RERUN_PREFIX = "rerun.shipit.dev/"
 # On the Namespace: the UID of the DevEnvironment that created it. It outlives the
 # ownerReference, which an orphaning delete strips before teardown runs.
 UID_ANNOTATION = "shipit.dev/environment-uid"

@@ -15,9 +15,10 @@ import json
 from typing import Any
 
 from devenv_operator import models
-from devenv_operator.builders.common import RERUN_PREFIX, Env, child_labels, metadata
+from devenv_operator.builders.common import Env, child_labels, metadata
 from devenv_operator.builders.services import container, security
 from devenv_operator.builders.tenancy import pod_security
+from devenv_operator.jobs import RERUN_PREFIX
 
 HASH_LENGTH = 10
 # The pod template's annotation with the nonce of the latest rerun asked for.
