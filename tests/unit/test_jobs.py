@@ -310,3 +310,15 @@ def test_a_template_declares_jobs_with_parameters_and_an_environment_overrides_t
                               {"apiImage": "registry.example.com/shop/api:7"})
     assert isinstance(broken, templates.RenderError)
     assert broken.reason == Reason.TEMPLATE_INVALID
+
+
+def test_the_jobs_step_is_timed_when_every_job_completed() -> None:
+    from devenv_operator import transitions
+
+    before = written(observed(JobObservation("migrate", "migrate-abc", job(active=1))))
+    after = written(observed(JobObservation("migrate", "migrate-abc",
+                                            job("Complete", succeeded=1))),
+                    now=T0 + timedelta(seconds=9), previous=before)
+    ready_after, steps = transitions.timings(before, after, T0 + timedelta(seconds=9))
+    assert steps == {"jobs": 9.0}
+    assert ready_after == 9.0
