@@ -322,3 +322,26 @@ def test_the_jobs_step_is_timed_when_every_job_completed() -> None:
     ready_after, steps = transitions.timings(before, after, T0 + timedelta(seconds=9))
     assert steps == {"jobs": 9.0}
     assert ready_after == 9.0
+
+
+def pulling_pod(since: str) -> dict[str, Any]:
+    return {"metadata": {"name": "migrate-abc-x", "creationTimestamp": since},
+            "status": {"containerStatuses": [{"name": "migrate", "image": "nope/api:1",
+                                              "state": {"waiting": {
+                                                  "reason": "ImagePullBackOff"}}}]}}
+
+
+def test_a_job_whose_image_keeps_failing_to_pull_fails_early_like_a_service() -> None:
+    pods = (pulling_pod("2026-12-07T09:00:00Z"),)
+    early = written(observed(JobObservation("migrate", "migrate-abc", job(active=1),
+                                            pods=pods)), now=T0 + timedelta(seconds=30))
+    assert early["jobs"][0]["reason"] == Reason.JOB_RUNNING  # not yet: within the grace
+    assert early["phase"] == Phase.PROVISIONING
+    late = written(observed(JobObservation("migrate", "migrate-abc", job(active=1),
+                                           pods=pods)), now=T0 + timedelta(minutes=3))
+    entry = late["jobs"][0]
+    assert (entry["state"], entry["reason"]) == ("Running", Reason.IMAGE_PULL_FAILED)
+    assert late["phase"] == Phase.FAILED
+    ready = cond(late, Condition.READY)
+    assert ready["reason"] == Reason.IMAGE_PULL_FAILED
+    assert ready["message"].startswith("Job migrate: ImagePullFailed: image nope/api:1")

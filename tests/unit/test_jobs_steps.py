@@ -140,3 +140,23 @@ def test_a_log_that_cannot_be_read_says_so_and_is_not_asked_for_again(world: Wor
     assert "(log unavailable: kubelet did not answer)" in outcome.status["jobs"][0]["message"]
     again(world)
     assert len(world.api.served("logs")) == 1
+
+
+def test_the_pods_of_a_job_that_runs_late_are_read_and_say_why(world: World) -> None:
+    world.reconcile(world.environment(services=SERVICES[:1], jobs=JOBS))
+    settle(world, kube.DEPLOYMENT, "db", AVAILABLE)
+    again(world)
+    (name,) = jobs_in(world)
+    settle(world, kube.JOB, name, {"active": 1})
+    lists = len([r for r in world.api.served("list") if r.kind == "Pod"])
+    again(world)  # one second old: not late, its pods are not read
+    assert len([r for r in world.api.served("list") if r.kind == "Pod"]) == lists
+    world.api.seed(kube.POD, {"metadata": {
+        "name": f"{name}-a", "namespace": NS, "creationTimestamp": "2026-12-01T09:00:00Z",
+        "labels": {"shipit.dev/environment": "pr-1", "batch.kubernetes.io/job-name": name}},
+        "status": {"containerStatuses": [{"name": "migrate", "image": "api:1", "state": {
+            "waiting": {"reason": "ErrImagePull"}}}]}})
+    world.now += timedelta(minutes=3)
+    outcome = again(world)
+    assert outcome.status["jobs"][0]["reason"] == Reason.IMAGE_PULL_FAILED
+    assert outcome.status["conditions"][0]["reason"] == Reason.IMAGE_PULL_FAILED

@@ -260,7 +260,7 @@ def compute(obs: Observation, previous: Mapping[str, Any], now: datetime) -> Env
     """The new status. ``previous`` is the current ``.status`` (possibly empty)."""
     before = {s.get("name"): s for s in previous.get("services") or []}
     services = [service_status(s, before.get(s.name), now, obs.fail_fast) for s in obs.services]
-    jobs = [job_status(j) for j in obs.jobs]
+    jobs = [job_status(j, now, obs.fail_fast) for j in obs.jobs]
     started = provisioning_started(obs, previous, now)
     already_ready = (previous.get("observedGeneration") == obs.generation
                      and bool(previous.get("readyAt")))

@@ -3,15 +3,19 @@
 A job is Pending (waiting for its dependencies, or for its pod), Running, Complete or
 Failed, as its Job's own status says (conditions Complete and Failed, the counts of its
 pods). A failed job fails the environment (``JobFailed``); its entry carries the last
-lines of the failed container's log, which the reconcile read once, at the failure.
+lines of the failed container's log, which the reconcile read once, at the failure. A job
+whose pod is stuck for good (``pods.facts``: ImagePullFailed, ContainerCreateFailed) fails
+it early too, with that reason, as a service does.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
-from devenv_operator.reasons import Condition, Reason
+from devenv_operator.pods import FailFast, facts
+from devenv_operator.reasons import STUCK, Condition, Reason
 from devenv_operator.status.observe import JobObservation
 
 # A failed job's log in its status, at most (the user's own output, shown as it is).
@@ -63,8 +67,19 @@ def _pending(obs: JobObservation, out: dict[str, Any]) -> dict[str, Any]:
     return {**out, "reason": Reason.JOB_PENDING, "message": "not created yet"}
 
 
-def job_status(obs: JobObservation) -> dict[str, Any]:
-    """One entry of ``status.jobs``."""
+def _stuck(obs: JobObservation, out: dict[str, Any], now: datetime,
+           rules: FailFast) -> dict[str, Any] | None:
+    """The entry of a job whose pod is stuck for good (ImagePullFailed, ...), else None."""
+    found = facts(obs.pods, now, rules) if obs.pods else None
+    if found is None or found.stuck_reason is None:
+        return None
+    return {**out, "reason": found.stuck_reason,
+            "message": f"{found.stuck_reason}: {found.stuck_message}"}
+
+
+def job_status(obs: JobObservation, now: datetime | None = None,
+               rules: FailFast | None = None) -> dict[str, Any]:
+    """One entry of ``status.jobs`` (``now`` and ``rules``: when its pods are stuck)."""
     out: dict[str, Any] = {"name": obs.name, "jobName": obs.job_name, "state": "Pending",
                            "attempts": 0, "message": ""}
     job = obs.job
@@ -84,9 +99,12 @@ def job_status(obs: JobObservation) -> dict[str, Any]:
             message += LOG_MARK + trim_log(obs.log)
         return {**out, "state": "Failed", "reason": Reason.JOB_FAILED, "message": message}
     if int(status.get("active") or 0) > 0:
-        return {**out, "state": "Running", "reason": Reason.JOB_RUNNING,
-                "message": f"running ({_plural(out['attempts'])})"}
-    return {**out, "reason": Reason.JOB_PENDING, "message": "waiting for its pod to start"}
+        out = {**out, "state": "Running", "reason": Reason.JOB_RUNNING,
+               "message": f"running ({_plural(out['attempts'])})"}
+    else:
+        out = {**out, "reason": Reason.JOB_PENDING, "message": "waiting for its pod to start"}
+    stuck = _stuck(obs, out, now, rules or FailFast()) if now is not None else None
+    return stuck or out
 
 
 def last_line(message: str) -> str:
@@ -110,6 +128,9 @@ def jobs_condition(jobs: Sequence[Mapping[str, Any]], timed_out: str | None
         line = last_line(failed["message"])
         return ctype, False, Reason.JOB_FAILED, (
             f"Job {failed['name']} {first}" + (f"; last log line: {line}" if line else ""))
+    stuck = next((j for j in waiting if j.get("reason") in STUCK), None)
+    if stuck is not None:
+        return ctype, False, stuck["reason"], f"Job {stuck['name']}: {stuck['message']}"
     detail = "; ".join(f"{j['name']}: {j['message']}" for j in waiting)
     if timed_out is not None:
         return ctype, False, Reason.READY_TIMEOUT, f"Not complete after {timed_out}: {detail}"

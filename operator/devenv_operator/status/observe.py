@@ -89,6 +89,7 @@ class JobObservation:
     waiting_for: Sequence[str] = ()  # dependencies not yet ready (so it is not created)
     error: ApplyFailure | None = None  # the API server refused its Job
     log: str | None = None  # when it failed: the last lines of its failed container's log
+    pods: Sequence[Mapping[str, Any]] = ()  # read when it runs late (else not read)
 
 
 @dataclass(frozen=True)

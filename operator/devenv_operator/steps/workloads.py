@@ -5,8 +5,8 @@ its workloads are applied in parallel, and whether a dependency is ready is judg
 ``childkinds``: a Deployment rolled out, a Service applied, a Job complete) on what this
 run just applied. A workload whose dependencies are not ready yet, and that has no
 Deployment (a service) or no Job of its current spec (a job) yet, waits: it is not
-created. A job that failed has the last lines of its container's log read once
-(``steps.joblogs``).
+created. The pods of a job that runs late are read, and a job that failed has the last
+lines of its container's log read once (``steps.jobpods``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from devenv_operator import builders, childkinds, kinds, models, status
-from devenv_operator.steps import joblogs
+from devenv_operator.steps import jobpods
 from devenv_operator.steps.context import Context, Parts, Stop
 
 Applied = tuple[dict[str, Any] | None, status.ApplyFailure | None]
@@ -71,7 +71,8 @@ def workloads(parts: Parts, ctx: Context) -> Stop | None:
     recheck = status.worth_rechecking_pods(ctx.previous)
     if recheck or not all(found.ready[name] for name in services):
         services = parts.children.with_pods(env, services, ctx.now, always=recheck)
-    jobs = [joblogs.with_failure_log(parts, ctx, o) for o in found.jobs(spec)]
+    jobs = [jobpods.with_failure_log(parts, ctx, o)
+            for o in jobpods.with_pods(parts, ctx, found.jobs(spec))]
     ctx.obs = replace(ctx.obs, services=[services[s.name] for s in spec.services], jobs=jobs,
                       endpoints=[(s.name, p.port) for s in spec.services
                                  for p in s.ports or []])

@@ -1,4 +1,13 @@
-"""The last lines of a failed job's log: read once, when the failure is first seen.
+"""What a job's pods say: why one that runs late is stuck, and the last lines of a failed
+one's log.
+
+A job whose Job is not finished a few seconds after it was created has its pods read (one
+LIST for all such jobs of the environment) so that status can say what it waits for, and
+fail the environment early when its pod is stuck for good (an image that keeps failing to
+pull, a container the kubelet keeps refusing to create: ``pods.facts``, the thresholds of
+services), instead of at readyTimeout.
+
+The last lines of a failed job's log are read once, when the failure is first seen.
 
 A Job that failed for good (condition Failed) keeps its failed pods; the newest one's
 container log says why, and is what a user reading ``status.jobs[].message``, the
@@ -16,6 +25,7 @@ from dataclasses import replace
 from typing import Any
 
 from devenv_operator import builders, childkinds, errors, kube, status
+from devenv_operator.children import POD_LOOK_AFTER
 from devenv_operator.reasons import Reason
 from devenv_operator.status.jobs import LOG_MARK, MAX_LOG_LINES, failure_message
 from devenv_operator.steps.context import Context, Parts
@@ -23,6 +33,31 @@ from devenv_operator.transitions import Event
 
 JOB_NAME_LABEL = "batch.kubernetes.io/job-name"  # set by the Job controller on its pods
 LOG_TIMEOUT = 5.0  # seconds: the API server asks the node's kubelet
+
+
+def with_pods(parts: Parts, ctx: Context, jobs: list[status.JobObservation]
+              ) -> list[status.JobObservation]:
+    """The observations, with the pods of each job that is not finished and is late."""
+    late = [o for o in jobs if _late(o, ctx)]
+    if not late:
+        return jobs
+    env = ctx.environment()
+    pods: dict[str, list[dict[str, Any]]] = {}
+    for pod in parts.api.list(kube.POD, env.namespace,
+                              label_selector=f"{builders.ENVIRONMENT_LABEL}={env.name},"
+                                             f"{JOB_NAME_LABEL}"):
+        owner = (pod["metadata"].get("labels") or {}).get(JOB_NAME_LABEL, "")
+        pods.setdefault(owner, []).append(pod)
+    return [replace(o, pods=tuple(pods.get(o.job_name, []))) if o in late else o
+            for o in jobs]
+
+
+def _late(obs: status.JobObservation, ctx: Context) -> bool:
+    if obs.job is None or any(childkinds.job_condition(obs.job, c)
+                              for c in ("Complete", "Failed")):
+        return False
+    created = status.parse_time(obs.job["metadata"].get("creationTimestamp"))
+    return created is None or (ctx.now - created).total_seconds() >= POD_LOOK_AFTER
 
 
 def with_failure_log(parts: Parts, ctx: Context,
