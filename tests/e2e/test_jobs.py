@@ -147,6 +147,23 @@ def test_a_failing_job_fails_the_environment_at_once_and_wait_names_it(
     assert f"Last log lines of job migrate ({failed['jobName']}):" in proc.stdout
 
 
+def test_a_job_whose_image_cannot_be_pulled_fails_early_like_a_service(
+        kubectl: Kubectl, running_operator: Operator, names: list[str],
+        make_class: Any) -> None:
+    cls = make_class(failFast={"imagePullFailAfter": "5s"})
+    name = unique("jobpull")
+    names.append(name)
+    apply(kubectl, manifest(name, className=cls, services=[DB], jobs=[
+        {**MIGRATE, "image": "unpullable.invalid/shop/api:1"}]))
+    env = wait_reason(kubectl, name, "ImagePullFailed", timeout=90)
+    assert env["status"]["phase"] == "Failed"
+    message = condition(env, "Ready")["message"]
+    assert message.startswith("Job migrate: ImagePullFailed: image "
+                              "unpullable.invalid/shop/api:1"), message
+    assert condition(env, "JobsComplete")["reason"] == "ImagePullFailed"
+    assert status_job(env)["reason"] == "ImagePullFailed"
+
+
 def test_a_job_reruns_only_when_its_spec_changes_or_on_rerun_job(
         kubectl: Kubectl, running_operator: Operator, names: list[str], cli: Any) -> None:
     name = unique("rerun")
