@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from devenv_operator import builders, models
+from devenv_operator import builders, classes, models
 
 ROOT = Path(__file__).resolve().parents[1]
 STACK = ROOT / "examples" / "stack.yaml"
@@ -87,11 +87,15 @@ def _relabel(obj: dict[str, Any]) -> dict[str, Any]:
     return obj
 
 
-def render(name: str, spec: dict[str, Any], namespace: str) -> Rendered:
-    """The objects the operator would create for ``spec``, in ``namespace``."""
+def render(name: str, spec: dict[str, Any], namespace: str, *,
+           class_name: str | None = None,
+           policy: classes.DevEnvironmentClassSpec | None = None) -> Rendered:
+    """The objects the operator would create for ``spec``, in ``namespace`` (under a class's
+    hardening when one is given: on real containers, what the pods run as matters)."""
     parsed = models.DevEnvironmentSpec.model_validate(spec)
     env = builders.Env(name=name, uid="00000000-0000-0000-0000-000000000000", spec=parsed,
-                       namespace=namespace)
+                       namespace=namespace, class_name=class_name,
+                       policy=policy or builders.UNCLASSED)
     secrets_, problems = builders.build_secrets(env, existing={}, sources={},
                                                 random_value=_random)
     if problems:

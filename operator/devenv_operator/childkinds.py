@@ -18,7 +18,7 @@ from devenv_operator import kinds
 from devenv_operator.status import deployment_available
 
 Readiness = Callable[[Mapping[str, Any]], bool]
-StepName = Literal["config", "tenancy", "workloads"]
+StepName = Literal["config", "tenancy", "storage", "workloads"]
 
 
 def applied(_: Mapping[str, Any]) -> bool:
@@ -67,6 +67,9 @@ TABLE: tuple[ChildKind, ...] = (
     ChildKind(kinds.LIMITRANGE, "tenancy", watched=False),
     ChildKind(kinds.NETWORKPOLICY, "tenancy", watched=False),
     ChildKind(kinds.ROLEBINDING, "tenancy", watched=False),
+    # Not watched: a claim only changes by hand (repaired at the resync); its pods' readiness
+    # is what the Deployment reports.
+    ChildKind(kinds.PVC, "storage", watched=False),
     ChildKind(kinds.DEPLOYMENT, "workloads", watched=True, ready=rolled_out),
     ChildKind(kinds.SERVICE, "workloads", watched=True),
     # Named after a hash of its rendered spec: a changed job is a new Job, and the older

@@ -16,13 +16,32 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field, ValidationError, field_validator
+from pydantic import ConfigDict, Field, ValidationError
 
-from devenv_operator.fields import DURATION, Model, Quantity, bounded_duration, cel_rules
+from devenv_operator.classparts import (
+    FailFast,
+    Images,
+    Lifetime,
+    LimitRangePolicy,
+    Limits,
+    NamespaceSelector,
+    ResourceQuotaPolicy,
+    SecretsPolicy,
+    Storage,
+    WorkloadSecurity,
+)
+from devenv_operator.fields import Model, bounded_duration, cel_rules
 from devenv_operator.owners import GROUP_PREFIX
 from devenv_operator.reasons import Reason
-from devenv_operator.seeds import SecretSource
-from devenv_operator.workloads import Capability
+from devenv_operator.volumes import parse_quantity
+
+__all__ = [
+    "COPYABLE_TO_ANNOTATION", "DEFAULT_CLASS_ANNOTATION", "KIND", "PLURAL",
+    "RESERVED_NAMESPACES", "SHORT_NAMES", "SINGULAR", "ClassIndex", "DevEnvironmentClassSpec",
+    "FailFast", "Images", "Lifetime", "LimitRangePolicy", "Limits", "NamespaceSelector",
+    "Resolved", "ResourceQuotaPolicy", "SecretsPolicy", "Storage", "Violation",
+    "WorkloadSecurity", "default_class", "refusal", "shared_with", "violations",
+]
 
 KIND = "DevEnvironmentClass"
 PLURAL = "devenvironmentclasses"
@@ -32,122 +51,6 @@ DEFAULT_CLASS_ANNOTATION = "shipit.dev/is-default-class"
 COPYABLE_TO_ANNOTATION = "shipit.dev/copyable-to"
 # Namespaces no class may hand out, whatever its prefix.
 RESERVED_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
-
-_QUANTITIES: dict[str, Any] = {"maxProperties": 32}
-
-
-class ResourceQuotaPolicy(Model):
-    """A ResourceQuota in each environment's namespace."""
-
-    hard: dict[str, Quantity] = Field(
-        json_schema_extra=_QUANTITIES,
-        description="Hard limits, e.g. {requests.cpu: '4', limits.memory: 8Gi, pods: '40'}.")
-
-
-class LimitRangePolicy(Model):
-    """Per-container defaults and maxima: a LimitRange in each environment's namespace."""
-
-    default: dict[str, Quantity] | None = Field(
-        None, json_schema_extra=_QUANTITIES, description="Default limits per container.")
-    default_request: dict[str, Quantity] | None = Field(
-        None, json_schema_extra=_QUANTITIES, description="Default requests per container.")
-    max: dict[str, Quantity] | None = Field(
-        None, json_schema_extra=_QUANTITIES, description="Maximum per container.")
-
-
-class NamespaceSelector(Model):
-    """Namespaces selected by their labels."""
-
-    match_labels: dict[str, str] = Field(
-        json_schema_extra={"maxProperties": 16}, description="Labels the namespace must have.")
-
-
-class Lifetime(Model):
-    """Lifetime defaults and caps for environments of the class (override the operator's)."""
-
-    default_ttl: str | None = Field(
-        None, alias="defaultTTL", max_length=32, pattern=DURATION,
-        description="TTL when a spec sets none.")
-    max_ttl: str | None = Field(
-        None, alias="maxTTL", max_length=32, pattern=DURATION,
-        description="Longest lifetime allowed.")
-
-    @field_validator("default_ttl", "max_ttl")
-    @classmethod
-    def _bounded(cls, value: str | None) -> str | None:
-        return bounded_duration(value)
-
-
-class FailFast(Model):
-    """When a stuck service fails the environment early instead of at its readyTimeout
-    (overrides the operator's DEVENV_IMAGE_PULL_FAIL_AFTER and DEVENV_CRASH_LOOP_RESTARTS)."""
-
-    image_pull_fail_after: str | None = Field(
-        None, max_length=32, pattern=DURATION,
-        description="How long an image may keep failing to pull before ImagePullFailed.")
-    crash_loop_restarts: int | None = Field(
-        None, ge=1, le=1000,
-        description="Restarts of a container that is still not running after which the "
-                    "environment is CrashLooping.")
-
-    @field_validator("image_pull_fail_after")
-    @classmethod
-    def _bounded(cls, value: str | None) -> str | None:
-        return bounded_duration(value)
-
-
-class Images(Model):
-    """Where images may come from, and how they are pulled."""
-
-    allowed_registries: list[str] | None = Field(
-        None, max_length=32, description="Image prefixes allowed (e.g. registry.example.com/"
-        "team/); empty or absent: any.")
-    pull_secrets: list[SecretSource] | None = Field(
-        None, max_length=8, description="Secrets copied (with their owner's consent, like "
-        "copyFrom) into each namespace and set as imagePullSecrets on every pod.")
-
-
-class Limits(Model):
-    """Size limits of one environment, and of one owner's environments."""
-
-    max_services: int | None = Field(None, ge=1, le=50, description="Services per environment.")
-    max_replicas: int | None = Field(None, ge=0, le=20, description="Replicas per service.")
-    max_environments_per_owner: int | None = Field(
-        None, ge=1, le=10_000, description="Environments of this class one owner may have.")
-
-
-class SecretsPolicy(Model):
-    """What Secret seeds may be."""
-
-    allow_literal: bool = Field(
-        False, description="Whether stringData seeds (readable by whoever reads the "
-        "DevEnvironment) are allowed.")
-
-
-class WorkloadSecurity(Model):
-    """Hardening of every pod and container; each can be relaxed for the class."""
-
-    automount_service_account_token: bool = Field(
-        False, description="Mount a ServiceAccount token into pods (default false).")
-    allow_privilege_escalation: bool = Field(
-        False, description="Let containers gain privileges (default false).")
-    drop_all_capabilities: bool = Field(
-        True, description="Drop every Linux capability (default true; NET_RAW included).")
-    add_capabilities: list[Capability] | None = Field(
-        None, max_length=16,
-        description="Capabilities given back after dropping all, e.g. [CHOWN, SETUID, "
-        "SETGID] for images that start as root and switch user (postgres, redis).")
-    seccomp_profile: Literal["RuntimeDefault", "Unconfined"] = Field(
-        "RuntimeDefault", description="Seccomp profile of pods (default RuntimeDefault).")
-    allowed_capabilities: list[Capability] | None = Field(
-        None, max_length=32,
-        description="Capabilities a service may add in its securityContext.capabilities.add "
-        "(besides addCapabilities, which every service gets); absent or empty: none. ALL "
-        "here allows any.")
-    allow_root: bool = Field(
-        True, description="Whether containers may run as UID 0. false: every container gets "
-        "runAsNonRoot: true, and a service may not set runAsUser: 0 or runAsNonRoot: false.")
-
 
 class DevEnvironmentClassSpec(Model):
     """Platform policy for the environments of a class."""
@@ -188,6 +91,8 @@ class DevEnvironmentClassSpec(Model):
         default_factory=SecretsPolicy, description="What Secret seeds may be.")
     workload_security: WorkloadSecurity = Field(
         default_factory=WorkloadSecurity, description="Hardening of pods and containers.")
+    storage: Storage | None = Field(
+        None, description="StorageClass and size limits of persistent volumes.")
 
     def duration(self, which: Literal["default_ttl", "max_ttl"]) -> str | None:
         value = getattr(self.lifetime, which) if self.lifetime else None
@@ -215,6 +120,7 @@ def violations(spec: Any, class_name: str, policy: DevEnvironmentClassSpec, *,
         *_registries(spec, policy),
         *_literal_secrets(spec, class_name, policy),
         *_security(spec, class_name, policy.workload_security),
+        *_storage(spec, class_name, policy.storage),
     ]
 
 
@@ -222,6 +128,28 @@ def _workloads(spec: Any) -> list[tuple[str, Any]]:
     """("service NAME" or "job NAME", it) for every service and job of the spec."""
     return [*((f"service {s.name}", s) for s in spec.services),
             *((f"job {j.name}", j) for j in getattr(spec, "jobs", None) or [])]
+def _storage(spec: Any, class_name: str, bounds: Storage | None) -> list[Violation]:
+    if bounds is None:
+        return []
+    claims = [(s.name, v) for s in spec.services for _, v in s.claims()]
+    found: list[Violation] = []
+    if bounds.max_volumes is not None and len(claims) > bounds.max_volumes:
+        found.append(Violation("storage.maxVolumes", (
+            f"{len(claims)} persistent volumes; class {class_name} allows "
+            f"{bounds.max_volumes}")))
+    if bounds.max_volume_size is not None:
+        most = parse_quantity(bounds.max_volume_size)
+        found += [Violation("storage.maxVolumeSize", (
+            f"service {service}: volume {v.name} asks for {v.size}; class {class_name} "
+            f"allows at most {bounds.max_volume_size} per volume"))
+            for service, v in claims if parse_quantity(v.size) > most]
+    total = sum(parse_quantity(v.size) for _, v in claims)
+    if bounds.max_total is not None and total > parse_quantity(bounds.max_total):
+        asked = " + ".join(str(v.size) for _, v in claims)
+        found.append(Violation("storage.maxTotal", (
+            f"persistent volumes ask for {asked}; class {class_name} allows "
+            f"{bounds.max_total} in all")))
+    return found
 
 
 def _security(spec: Any, class_name: str, bounds: WorkloadSecurity) -> list[Violation]:

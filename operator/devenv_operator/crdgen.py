@@ -88,6 +88,8 @@ def _convert(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
         out["x-kubernetes-preserve-unknown-fields"] = True
     if out.get("x-kubernetes-int-or-string"):
         out.pop("type", None)
+    if "const" in out:  # a one-value Literal: the API server's schemas know no const
+        out["enum"] = [out.pop("const")]
     return out
 
 

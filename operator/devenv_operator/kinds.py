@@ -43,6 +43,7 @@ JOB = Kind("batch/v1", "Job", "jobs", namespaced=True)
 DEVENV = Kind("shipit.dev/v1alpha1", "DevEnvironment", "devenvironments", namespaced=False)
 TEMPLATE = Kind("shipit.dev/v1alpha1", "DevEnvironmentTemplate", "devenvironmenttemplates",
                 namespaced=False)
+PVC = Kind("v1", "PersistentVolumeClaim", "persistentvolumeclaims", namespaced=True)
 RESOURCEQUOTA = Kind("v1", "ResourceQuota", "resourcequotas", namespaced=True)
 LIMITRANGE = Kind("v1", "LimitRange", "limitranges", namespaced=True)
 NETWORKPOLICY = Kind("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies", namespaced=True)
@@ -50,4 +51,4 @@ ROLEBINDING = Kind("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings"
                    namespaced=True)
 KINDS = {k.kind: k for k in (NAMESPACE, CONFIGMAP, SECRET, SERVICE, POD, EVENT, DEPLOYMENT,
                              JOB, DEVENV, TEMPLATE, RESOURCEQUOTA, LIMITRANGE, NETWORKPOLICY,
-                             ROLEBINDING)}
+                             ROLEBINDING, PVC)}

@@ -34,6 +34,7 @@ from devenv_operator.kinds import (  # re-exported: callers name kinds as kube.X
     NAMESPACE,
     NETWORKPOLICY,
     POD,
+    PVC,
     RESOURCEQUOTA,
     ROLEBINDING,
     SECRET,
@@ -43,7 +44,8 @@ from devenv_operator.kinds import (  # re-exported: callers name kinds as kube.X
 )
 
 __all__ = ["CONFIGMAP", "DEPLOYMENT", "DEVENV", "EVENT", "FIELD_MANAGER", "JOB", "KINDS",
-           "LIMITRANGE", "NAMESPACE", "NETWORKPOLICY", "POD", "RESOURCEQUOTA", "ROLEBINDING",
+           "LIMITRANGE", "NAMESPACE", "NETWORKPOLICY", "POD", "PVC", "RESOURCEQUOTA",
+           "ROLEBINDING",
            "SECRET", "SERVICE", "TEMPLATE", "Kind", "Kube", "Transport", "load_api_client",
            "transport"]
 log = logging.getLogger("devenv_operator.kube")

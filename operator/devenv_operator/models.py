@@ -46,6 +46,7 @@ from devenv_operator.seeds import (
     SecretSeed,
     SecretSource,
 )
+from devenv_operator.volumes import EmptyDir, Volume
 from devenv_operator.workloads import (
     MAX_JOBS,
     MAX_SERVICES,
@@ -78,13 +79,14 @@ __all__ = [
     "MAX_DURATION", "MAX_JOBS", "MAX_JOB_NAME", "MAX_NAME", "MAX_SERVICES", "PHASES", "PLURAL",
     "PORT_NAME", "QUANTITY_RE",
     "SHORT_NAMES", "SINGULAR", "VERSION", "Capabilities", "Condition", "Config", "ConfigMapSeed",
-    "DevEnvironmentSpec", "DevEnvironmentStatus", "EndpointStatus", "EnvFromSource", "EnvVar",
-    "EnvVarSource", "ExecAction", "FieldRef", "GRPCAction", "GenerateSpec", "HTTPGetAction",
-    "HTTPHeader", "IntOrString", "Job", "JobState", "JobStatus", "KeySelector", "LivenessProbe",
-    "LocalRef", "Model", "Phase",
-    "Probe", "Quantity", "ResourceFieldRef", "Resources", "SecretSeed", "SecretSource",
-    "SecurityContext", "Service", "ServiceName", "ServicePort", "ServiceStatus", "TCPSocketAction",
-    "TemplateRef", "TemplateStatusRef", "bounded_duration", "format_duration", "parse_duration",
+    "DevEnvironmentSpec", "DevEnvironmentStatus", "EmptyDir", "EndpointStatus", "EnvFromSource",
+    "EnvVar", "EnvVarSource", "ExecAction", "FieldRef", "GRPCAction", "GenerateSpec",
+    "HTTPGetAction", "HTTPHeader", "IntOrString", "Job", "JobState", "JobStatus", "KeySelector",
+    "LivenessProbe", "LocalRef",
+    "Model", "Phase", "Probe", "Quantity", "ResourceFieldRef", "Resources", "SecretSeed",
+    "SecretSource", "SecurityContext", "Service", "ServiceName", "ServicePort", "ServiceStatus",
+    "TCPSocketAction", "TemplateRef", "TemplateStatusRef", "Volume", "bounded_duration",
+    "format_duration", "parse_duration",
 ]
 
 GROUP = "shipit.dev"
@@ -211,6 +213,11 @@ class DevEnvironmentSpec(Model):
         names = [s.name for s in self.services]
         if len(set(names)) != len(names):
             raise ValueError("services: names must be unique")
+        claims = [claim for s in self.services for claim, _ in s.claims()]
+        clash = sorted({c for c in claims if claims.count(c) > 1})
+        if clash:
+            raise ValueError(f"services: persistent volumes would share the claim name "
+                             f"{', '.join(clash)} (<service>-<volume>); rename one")
         jobs = [j.name for j in self.jobs]
         if len(set(jobs)) != len(jobs):
             raise ValueError("jobs: names must be unique")

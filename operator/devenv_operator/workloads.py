@@ -29,6 +29,7 @@ from devenv_operator.fields import (
     cel_rules,
     map_list,
 )
+from devenv_operator.volumes import MAX_VOLUMES, VOLUME_LIST, Volume, claim_name
 
 MAX_SERVICES = 50
 MAX_JOBS = 20  # spec.jobs (the jobs module, which builds on this one)
@@ -320,11 +321,31 @@ class Service(Model):
         None, description="User, group and capabilities of the container, within what the "
         "class's workloadSecurity allows (allowRoot, allowedCapabilities).",
     )
+    volumes: list[Volume] | None = Field(
+        None, max_length=MAX_VOLUMES, json_schema_extra=VOLUME_LIST,
+        description="Volumes mounted into the container: persistent (size: a Persistent"
+        "VolumeClaim, within the class's storage limits) or emptyDir.",
+    )
     depends_on: list[ServiceName] | None = Field(
         None, max_length=MAX_SERVICES + MAX_JOBS - 1, json_schema_extra=SET_LIST,
         description="Services that must be Available, and jobs (spec.jobs) that must have "
         "completed, before this one is created.",
     )
+
+    @field_validator("volumes")
+    @classmethod
+    def _distinct_volumes(cls, value: list[Volume] | None) -> list[Volume] | None:
+        names = [v.name for v in value or []]
+        paths = [v.mount_path.rstrip("/") for v in value or []]
+        if len(set(names)) != len(names):
+            raise ValueError("volumes: names must be unique")
+        if len(set(paths)) != len(paths):
+            raise ValueError("volumes: every volume needs its own mountPath")
+        return value
+
+    def claims(self) -> list[tuple[str, Volume]]:
+        """(claim name, volume) of each persistent volume."""
+        return [(claim_name(self.name, v.name), v) for v in self.volumes or [] if v.persistent]
 
     @field_validator("resources")
     @classmethod

@@ -33,6 +33,8 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         item.add_marker(pytest.mark.real)
+    # The teardown test stops the cluster: whatever the files are called, it runs last.
+    items.sort(key=lambda item: item.path.name == "test_teardown.py")
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

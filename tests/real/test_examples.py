@@ -120,3 +120,27 @@ def test_the_restricted_class_runs_postgres_as_its_own_uid(
         assert ready["status"]["services"][0]["restarts"] == 0
     finally:
         delete_env(kubectl, name)
+
+
+@pytest.mark.parametrize(("class_name", "security", "rule"), [
+    ("default", {"capabilities": {"add": ["SYS_ADMIN"]}},
+     "workloadSecurity.allowedCapabilities"),
+    ("default", {"capabilities": {"add": ["NET_RAW"]}}, "workloadSecurity.allowedCapabilities"),
+    ("restricted", {"capabilities": {"add": ["CHOWN"]}}, "workloadSecurity.allowedCapabilities"),
+    ("restricted", {"runAsUser": 0}, "workloadSecurity.allowRoot"),
+])
+def test_a_service_asking_more_than_its_class_allows_is_refused_at_apply(
+    installed: dict[str, float], kubectl: Kubectl, real_cluster: RealCluster,
+    class_name: str, security: dict[str, Any], rule: str,
+) -> None:
+    """The class policy installed from deploy/ refuses it at `kubectl apply`, naming the
+    class, the field and the service; nothing is created."""
+    name = unique("beyond")
+    obj = manifest(name, className=class_name, services=[
+        {"name": "db", "image": "postgres:16", "securityContext": security}])
+    proc = apply(kubectl, obj, check=False)
+    assert proc.returncode != 0, proc.stdout
+    assert rule in proc.stderr, proc.stderr
+    assert f"class {class_name}" in proc.stderr, proc.stderr
+    assert "service db" in proc.stderr, proc.stderr
+    assert get(kubectl, "devenvironment", name) is None

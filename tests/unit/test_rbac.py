@@ -58,6 +58,8 @@ OPERATOR_NEEDS: dict[Resource, set[str]] = {
     ("", "limitranges"): {"list", "create", "patch", "delete"},
     ("networking.k8s.io", "networkpolicies"): {"list", "create", "patch", "delete"},
     ("rbac.authorization.k8s.io", "rolebindings"): {"list", "create", "patch", "delete"},
+    # The claims of persistent volumes: list at resync, apply, prune.
+    ("", "persistentvolumeclaims"): {"list", "create", "patch", "delete"},
     # Binding an owner to the class's ownerRole (an authorization check, not a call).
     ("rbac.authorization.k8s.io", "clusterroles"): {"bind"},
 }

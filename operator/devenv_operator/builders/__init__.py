@@ -32,7 +32,11 @@ from devenv_operator.builders.namespace import (
     namespace_ownership,
     owned_by,
 )
-from devenv_operator.builders.services import build_deployment, build_service
+from devenv_operator.builders.services import (
+    build_deployment,
+    build_service,
+    build_volume_claims,
+)
 from devenv_operator.builders.tenancy import build_class_objects
 from devenv_operator.builders.validate import Validated, validate
 from devenv_operator.jobs import RERUN_PREFIX
@@ -56,6 +60,7 @@ __all__ = [
     "build_namespace",
     "build_secrets",
     "build_service",
+    "build_volume_claims",
     "child_labels",
     "copy_sources",
     "creation_order",

@@ -88,7 +88,37 @@ def _service_container(env: Env, service: models.Service,
              "protocol": p.protocol}
             for p in service.ports
         ]
+    if service.volumes:
+        built["volumeMounts"] = [
+            {"name": v.name, "mountPath": v.mount_path, **({"readOnly": True} if v.read_only
+                                                           else {})}
+            for v in service.volumes]
     return {**built, **_probes(service)}
+
+
+def _pod_volumes(service: models.Service) -> list[dict[str, Any]]:
+    claims = {v.name: claim for claim, v in service.claims()}
+    return [{"name": v.name, "persistentVolumeClaim": {"claimName": claims[v.name]}}
+            if v.name in claims else {"name": v.name, "emptyDir": _dump(v.empty_dir)
+                                      if v.empty_dir else {}}
+            for v in service.volumes or []]
+
+
+def build_volume_claims(env: Env, service: models.Service) -> list[dict[str, Any]]:
+    """A PersistentVolumeClaim per persistent volume of the service (ReadWriteOnce, of the
+    class's StorageClass). Its pods mount it; it outlives them and goes with the namespace."""
+    storage = env.policy.storage
+    storage_class = storage.storage_class_name if storage else None
+    return [{
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": metadata(env, claim, service.name),
+        "spec": {
+            "accessModes": ["ReadWriteOnce"],
+            "resources": {"requests": {"storage": str(volume.size)}},
+            **({"storageClassName": storage_class} if storage_class else {}),
+        },
+    } for claim, volume in service.claims()]
 
 
 def _probes(service: models.Service) -> dict[str, Any]:
@@ -100,12 +130,18 @@ def _probes(service: models.Service) -> dict[str, Any]:
 def build_deployment(env: Env, service: models.Service) -> dict[str, Any]:
     meta = metadata(env, service.name, service.name)
     pod, context = security(service, *pod_security(env))
+    if service.volumes:
+        pod = {**pod, "volumes": _pod_volumes(service)}
+    # A ReadWriteOnce claim is mounted by one node at a time: a rolling update would start
+    # the new pod before the old one lets go of it (and wait for ever on another node).
+    strategy = {"strategy": {"type": "Recreate"}} if service.claims() else {}
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": meta,
         "spec": {
             "replicas": service.replicas,
+            **strategy,
             "selector": {"matchLabels": selector(env, service)},
             "template": {
                 "metadata": {"labels": dict(meta["labels"])},

@@ -19,6 +19,7 @@ from devenv_operator.steps import (
     namespace,
     prune,
     render,
+    storage,
     tenancy,
     workloads,
 )
@@ -32,8 +33,9 @@ STEPS: tuple[tuple[str, Step], ...] = (
     ("children", children.observe),  # what is there (cache; LIST when due)
     ("config", config.config),  # ConfigMaps, Secrets (started)
     ("tenancy", tenancy.tenancy),  # the class's quota, limits, policy, binding (started)
+    ("storage", storage.storage),  # the persistent volumes' claims (started)
     ("workloads", workloads.workloads),  # Deployments and Services, wave by wave
-    ("settle", config.settle),  # the config and tenancy applies done
+    ("settle", config.settle),  # the config, tenancy and storage applies done
     ("prune", prune.prune),  # what the spec no longer wants
 )
 
