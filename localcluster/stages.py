@@ -14,6 +14,8 @@ and patches their status. Ours are deliberately fast and deterministic:
   ``CrashLoopBackOff``; its restartCount rises 1, 2, ... ``CRASH_LOOP_STEPS`` two seconds
   apart (like a kubelet's back-off, only faster). Its other containers run.
 * ``pod-job-complete``: a running pod owned by a Job succeeds, so Jobs complete.
+* ``pod-job-fail``: a running pod owned by a Job whose container image starts with
+  ``fail.invalid/`` fails instead (exit code 1, reason Error), so Jobs fail.
 * ``pod-delete``: a pod with a deletionTimestamp is deleted for good (grace period 0),
   which lets namespace deletion finish. Finalizers on pods are respected.
 
@@ -27,6 +29,7 @@ from typing import Any
 
 UNPULLABLE_PREFIX = "unpullable.invalid/"
 CRASHLOOP_PREFIX = "crashloop.invalid/"
+JOB_FAIL_PREFIX = "fail.invalid/"
 CRASH_LOOP_STEPS = 5
 CRASH_LOOP_INTERVAL_MS = 2_000
 HEARTBEAT_MS = 20_000
@@ -41,6 +44,10 @@ UNPULLABLE_JQ = (
 CRASHLOOP_JQ = (
     "[.spec.initContainers[]?, .spec.containers[]? | .image"
     f' | startswith("{CRASHLOOP_PREFIX}")] | any'
+)
+JOB_FAIL_JQ = (
+    "[.spec.initContainers[]?, .spec.containers[]? | .image"
+    f' | startswith("{JOB_FAIL_PREFIX}")] | any'
 )
 RESTARTS_JQ = "[.status.containerStatuses[]?.restartCount] | max // 0 | tostring"
 READY_JQ = '.status.conditions[]? | select(.type == "Ready") | .status'
@@ -313,6 +320,31 @@ containerStatuses:
 """
 
 
+POD_JOB_FAIL_TEMPLATE = """\
+{{ $now := Now }}
+phase: Failed
+conditions:
+- {type: ContainersReady, status: "False", reason: PodFailed, \
+lastTransitionTime: {{ $now | Quote }}}
+- {type: Ready, status: "False", reason: PodFailed, lastTransitionTime: {{ $now | Quote }}}
+containerStatuses:
+{{ range .spec.containers }}
+- name: {{ .name | Quote }}
+  image: {{ .image | Quote }}
+  imageID: {{ printf "kwok://%s" .image | Quote }}
+  ready: false
+  started: false
+  restartCount: 0
+  state:
+    terminated:
+      exitCode: 1
+      reason: Error
+      startedAt: {{ $now | Quote }}
+      finishedAt: {{ $now | Quote }}
+{{ end }}
+"""
+
+
 def stages(kube_version: str, kwok_version: str) -> list[dict[str, Any]]:
     """All Stage objects, in the order kwok should prefer them."""
     pull_failing = [
@@ -382,8 +414,20 @@ def stages(kube_version: str, kwok_version: str) -> list[dict[str, Any]]:
                 NOT_DELETING,
                 _jq(".status.phase", "In", "Running"),
                 _jq(".metadata.ownerReferences[]?.kind", "In", "Job"),
+                _jq(JOB_FAIL_JQ, "In", "false"),
             ],
             [_status_patch(POD_JOB_COMPLETE_TEMPLATE)],
+        ),
+        _stage(
+            "pod-job-fail",
+            "Pod",
+            [
+                NOT_DELETING,
+                _jq(".status.phase", "In", "Running"),
+                _jq(".metadata.ownerReferences[]?.kind", "In", "Job"),
+                _jq(JOB_FAIL_JQ, "In", "true"),
+            ],
+            [_status_patch(POD_JOB_FAIL_TEMPLATE)],
         ),
         _stage(
             "pod-delete",

@@ -147,6 +147,12 @@ def _change(command: AddCommand) -> None:
     x.add_argument("--allow-shorten", action="store_true")
     x.add_argument("--timeout", default="30s", help="how long to wait for the operator")
 
+    j = command("rerun-job", "Run a job of an environment again (a new Job), on purpose.")
+    j.add_argument("name")
+    j.add_argument("job", help="the job's name (spec.jobs[].name)")
+    j.add_argument("--timeout", default="30s",
+                   help="how long to wait for the operator to start it (default 30s)")
+
     rm = command("delete", "Delete an environment (not an error if it is already gone).")
     rm.add_argument("name")
     rm.add_argument("--wait", action="store_true", help="until it and its namespace are gone")

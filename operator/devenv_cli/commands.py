@@ -20,7 +20,7 @@ from typing import Any, TextIO
 
 import yaml
 
-from devenv_cli import diagnose, inputs, naming, report, state, waiting
+from devenv_cli import diagnose, inputs, naming, report, rerun, state, waiting
 from devenv_cli.api import Api, Identity
 from devenv_cli.exits import EXIT_FAILED, EXIT_OK, Outcome, UsageError
 from devenv_operator import errors, kinds, models, templates
@@ -376,4 +376,5 @@ def cmd_render(api_factory: Callable[[], Api], args: argparse.Namespace, out: Te
 COMMANDS: dict[str, Command] = {
     "create": cmd_create, "wait": cmd_wait, "diagnose": cmd_diagnose,
     "endpoints": cmd_endpoints, "extend": cmd_extend, "list": cmd_list, "delete": cmd_delete,
+    "rerun-job": rerun.cmd_rerun_job,
 }

@@ -163,6 +163,8 @@ def write_bundle(evidence: Evidence, directory: Path, now: datetime,
                                        report.conditions_rows(obj)) + "\n")
     put("services.txt", report.table(report.SERVICE_HEADERS,
                                      report.services_rows(state.services(obj))) + "\n")
+    put("jobs.txt", report.table(report.JOB_HEADERS, report.jobs_rows(state.jobs(obj))) + "\n"
+        + "".join("\n" + block + "\n" for block in report.job_logs(state.failed_jobs(obj))))
     put("events.txt", report.table(report.EVENT_HEADERS,
                                    report.events_rows(evidence.events, now)) + "\n")
     put(f"events.{ext}", dump(evidence.events))

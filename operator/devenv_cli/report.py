@@ -85,7 +85,19 @@ def services_rows(views: Iterable[state.ServiceView]) -> list[list[str]]:
              v.last_termination(), v.message] for v in views]
 
 
+def jobs_rows(views: Iterable[state.JobView]) -> list[list[str]]:
+    return [[v.name, v.state, str(v.attempts), v.job_name, v.started_at, v.completed_at,
+             v.summary] for v in views]
+
+
+def job_logs(views: Iterable[state.JobView]) -> list[str]:
+    """The recorded log lines of each failed job, as blocks of text."""
+    return [f"Last log lines of job {v.name} ({v.job_name}):\n" + "\n".join(
+        "  | " + line for line in v.log.splitlines()) for v in views if v.log]
+
+
 SERVICE_HEADERS = ("SERVICE", "READY", "REASON", "RESTARTS", "LAST TERMINATION", "MESSAGE")
+JOB_HEADERS = ("JOB", "STATE", "ATTEMPTS", "JOB OBJECT", "STARTED", "COMPLETED", "MESSAGE")
 CONDITION_HEADERS = ("TYPE", "STATUS", "REASON", "MESSAGE")
 EVENT_HEADERS = ("AGE", "TYPE", "REASON", "OBJECT", "MESSAGE")
 POD_HEADERS = ("POD", "CONTAINER", "READY", "STATE", "RESTARTS", "LAST TERMINATION")
@@ -189,6 +201,11 @@ def failure_text(evidence: Evidence, outcome: Outcome, waited: str, now: datetim
         if stuck:
             parts.append("Blocked services:\n" + table(SERVICE_HEADERS, services_rows(stuck),
                                                        indent="  "))
+        unfinished = [j for j in state.jobs(obj) if j.state != "Complete"]
+        if unfinished:
+            parts.append("Jobs not complete:\n" + table(JOB_HEADERS, jobs_rows(unfinished),
+                                                        indent="  "))
+            parts.extend(job_logs(unfinished))
     if evidence.pods:
         rows = [r for r in pods_rows(evidence.pods) if r[2] != "true"]
         if rows:
@@ -259,6 +276,7 @@ def summary_markdown(evidence: Evidence, outcome: Outcome | None, waited: str | 
             f"service `{s.name}` ({_md(s.reason)}{': ' + _md(s.message) if s.message else ''})"
             for s in stuck))
         lines += ["", "### Services", "", md_table(SERVICE_HEADERS, services_rows(stuck))]
+    lines += _jobs_markdown(obj)
     if obj is not None:
         lines += ["", "### Conditions", "", md_table(CONDITION_HEADERS, conditions_rows(obj))]
     not_ready = [r for r in pods_rows(evidence.pods) if r[2] != "true"]
@@ -273,6 +291,18 @@ def summary_markdown(evidence: Evidence, outcome: Outcome | None, waited: str | 
     if evidence.problems:
         lines += ["", "Could not collect: " + "; ".join(_md(p) for p in evidence.problems)]
     return "\n".join(lines) + "\n"
+
+
+def _jobs_markdown(obj: Mapping[str, Any] | None) -> list[str]:
+    """The jobs not complete, and the recorded log lines of those that failed."""
+    unfinished = [j for j in state.jobs(obj) if j.state != "Complete"]
+    if not unfinished:
+        return []
+    lines = ["", "### Jobs", "", md_table(JOB_HEADERS, jobs_rows(unfinished))]
+    for view in unfinished:
+        if view.log:
+            lines += ["", f"Last log lines of job `{_md(view.name)}`:", "", _fence(view.log)]
+    return lines
 
 
 # --- other commands ------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """PURE: what a DevEnvironment's status means to someone waiting for it.
 
 ``verdict`` maps an observed object onto an ``exits.Outcome`` (whose value is the exit code
-of ``kubectl devenv wait``), and ``services`` reads ``status.services[]`` defensively: the
+of ``kubectl devenv wait``); ``jobs`` reads ``status.jobs[]``, and ``services`` reads
+``status.services[]``, both defensively: the
 fields an older operator does not write (``restarts``, ``lastTerminationReason``,
 ``lastExitCode``) are simply absent.
 """
@@ -109,6 +110,51 @@ def services(obj: Mapping[str, Any] | None) -> list[ServiceView]:
             last_termination_reason=str(last) if last else None,
             last_exit_code=_int(item.get("lastExitCode"))))
     return views
+
+
+@dataclass(frozen=True)
+class JobView:
+    """One entry of ``status.jobs[]``."""
+
+    name: str
+    state: str  # Pending, Running, Complete, Failed
+    attempts: int
+    job_name: str = ""
+    reason: str = ""
+    message: str = ""
+    started_at: str = ""
+    completed_at: str = ""
+
+    @property
+    def summary(self) -> str:
+        """The first line of its message (a failed job's log follows it)."""
+        return self.message.partition("\n")[0]
+
+    @property
+    def log(self) -> str:
+        """The last lines of its failed container's log, as the operator recorded them."""
+        return self.message.partition(JOB_LOG_MARK)[2]
+
+
+JOB_LOG_MARK = "\nlast log lines:\n"  # status.jobs.LOG_MARK in the operator
+
+
+def jobs(obj: Mapping[str, Any] | None) -> list[JobView]:
+    views = []
+    for item in status_of(obj).get("jobs") or []:
+        if not isinstance(item, Mapping) or not item.get("name"):
+            continue
+        views.append(JobView(
+            name=str(item["name"]), state=str(item.get("state") or "Pending"),
+            attempts=_int(item.get("attempts")) or 0, job_name=str(item.get("jobName") or ""),
+            reason=str(item.get("reason") or ""), message=str(item.get("message") or ""),
+            started_at=str(item.get("startedAt") or ""),
+            completed_at=str(item.get("completedAt") or "")))
+    return views
+
+
+def failed_jobs(obj: Mapping[str, Any] | None) -> list[JobView]:
+    return [j for j in jobs(obj) if j.state == "Failed"]
 
 
 def blocked(obj: Mapping[str, Any] | None) -> list[ServiceView]:

@@ -13,8 +13,8 @@ a second or two before the crash shows (seen on a real node). A CI wait that sto
 would pass a broken environment.
 
 Progress goes to a stream: on a terminal one block of lines, rewritten in place (the
-environment, then one line per service); otherwise a line only when something changed,
-which is what a CI log wants.
+environment, then one line per service and per job); otherwise a line only when something
+changed, which is what a CI log wants.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ class Progress:
         self._stream.flush()
 
     def lines(self, obj: Mapping[str, Any] | None) -> list[tuple[str, tuple[Any, ...], str]]:
-        """(what, its state, the line) for the environment and each service."""
+        """(what, its state, the line) for the environment, each service and each job."""
         if obj is None:
             return [("env", ("gone",), f"devenv {self._name}: deleted")]
         status = state.status_of(obj)
@@ -100,6 +100,11 @@ class Progress:
                 text += f": {svc.message.removeprefix(f'{svc.reason}: ')}"
             out.append((f"svc/{svc.name}", (svc.ready, svc.counts, svc.reason, svc.message,
                                             svc.restarts, svc.last_termination()), text))
+        for job in state.jobs(obj):
+            text = f"  job {job.name}: {job.state}"
+            if job.state != "Complete" and job.summary:
+                text += f": {job.summary.removeprefix(f'{job.reason}: ')}"
+            out.append((f"job/{job.name}", (job.state, job.attempts, job.message), text))
         return out
 
     def _redraw(self, lines: list[tuple[str, tuple[Any, ...], str]]) -> None:

@@ -26,6 +26,17 @@ def applied(_: Mapping[str, Any]) -> bool:
     return True
 
 
+def completed(job: Mapping[str, Any]) -> bool:
+    """Run to completion: condition Complete=True (a job's dependents may start)."""
+    return job_condition(job, "Complete")
+
+
+def job_condition(job: Mapping[str, Any], ctype: str) -> bool:
+    """Whether a Job's condition ``ctype`` (Complete, Failed) is True."""
+    return any(c.get("type") == ctype and c.get("status") == "True"
+               for c in (job.get("status") or {}).get("conditions") or [])
+
+
 def rolled_out(deployment: Mapping[str, Any]) -> bool:
     """Rolled out to its current spec, with every wanted replica available."""
     replicas = (deployment.get("spec") or {}).get("replicas", 1)
@@ -61,6 +72,9 @@ TABLE: tuple[ChildKind, ...] = (
     ChildKind(kinds.PVC, "storage", watched=False),
     ChildKind(kinds.DEPLOYMENT, "workloads", watched=True, ready=rolled_out),
     ChildKind(kinds.SERVICE, "workloads", watched=True),
+    # Named after a hash of its rendered spec: a changed job is a new Job, and the older
+    # one is pruned (its pods go with it, in the background).
+    ChildKind(kinds.JOB, "workloads", watched=True, ready=completed),
 )
 BY_KIND = {row.name: row for row in TABLE}
 WATCHED = tuple(row for row in TABLE if row.watched)

@@ -124,6 +124,10 @@ def violations(spec: Any, class_name: str, policy: DevEnvironmentClassSpec, *,
     ]
 
 
+def _workloads(spec: Any) -> list[tuple[str, Any]]:
+    """("service NAME" or "job NAME", it) for every service and job of the spec."""
+    return [*((f"service {s.name}", s) for s in spec.services),
+            *((f"job {j.name}", j) for j in getattr(spec, "jobs", None) or [])]
 def _storage(spec: Any, class_name: str, bounds: Storage | None) -> list[Violation]:
     if bounds is None:
         return []
@@ -151,21 +155,21 @@ def _storage(spec: Any, class_name: str, bounds: Storage | None) -> list[Violati
 def _security(spec: Any, class_name: str, bounds: WorkloadSecurity) -> list[Violation]:
     allowed = {*(bounds.allowed_capabilities or []), *(bounds.add_capabilities or [])}
     found: list[Violation] = []
-    for service in spec.services:
-        context = service.security_context
+    for what, workload in _workloads(spec):
+        context = workload.security_context
         if context is None:
             continue
         extra = [c for c in (context.capabilities.add or [] if context.capabilities else [])
                  if "ALL" not in allowed and c not in allowed]
         if extra:
             found.append(Violation("workloadSecurity.allowedCapabilities", (
-                f"service {service.name}: securityContext.capabilities.add {', '.join(extra)} "
+                f"{what}: securityContext.capabilities.add {', '.join(extra)} "
                 f"is not allowed in class {class_name}")))
         if not bounds.allow_root and (context.run_as_user == 0
                                       or context.run_as_non_root is False):
             field = "runAsUser: 0" if context.run_as_user == 0 else "runAsNonRoot: false"
             found.append(Violation("workloadSecurity.allowRoot", (
-                f"service {service.name}: securityContext.{field} runs as root, which class "
+                f"{what}: securityContext.{field} runs as root, which class "
                 f"{class_name} does not allow")))
     return found
 
@@ -204,10 +208,11 @@ def _owner_quota(spec: Any, class_name: str, limits: Limits,
 
 def _registries(spec: Any, policy: DevEnvironmentClassSpec) -> list[Violation]:
     registries = (policy.images.allowed_registries or []) if policy.images else []
-    outside = [s for s in spec.services
-               if registries and not any(s.image.startswith(r) for r in registries)]
-    return [Violation("images.allowedRegistries", f"service {s.name}: image {s.image} is not "
-                      f"from an allowed registry ({', '.join(registries)})") for s in outside]
+    outside = [(what, w) for what, w in _workloads(spec)
+               if registries and not any(w.image.startswith(r) for r in registries)]
+    return [Violation("images.allowedRegistries", f"{what}: image {w.image} is not "
+                      f"from an allowed registry ({', '.join(registries)})")
+            for what, w in outside]
 
 
 def _literal_secrets(spec: Any, class_name: str,

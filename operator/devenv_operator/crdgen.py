@@ -112,11 +112,13 @@ def _printer_columns() -> list[dict[str, Any]]:
 
 
 def _without_service_defaults(spec: dict[str, Any]) -> dict[str, Any]:
-    """No API-server default for services[].replicas: with a templateRef, services are overrides
-    merged onto the template's, and a defaulted ``replicas: 1`` would silently replace the
-    template's value. The operator applies the same defaults when it reads a spec."""
+    """No API-server default for services[].replicas (nor jobs[].backoffLimit): with a
+    templateRef, services and jobs are overrides merged onto the template's, and a defaulted
+    ``replicas: 1`` would silently replace the template's value. The operator applies the
+    same defaults when it reads a spec."""
     service = spec["properties"]["services"]["items"]["properties"]
     service["replicas"].pop("default", None)
+    spec["properties"]["jobs"]["items"]["properties"]["backoffLimit"].pop("default", None)
     # ports[].protocol keeps its default: it is a list-map key, and a ports override
     # replaces the template's list as a whole anyway.
     return spec

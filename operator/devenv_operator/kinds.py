@@ -39,6 +39,7 @@ SERVICE = Kind("v1", "Service", "services", namespaced=True)
 POD = Kind("v1", "Pod", "pods", namespaced=True)
 EVENT = Kind("v1", "Event", "events", namespaced=True)
 DEPLOYMENT = Kind("apps/v1", "Deployment", "deployments", namespaced=True)
+JOB = Kind("batch/v1", "Job", "jobs", namespaced=True)
 DEVENV = Kind("shipit.dev/v1alpha1", "DevEnvironment", "devenvironments", namespaced=False)
 TEMPLATE = Kind("shipit.dev/v1alpha1", "DevEnvironmentTemplate", "devenvironmenttemplates",
                 namespaced=False)
@@ -49,5 +50,5 @@ NETWORKPOLICY = Kind("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies",
 ROLEBINDING = Kind("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings",
                    namespaced=True)
 KINDS = {k.kind: k for k in (NAMESPACE, CONFIGMAP, SECRET, SERVICE, POD, EVENT, DEPLOYMENT,
-                             DEVENV, TEMPLATE, RESOURCEQUOTA, LIMITRANGE, NETWORKPOLICY,
+                             JOB, DEVENV, TEMPLATE, RESOURCEQUOTA, LIMITRANGE, NETWORKPOLICY,
                              ROLEBINDING, PVC)}

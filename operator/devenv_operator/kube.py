@@ -28,6 +28,7 @@ from devenv_operator.kinds import (  # re-exported: callers name kinds as kube.X
     DEPLOYMENT,
     DEVENV,
     EVENT,
+    JOB,
     KINDS,
     LIMITRANGE,
     NAMESPACE,
@@ -42,8 +43,9 @@ from devenv_operator.kinds import (  # re-exported: callers name kinds as kube.X
     Kind,
 )
 
-__all__ = ["CONFIGMAP", "DEPLOYMENT", "DEVENV", "EVENT", "FIELD_MANAGER", "KINDS",
-           "LIMITRANGE", "NAMESPACE", "NETWORKPOLICY", "POD", "PVC", "RESOURCEQUOTA", "ROLEBINDING",
+__all__ = ["CONFIGMAP", "DEPLOYMENT", "DEVENV", "EVENT", "FIELD_MANAGER", "JOB", "KINDS",
+           "LIMITRANGE", "NAMESPACE", "NETWORKPOLICY", "POD", "PVC", "RESOURCEQUOTA",
+           "ROLEBINDING",
            "SECRET", "SERVICE", "TEMPLATE", "Kind", "Kube", "Transport", "load_api_client",
            "transport"]
 log = logging.getLogger("devenv_operator.kube")
@@ -225,7 +227,8 @@ class Kube:
              tail: int = 30, timeout: float = 10.0) -> str:
         """The last ``tail`` lines of a container's log (its previous instance's with
         ``previous``). The API server asks the node's kubelet, which may not answer: a short
-        ``timeout``. The operator never reads logs; this is for the kubectl plugin."""
+        ``timeout``. The kubectl plugin reads them for its reports; the operator reads the
+        last lines of a failed job's container, once, for ``status.jobs[].message``."""
         query = {"container": container, "tailLines": str(tail)}
         if previous:
             query["previous"] = "true"

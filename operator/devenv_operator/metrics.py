@@ -30,7 +30,7 @@ log = logging.getLogger("devenv_operator.metrics")
 
 disable_created_metrics()  # type: ignore[no-untyped-call]  # *_created series: noise
 REGISTRY = CollectorRegistry(auto_describe=True)
-STEPS = ("namespace", "config", "services")
+STEPS = ("namespace", "config", "services", "jobs")
 OUTCOMES = ("success", "retry", "error")
 VERBS = ("get", "list", "create", "patch", "update", "delete", "watch")
 RESULTS = ("2xx", "4xx", "409", "404", "422", "5xx", "error")
@@ -46,7 +46,8 @@ TIME_TO_READY = Histogram(
     buckets=_TIME_BUCKETS, registry=REGISTRY)
 STEP_DURATION = Histogram(
     "devenv_provisioning_step_seconds",
-    "Time from provisioning start until a step (namespace, config, services) was done.",
+    "Time from provisioning start until a step (namespace, config, services, jobs) was "
+    "done.",
     ["step"], buckets=_TIME_BUCKETS, registry=REGISTRY)
 RECONCILES = Counter("devenv_reconciles_total", "Reconciles by outcome.", ["outcome"],
                      registry=REGISTRY)

@@ -6,8 +6,8 @@ the operator, which catches what the schema cannot (a ``dependsOn`` cycle, for i
 
 This module holds the API's names, the spec as a whole and the status; the parts of the spec
 live beside it and are re-exported from here, so ``models.Service`` keeps working:
-``workloads`` (``spec.services``), ``seeds`` (``spec.config``) and ``fields`` (the base
-model, patterns, durations and schema extensions every model uses).
+``workloads`` (``spec.services``), ``jobs`` (``spec.jobs``), ``seeds`` (``spec.config``) and
+``fields`` (the base model, patterns, durations and schema extensions every model uses).
 
 Pure: no Kubernetes client, no clock, no environment.
 """
@@ -38,6 +38,7 @@ from devenv_operator.fields import (
     map_list,
     parse_duration,
 )
+from devenv_operator.jobs import MAX_JOB_NAME, Job
 from devenv_operator.seeds import (
     Config,
     ConfigMapSeed,
@@ -47,6 +48,7 @@ from devenv_operator.seeds import (
 )
 from devenv_operator.volumes import EmptyDir, Volume
 from devenv_operator.workloads import (
+    MAX_JOBS,
     MAX_SERVICES,
     Capabilities,
     EnvFromSource,
@@ -74,11 +76,13 @@ from devenv_operator.workloads import (
 __all__ = [
     "API_VERSION", "CATEGORIES", "CONFIG_KEY", "DEFAULT_READY_TIMEOUT", "DNS1035_LABEL",
     "DNS_LABEL", "DNS_SUBDOMAIN", "DURATION", "EARLIEST", "ENV_NAME", "GROUP", "KIND", "LATEST",
-    "MAX_DURATION", "MAX_NAME", "MAX_SERVICES", "PHASES", "PLURAL", "PORT_NAME", "QUANTITY_RE",
+    "MAX_DURATION", "MAX_JOBS", "MAX_JOB_NAME", "MAX_NAME", "MAX_SERVICES", "PHASES", "PLURAL",
+    "PORT_NAME", "QUANTITY_RE",
     "SHORT_NAMES", "SINGULAR", "VERSION", "Capabilities", "Condition", "Config", "ConfigMapSeed",
     "DevEnvironmentSpec", "DevEnvironmentStatus", "EmptyDir", "EndpointStatus", "EnvFromSource",
     "EnvVar", "EnvVarSource", "ExecAction", "FieldRef", "GRPCAction", "GenerateSpec",
-    "HTTPGetAction", "HTTPHeader", "IntOrString", "KeySelector", "LivenessProbe", "LocalRef",
+    "HTTPGetAction", "HTTPHeader", "IntOrString", "Job", "JobState", "JobStatus", "KeySelector",
+    "LivenessProbe", "LocalRef",
     "Model", "Phase", "Probe", "Quantity", "ResourceFieldRef", "Resources", "SecretSeed",
     "SecretSource", "SecurityContext", "Service", "ServiceName", "ServicePort", "ServiceStatus",
     "TCPSocketAction", "TemplateRef", "TemplateStatusRef", "Volume", "bounded_duration",
@@ -106,8 +110,20 @@ DEFAULT_READY_TIMEOUT = "10m"
 _SPEC_RULES = cel_rules(
     (
         "has(self.templateRef) || !has(self.services) || self.services.all(s, "
-        "!has(s.dependsOn) || s.dependsOn.all(d, self.services.exists(t, t.name == d)))",
-        "every services[].dependsOn entry must name a service in spec.services",
+        "!has(s.dependsOn) || s.dependsOn.all(d, self.services.exists(t, t.name == d) || "
+        "(has(self.jobs) && self.jobs.exists(j, j.name == d))))",
+        "every services[].dependsOn entry must name a service or a job of the spec",
+    ),
+    (
+        "has(self.templateRef) || !has(self.jobs) || self.jobs.all(j, "
+        "!has(j.dependsOn) || j.dependsOn.all(d, self.jobs.exists(t, t.name == d) || "
+        "(has(self.services) && self.services.exists(t, t.name == d))))",
+        "every jobs[].dependsOn entry must name a service or a job of the spec",
+    ),
+    (
+        "!has(self.jobs) || !has(self.services) || "
+        "self.jobs.all(j, !self.services.exists(s, s.name == j.name))",
+        "a job cannot have the name of a service: names are unique among services and jobs",
     ),
     (
         "has(self.namespace) == has(oldSelf.namespace)",
@@ -182,6 +198,12 @@ class DevEnvironmentSpec(Model):
         description="The workloads of the environment (1..50), keyed by name; with a "
         "templateRef, overrides merged by name onto the template's (may be empty).",
     )
+    jobs: list[Job] = Field(
+        default_factory=list, max_length=MAX_JOBS, json_schema_extra=map_list("name"),
+        description="One-shot Jobs (0..20), keyed by name: run once their dependsOn are "
+        "ready; a service or job that depends on one waits until it has completed. Ready "
+        "needs every job complete; a failed job fails the environment (JobFailed). With a "
+        "templateRef, overrides merged by name onto the template's.")
     config: Config | None = Field(None, description="ConfigMaps and Secrets to seed.")
 
     @model_validator(mode="after")
@@ -191,19 +213,33 @@ class DevEnvironmentSpec(Model):
         names = [s.name for s in self.services]
         if len(set(names)) != len(names):
             raise ValueError("services: names must be unique")
-        known = set(names)
         claims = [claim for s in self.services for claim, _ in s.claims()]
         clash = sorted({c for c in claims if claims.count(c) > 1})
         if clash:
             raise ValueError(f"services: persistent volumes would share the claim name "
                              f"{', '.join(clash)} (<service>-<volume>); rename one")
-        for service in self.services:
-            for dep in service.depends_on or []:
-                if dep == service.name:
-                    raise ValueError(f"service {service.name} depends on itself")
+        jobs = [j.name for j in self.jobs]
+        if len(set(jobs)) != len(jobs):
+            raise ValueError("jobs: names must be unique")
+        both = sorted(set(names) & set(jobs))
+        if both:
+            raise ValueError(f"jobs: {', '.join(both)} is also the name of a service (names "
+                             "are unique among services and jobs)")
+        known = {*names, *jobs}
+        workloads = [("service", s.name, s.depends_on) for s in self.services] + [
+            ("job", j.name, j.depends_on) for j in self.jobs]
+        for what, name, depends_on in workloads:
+            for dep in depends_on or []:
+                if dep == name:
+                    raise ValueError(f"{what} {name} depends on itself")
                 if dep not in known and self.template_ref is None:  # else: the template's
-                    raise ValueError(f"service {service.name} depends on unknown service {dep}")
+                    raise ValueError(f"{what} {name} depends on unknown service or job {dep}")
         return self
+
+    def dependencies(self) -> dict[str, list[str]]:
+        """What each service and job depends on, by name (services first, in spec order)."""
+        workloads: list[Service | Job] = [*self.services, *self.jobs]
+        return {w.name: list(w.depends_on or []) for w in workloads}
 
     @field_validator("ttl", "ready_timeout")
     @classmethod
@@ -234,7 +270,7 @@ class Condition(Model):
     """A metav1.Condition."""
 
     type: str = Field(description="Ready, NamespaceReady, ConfigSeeded, ServicesReady, "
-                      "ExpiringSoon, Reconciled, Stalled or TemplateResolved.")
+                      "JobsComplete, ExpiringSoon, Reconciled, Stalled or TemplateResolved.")
     status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
     reason: str = Field(description="CamelCase reason, e.g. DependencyNotReady.")
     message: str = Field("", description="Human-readable detail naming what blocks it.")
@@ -259,6 +295,29 @@ class ServiceStatus(Model):
         "OOMKilled).")
     last_exit_code: int | None = Field(
         None, description="Exit code of the most recent container termination.")
+
+
+JobState = Literal["Pending", "Running", "Complete", "Failed"]
+
+
+class JobStatus(Model):
+    """Where one job stands."""
+
+    name: str = Field(description="Job name (spec.jobs[].name).")
+    job_name: str | None = Field(
+        None, description="Name of its current Job object (<name>-<hash>), for kubectl logs "
+        "job/<jobName>.")
+    state: JobState = Field(description="Pending, Running, Complete or Failed.")
+    reason: str | None = Field(
+        None, description="JobComplete, or why not: DependencyNotReady, JobRunning, "
+        "JobFailed, ApplyFailed.")
+    attempts: int = Field(0, description="Pods started so far (failed, running and "
+                          "succeeded).")
+    started_at: str | None = Field(None, description="When its Job started.")
+    completed_at: str | None = Field(None, description="When its Job completed.")
+    message: str = Field(
+        "", description="What it waits for; when it failed, why, and the last lines of "
+        "the failed container's log (the job's own output: keep secrets out of it).")
 
 
 class EndpointStatus(Model):
@@ -292,6 +351,8 @@ class DevEnvironmentStatus(Model):
     services: list[ServiceStatus] | None = Field(
         None, json_schema_extra=map_list("name"), description="Per-service readiness."
     )
+    jobs: list[JobStatus] | None = Field(
+        None, json_schema_extra=map_list("name"), description="Per-job state.")
     ready_services: str | None = Field(None, description="Ready services, e.g. 2/3.")
     ready_at: str | None = Field(
         None, description="When Ready first became True for the current generation."

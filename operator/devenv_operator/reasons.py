@@ -31,6 +31,7 @@ class Condition(StrEnum):
     RECONCILED = "Reconciled"
     STALLED = "Stalled"  # kstatus: True whenever the phase is Failed
     TEMPLATE_RESOLVED = "TemplateResolved"
+    JOBS_COMPLETE = "JobsComplete"  # only on environments with spec.jobs
 
 
 class Reason(StrEnum):
@@ -69,6 +70,13 @@ class Reason(StrEnum):
     IMAGE_PULL_FAILED = "ImagePullFailed"
     CRASH_LOOPING = "CrashLooping"
     CONTAINER_CREATE_FAILED = "ContainerCreateFailed"
+    # Jobs (status.jobs[].reason, condition JobsComplete).
+    JOBS_COMPLETE = "JobsComplete"
+    JOB_COMPLETE = "JobComplete"
+    JOB_PENDING = "JobPending"
+    JOB_RUNNING = "JobRunning"
+    JOB_FAILED = "JobFailed"
+    JOB_NOT_COMPLETE = "JobNotComplete"
     # Why a whole run failed (condition Reconciled); the run is retried with backoff.
     FORBIDDEN = "Forbidden"
     API_ERROR = "ApiError"
@@ -81,7 +89,7 @@ FAILED = frozenset({
     Reason.SECRET_NOT_COPYABLE, Reason.READY_TIMEOUT, Reason.APPLY_FAILED,
     Reason.POLICY_VIOLATION, Reason.CLASS_NOT_FOUND, Reason.TEMPLATE_NOT_FOUND,
     Reason.PARAMETER_INVALID, Reason.TEMPLATE_INVALID, Reason.IMAGE_PULL_FAILED,
-    Reason.CRASH_LOOPING, Reason.CONTAINER_CREATE_FAILED,
+    Reason.CRASH_LOOPING, Reason.CONTAINER_CREATE_FAILED, Reason.JOB_FAILED,
 })
 # Failed reasons that may clear by themselves (the cause goes away): re-checked often.
 RECOVERABLE = frozenset({Reason.READY_TIMEOUT, Reason.IMAGE_PULL_FAILED, Reason.CRASH_LOOPING,

@@ -1,12 +1,13 @@
 """PURE DevEnvironmentTemplate: the template model, and rendering a template into a spec.
 
-A template is a platform-owned stack: the ``services`` and ``config`` of a DevEnvironment spec
-in which a value may be a placeholder ``$(params.NAME)``, plus typed ``parameters``. This
-module holds the template model (the source of its CRD schema, see ``template_schema``), its
-status, the index of templates seen, and ``render``: template + parameter values + the
-environment's overrides -> a spec that validates as ``models.DevEnvironmentSpec``, or a
-``RenderError`` naming the parameter and the rule it breaks. Fetching templates, the
-``TemplateResolved`` condition and ``status.template`` belong to reconcile, not here.
+A template is a platform-owned stack: the ``services``, ``jobs`` and ``config`` of a
+DevEnvironment spec in which a value may be a placeholder ``$(params.NAME)``, plus typed
+``parameters``. This module holds the template model (the source of its CRD schema, see
+``template_schema``), its status, the index of templates seen, and ``render``: template +
+parameter values + the environment's overrides -> a spec that validates as
+``models.DevEnvironmentSpec``, or a ``RenderError`` naming the parameter and the rule it
+breaks. Fetching templates, the ``TemplateResolved`` condition and ``status.template``
+belong to reconcile, not here.
 
 Its parts live beside it, and their public names are re-exported from here: ``parameters``
 (declarations and the checks of values), ``placeholders`` (substitution, and the schema that
@@ -77,7 +78,7 @@ MAX_PARAMETERS = 64
 # Fields of a DevEnvironment spec the template defaults when the environment sets none.
 _DEFAULTED = ("className", "ttl", "readyTimeout")
 # Fields of a DevEnvironment spec that name a template rather than describe the environment.
-_TEMPLATE_FIELDS = ("templateRef", "parameters", "services", "config")
+_TEMPLATE_FIELDS = ("templateRef", "parameters", "services", "jobs", "config")
 
 
 class DevEnvironmentTemplateSpec(Model):
@@ -100,6 +101,9 @@ class DevEnvironmentTemplateSpec(Model):
     services: list[dict[str, Any]] = Field(
         min_length=1, max_length=models.MAX_SERVICES,
         description="The DevEnvironment's services; any value may be $(params.NAME).")
+    jobs: list[dict[str, Any]] | None = Field(
+        None, max_length=models.MAX_JOBS,
+        description="The DevEnvironment's jobs; any value may be $(params.NAME).")
     config: dict[str, Any] | None = Field(
         None, description="The DevEnvironment's config; any value may be $(params.NAME).")
 
@@ -212,12 +216,16 @@ def _render_values(template: DevEnvironmentTemplateSpec, values: Mapping[str, bo
                    environment: Mapping[str, Any] | None) -> Rendered:
     substitution = Substitution(values, frozenset(p.name for p in template.parameters), [])
     services = substitution.apply(template.services, ("services",))
+    jobs = substitution.apply(template.jobs or [], ("jobs",))
     config = substitution.apply(template.config, ("config",))
     if substitution.problems:
         return RenderError(Reason.TEMPLATE_INVALID, "; ".join(substitution.problems))
     merged = merge_by_name(services, overrides_services or [], "spec.services")
+    overrides_jobs = (environment or {}).get("jobs")
+    merged_jobs = merge_by_name(jobs, overrides_jobs if isinstance(overrides_jobs, list)
+                                else [], "spec.jobs")
     merged_config = merge_config(config, overrides_config)
-    for problem in (merged, merged_config):
+    for problem in (merged, merged_jobs, merged_config):
         if isinstance(problem, str):
             return RenderError(Reason.INVALID_SPEC, problem)
     spec = {k: copy.deepcopy(v) for k, v in (environment or {}).items()
@@ -227,6 +235,8 @@ def _render_values(template: DevEnvironmentTemplateSpec, values: Mapping[str, bo
         if spec.get(key) is None and defaults.get(key) is not None:
             spec[key] = defaults[key]
     spec["services"] = merged
+    if merged_jobs:
+        spec["jobs"] = merged_jobs
     if merged_config is not None:
         spec["config"] = merged_config
     return validate_spec(spec)
@@ -251,7 +261,8 @@ def render(template: DevEnvironmentTemplateSpec | Mapping[str, Any],
     """Render a template for an environment: a spec that validates, or why not.
 
     ``parameters`` is the environment's ``spec.parameters``; ``overrides_*`` its
-    ``spec.services`` and ``spec.config``, merged by name onto the template's. ``environment``
+    ``spec.services`` and ``spec.config``, merged by name onto the template's, and so is its
+    ``spec.jobs`` (taken from ``environment``). ``environment``
     is the rest of its spec (owner, namespace, ttl, expiresAt, readyTimeout, className), kept
     as is; the template's className, ttl and readyTimeout fill in those it does not set.
     """
@@ -289,7 +300,7 @@ def template_schema(structural: Callable[[type[BaseModel]], dict[str, Any]]) -> 
     """
     root = structural(DevEnvironmentTemplateSpec)
     spec = structural(models.DevEnvironmentSpec)
-    for field in ("services", "config"):
+    for field in ("services", "jobs", "config"):
         body = accept_placeholders(spec["properties"][field])
         body["description"] = root["properties"][field]["description"]
         root["properties"][field] = body

@@ -81,11 +81,11 @@ def change_events(changes: Iterable[ChildChange]) -> list[Event]:
 def worth_an_event(change: ChildChange) -> bool:
     """Creations and deletions of anything, and updates of workloads; not config updates
     (a copied Secret following its source would otherwise post an Event every time)."""
-    return change.verb != "Updated" or change.kind in ("Deployment", "Service")
+    return change.verb != "Updated" or change.kind in ("Deployment", "Service", "Job")
 
 
 _STEPS = {status.NAMESPACE_READY: "namespace", status.CONFIG_SEEDED: "config",
-          status.SERVICES_READY: "services"}
+          status.SERVICES_READY: "services", status.JOBS_COMPLETE: "jobs"}
 
 
 def timings(previous: Mapping[str, Any], new: Mapping[str, Any], now: datetime

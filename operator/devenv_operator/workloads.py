@@ -32,6 +32,7 @@ from devenv_operator.fields import (
 from devenv_operator.volumes import MAX_VOLUMES, VOLUME_LIST, Volume, claim_name
 
 MAX_SERVICES = 50
+MAX_JOBS = 20  # spec.jobs (the jobs module, which builds on this one)
 
 ServiceName = Annotated[str, Field(max_length=63, pattern=DNS1035_LABEL)]
 
@@ -326,8 +327,9 @@ class Service(Model):
         "VolumeClaim, within the class's storage limits) or emptyDir.",
     )
     depends_on: list[ServiceName] | None = Field(
-        None, max_length=MAX_SERVICES - 1, json_schema_extra=SET_LIST,
-        description="Services that must be Available before this one is created.",
+        None, max_length=MAX_SERVICES + MAX_JOBS - 1, json_schema_extra=SET_LIST,
+        description="Services that must be Available, and jobs (spec.jobs) that must have "
+        "completed, before this one is created.",
     )
 
     @field_validator("volumes")

@@ -464,3 +464,34 @@ def test_the_shell_recipe_runs_as_the_ci_identity_and_keeps_evidence_on_failure(
 def _gone_or_deleting(kubectl: Kubectl, name: str) -> bool:
     env = devenv(kubectl, name)
     return env is None or bool(env["metadata"].get("deletionTimestamp"))
+
+
+def test_the_ci_identity_reruns_a_job_and_sees_a_failed_one_in_full(
+        running_operator: Operator, kubectl: Kubectl, pipeline: Pipeline, names: list[str],
+        tmp_path: Path) -> None:
+    """rerun-job (a patch of a rerun.shipit.dev annotation, which the ownership policy lets
+    the owner make) and a failed job's report, with nothing but the CI role."""
+    name = unique("ci-jobs")
+    names.append(name)
+    jobs = [{"name": "migrate", "image": "shop/api:1", "dependsOn": ["db"]},
+            {"name": "seed", "image": "fail.invalid/shop/seed:1", "backoffLimit": 0,
+             "dependsOn": ["migrate"]}]
+    path = tmp_path / "env.yaml"
+    path.write_text(yaml.safe_dump(manifest(name, className=pipeline.cls, jobs=jobs, services=[
+        {"name": "db", "image": "postgres:16", "ports": [{"port": 5432}]}])))
+    created = plugin(pipeline, "create", "-f", str(path), "--wait", "--timeout", "2m")
+    assert created.returncode == 1, created.stdout + created.stderr  # seed fails
+    assert "Failed: JobFailed: Job seed failed" in created.stderr
+    assert "Jobs not complete:" in created.stderr
+    env = devenv(kubectl, name) or {}
+    migrate = next(j for j in env["status"]["jobs"] if j["name"] == "migrate")
+    assert migrate["state"] == "Complete"
+    rerun = plugin(pipeline, "rerun-job", name, "migrate")
+    assert rerun.returncode == 0, rerun.stderr
+    assert rerun.stdout.strip() not in ("", migrate["jobName"])
+    out = tmp_path / "diagnosis"
+    diagnosed = plugin(pipeline, "diagnose", name, "-o", str(out))
+    assert diagnosed.returncode == 0, diagnosed.stderr
+    files = bundle(out)
+    assert "seed" in files["jobs.txt"]
+    never_refused(created.stderr, rerun.stderr, diagnosed.stderr, files["jobs.txt"])

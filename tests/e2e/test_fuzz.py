@@ -92,6 +92,30 @@ def services(draw: st.DrawFn) -> dict[str, Any]:
 
 
 @st.composite
+def jobs(draw: st.DrawFn, siblings: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """0..2 jobs: images that complete or fail (kwok), names that may clash with a
+    service's, dependsOn a service, a job, an unknown name or itself, bounds crossed."""
+    made: list[dict[str, Any]] = []
+    for i in range(draw(st.integers(0, 2))):
+        job: dict[str, Any] = {
+            "name": pick(draw, st.sampled_from([f"migrate{i}", "seed", "j" * 52]),
+                         st.sampled_from(["j" * 53, "Seed", *(s["name"] for s in siblings)])),
+            "image": pick(draw, st.sampled_from(["shop/api:1", "fail.invalid/api:1"]),
+                          st.sampled_from(["", "x" * 1025]))}
+        if draw(st.booleans()):
+            job["backoffLimit"] = pick(draw, st.integers(0, 10), st.sampled_from([-1, 11]))
+        if draw(st.booleans()):
+            job["activeDeadlineSeconds"] = pick(draw, st.integers(1, 86400),
+                                                st.sampled_from([0, 86401]))
+        if draw(st.booleans()):
+            targets = [s["name"] for s in siblings] + [j["name"] for j in made]
+            job["dependsOn"] = [pick(draw, st.sampled_from(targets or ["nothing"]),
+                                     st.sampled_from(["nothing", job["name"]]))]
+        made.append(job)
+    return made
+
+
+@st.composite
 def specs(draw: st.DrawFn) -> dict[str, Any]:
     count = pick(draw, st.integers(1, 3), st.just(0))
     spec: dict[str, Any] = {"services": [draw(services()) for _ in range(count)]}
@@ -104,6 +128,10 @@ def specs(draw: st.DrawFn) -> dict[str, Any]:
         second["dependsOn"] = [first["name"]]
         if draw(st.integers(0, 5)) == 0:
             first["dependsOn"] = [second["name"]]  # a cycle
+    if draw(st.integers(0, 2)) == 0:
+        spec["jobs"] = draw(jobs(spec["services"]))
+        if spec["jobs"] and len(spec["services"]) > 1 and draw(st.booleans()):
+            spec["services"][-1]["dependsOn"] = [spec["jobs"][0]["name"]]  # waits for it
     for field in ("ttl", "readyTimeout"):
         if draw(st.booleans()):
             spec[field] = pick(draw, valid_durations, wild_durations)

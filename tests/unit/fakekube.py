@@ -14,7 +14,8 @@ where the ``status`` subresource changes only ``.status`` and the main resource 
 delete with a UID precondition (``errors.Conflict``, as the real one raises for a 409);
 objects with finalizers (and every Namespace) that stay with a deletionTimestamp until
 ``finalize``; label selectors (``a=b``, ``a!=b``, ``a``, ``!a``) and field selectors on
-dotted paths; a watch that replays the changes after a resourceVersion; Events.
+dotted paths; a watch that replays the changes after a resourceVersion; Events; the logs a
+test puts in ``pod_logs``.
 
 What it does not model: admission, RBAC, defaulting, validation, garbage collection by
 ownerReference, controllers (nothing becomes Available). It only makes parts testable
@@ -43,7 +44,7 @@ Hook = Callable[["Request"], None]
 class Request:
     """One call of the seam, as the fake served it."""
 
-    verb: str  # the method: get, list, watch, create, apply, patch, delete, event
+    verb: str  # the method: get, list, watch, create, apply, patch, delete, event, logs
     kind: str
     namespace: str | None = None
     name: str | None = None
@@ -146,6 +147,7 @@ class FakeKube:
         self.clock = clock
         self.objects: dict[Key, _Stored] = {}
         self.events: list[dict[str, Any]] = []  # Events as kube.event_object builds them
+        self.pod_logs: dict[tuple[str, str, str], str] = {}  # (namespace, pod, container)
         self.requests: list[Request] = []  # in the order they were served
         self._version = 0
         self._changes: list[_Change] = []
@@ -314,6 +316,15 @@ class FakeKube:
                                              "phase": "Terminating"}
                 self._update(key, terminating)
             return True
+
+    def logs(self, namespace: str, pod: str, container: str, *, previous: bool = False,
+             tail: int = 30, timeout: float = 10.0) -> str:
+        """The last ``tail`` lines of what a test put in ``pod_logs`` for that container."""
+        request = Request("logs", "Pod", namespace, pod, {"container": container,
+                                                          "tail": tail}, "log")
+        with self._serving(request), self._lock:
+            text = self.pod_logs.get((namespace, pod, container), "")
+            return "".join(text.splitlines(keepends=True)[-tail:])
 
     def event(self, involved: Mapping[str, Any], event_type: str, reason: str,
               message: str, namespace: str = "default", at: datetime | None = None) -> None:

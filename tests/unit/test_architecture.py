@@ -145,8 +145,8 @@ IMPURE = {
     "devenv_operator": {"children", "controller", "crdgen", "engine", "fanout", "kube",
                         "logs", "main", "metrics", "recorder", "reconcile", "settings",
                         "statuswriter", "steps", "teardown", "__main__", "__init__"},
-    "devenv_cli": {"api", "app", "commands", "diagnose", "inputs", "waiting", "__init__",
-                   "__main__"},
+    "devenv_cli": {"api", "app", "commands", "diagnose", "inputs", "rerun", "waiting",
+                   "__init__", "__main__"},
 }
 
 

@@ -28,6 +28,7 @@ def test_all_documents_are_stages(docs: dict[str, dict[str, Any]]) -> None:
         "pod-image-pull-error",
         "pod-image-pull-backoff",
         "pod-job-complete",
+        "pod-job-fail",
         "pod-delete",
         *(f"pod-crash-loop-{n}" for n in range(1, stages.CRASH_LOOP_STEPS + 1)),
     }
@@ -104,3 +105,18 @@ def test_crash_looping_images_restart_one_step_at_a_time(
         assert "exitCode: 1" in template
         assert ("podIP:" in template) == (n == 1)  # one address, set once
         assert ("delay" in step["spec"]) == (n > 1)
+
+
+def test_job_pods_succeed_unless_their_image_says_fail(docs: dict[str, dict[str, Any]]) -> None:
+    owned = {"key": ".metadata.ownerReferences[]?.kind", "operator": "In", "values": ["Job"]}
+    complete, fail = docs["pod-job-complete"], docs["pod-job-fail"]
+    assert owned in selectors(complete)
+    assert owned in selectors(fail)
+    assert {"key": stages.JOB_FAIL_JQ, "operator": "In", "values": ["false"]} in (
+        selectors(complete))
+    assert {"key": stages.JOB_FAIL_JQ, "operator": "In", "values": ["true"]} in selectors(fail)
+    assert "fail.invalid/" in stages.JOB_FAIL_JQ
+    template = fail["spec"]["steps"][0]["patch"]["template"]
+    assert "phase: Failed" in template
+    assert "exitCode: 1" in template
+    assert "phase: Succeeded" in complete["spec"]["steps"][0]["patch"]["template"]

@@ -73,7 +73,7 @@ def test_a_secret_needs_exactly_one_source() -> None:
 
 def test_depends_on_must_name_a_known_service() -> None:
     bad = {"services": [{"name": "api", "image": "x", "dependsOn": ["db"]}]}
-    with pytest.raises(ValidationError, match="unknown service db"):
+    with pytest.raises(ValidationError, match="unknown service or job db"):
         models.DevEnvironmentSpec.model_validate(bad)
 
 

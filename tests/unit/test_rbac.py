@@ -43,6 +43,10 @@ OPERATOR_NEEDS: dict[Resource, set[str]] = {
     # ... and `get` of copyFrom sources in other namespaces.
     ("", "secrets"): {"get", "list", "watch", "create", "patch", "delete"},
     ("", "pods"): {"list"},
+    # The last lines of a failed job's container, read once for status.jobs[].message.
+    ("", "pods/log"): {"get"},
+    # Jobs: children like Deployments (a changed job is a new Job; the older one pruned).
+    ("batch", "jobs"): {"list", "watch", "create", "patch", "delete"},
     # In the environment's namespace, or `default` before it exists.
     ("", "events"): {"create"},
     # Classes: Kopf's watch. Their objects in each namespace: list at resync, apply, prune.
@@ -68,7 +72,7 @@ NAMED_GRANTS: dict[Resource, set[str]] = {("rbac.authorization.k8s.io", "cluster
 KUBE_VERBS = {"get": {"get"}, "list": {"list"}, "list_versioned": {"list"},
               "create": {"create"},
               "apply": {"patch", "create"}, "patch": {"patch"}, "delete": {"delete"},
-              "event": {"create"}}
+              "event": {"create"}, "logs": {"get"}}
 SERVICE_ACCOUNT = {"kind": "ServiceAccount", "name": "devenv-operator",
                    "namespace": "devenv-system"}
 
@@ -111,6 +115,9 @@ def api_calls() -> Iterator[tuple[str, Resource, str]]:
             if receiver.endswith("api") and func.attr in KUBE_VERBS:
                 if func.attr == "event":
                     yield where, resource_of(kube.EVENT), "create"
+                    continue
+                if func.attr == "logs":  # (namespace, pod, container): a pod's log
+                    yield where, resource_of(kube.POD, "log"), "get"
                     continue
                 sub = next((k.value for k in node.keywords if k.arg == "subresource"), None)
                 subresource = str(sub.value) if isinstance(sub, ast.Constant) else None

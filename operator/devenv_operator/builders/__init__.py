@@ -14,6 +14,7 @@ from devenv_operator.builders.common import (
     Env,
     child_labels,
     namespace_name,
+    reruns_of,
 )
 from devenv_operator.builders.config import (
     COPYABLE_LABEL,
@@ -24,6 +25,7 @@ from devenv_operator.builders.config import (
     pull_secret_names,
 )
 from devenv_operator.builders.graph import creation_order, dependency_levels, find_cycle
+from devenv_operator.builders.jobs import build_job, job_object_name
 from devenv_operator.builders.namespace import (
     Ownership,
     build_namespace,
@@ -37,6 +39,7 @@ from devenv_operator.builders.services import (
 )
 from devenv_operator.builders.tenancy import build_class_objects
 from devenv_operator.builders.validate import Validated, validate
+from devenv_operator.jobs import RERUN_PREFIX
 
 __all__ = [
     "COPYABLE_LABEL",
@@ -44,6 +47,7 @@ __all__ = [
     "MANAGED_BY_LABEL",
     "MANAGED_BY_VALUE",
     "NAME_LABEL",
+    "RERUN_PREFIX",
     "UNCLASSED",
     "Env",
     "Ownership",
@@ -52,6 +56,7 @@ __all__ = [
     "build_class_objects",
     "build_config_maps",
     "build_deployment",
+    "build_job",
     "build_namespace",
     "build_secrets",
     "build_service",
@@ -61,9 +66,11 @@ __all__ = [
     "creation_order",
     "dependency_levels",
     "find_cycle",
+    "job_object_name",
     "namespace_name",
     "namespace_ownership",
     "owned_by",
     "pull_secret_names",
+    "reruns_of",
     "validate",
 ]

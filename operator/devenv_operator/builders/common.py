@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from devenv_operator import classes, models
+from devenv_operator.jobs import RERUN_PREFIX
 
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY_VALUE = "devenv-operator"
@@ -41,6 +43,9 @@ class Env:
     class_name: str | None = None
     policy: classes.DevEnvironmentClassSpec = UNCLASSED
     pull_secrets: tuple[str, ...] = ()
+    # Reruns asked for (``kubectl devenv rerun-job``): job name -> the nonce of the latest
+    # request, from the DevEnvironment's rerun.shipit.dev/<job> annotations.
+    reruns: Mapping[str, str] = field(default_factory=dict)
 
     def owner_reference(self) -> dict[str, Any]:
         return {
@@ -90,3 +95,9 @@ def metadata(env: Env, name: str, service: str | None = None) -> dict[str, Any]:
     if annotations:
         meta["annotations"] = annotations
     return meta
+
+
+def reruns_of(annotations: Mapping[str, str]) -> dict[str, str]:
+    """The reruns asked for on a DevEnvironment: job name -> nonce."""
+    return {key.removeprefix(RERUN_PREFIX): str(value) for key, value in annotations.items()
+            if key.startswith(RERUN_PREFIX) and len(key) > len(RERUN_PREFIX)}

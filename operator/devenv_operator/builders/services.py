@@ -1,4 +1,5 @@
-"""A service of the environment: its Deployment and, when it has ports, its Service."""
+"""A service of the environment: its Deployment and, when it has ports, its Service; and
+the container, security and resources that a job's pod shares with a service's."""
 
 from __future__ import annotations
 
@@ -21,10 +22,10 @@ def _dump(value: models.Model) -> dict[str, Any]:
     return value.model_dump(by_alias=True, exclude_none=True)
 
 
-def _security(service: models.Service, pod: dict[str, Any],
-              container: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The class's hardening with the service's securityContext on top (already checked
-    against the class by ``classes.violations``)."""
+def security(service: models.Service | models.Job, pod: dict[str, Any],
+             container: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The class's hardening with the service's (or job's) securityContext on top (already
+    checked against the class by ``classes.violations``)."""
     context = service.security_context
     if context is None:
         return pod, container
@@ -40,7 +41,7 @@ def _security(service: models.Service, pod: dict[str, Any],
     return pod, container
 
 
-def _resources(env: Env, service: models.Service) -> dict[str, Any]:
+def resources(env: Env, service: models.Service | models.Job) -> dict[str, Any]:
     """The service's resources, with the class's defaults where it sets none: what the
     LimitRange would give the pod at admission, written where policies that read the
     Deployment (Kyverno's require-requests-limits) see it."""
@@ -54,36 +55,45 @@ def _resources(env: Env, service: models.Service) -> dict[str, Any]:
             for k, v in (("limits", limits), ("requests", requests)) if v}
 
 
-def _container(env: Env, service: models.Service, security: dict[str, Any]) -> dict[str, Any]:
-    container: dict[str, Any] = {"name": service.name, "image": service.image,
-                                 "securityContext": security}
+def container(env: Env, service: models.Service | models.Job,
+              context: dict[str, Any]) -> dict[str, Any]:
+    """The container of a service or a job, without what only a service has (ports,
+    probes)."""
+    built: dict[str, Any] = {"name": service.name, "image": service.image,
+                             "securityContext": context}
     if service.image_pull_policy is not None:
-        container["imagePullPolicy"] = service.image_pull_policy
+        built["imagePullPolicy"] = service.image_pull_policy
     if service.working_dir is not None:
-        container["workingDir"] = service.working_dir
+        built["workingDir"] = service.working_dir
     if service.command is not None:
-        container["command"] = list(service.command)
+        built["command"] = list(service.command)
     if service.args is not None:
-        container["args"] = list(service.args)
+        built["args"] = list(service.args)
     if service.env:
-        container["env"] = [_dump(e) for e in service.env]
+        built["env"] = [_dump(e) for e in service.env]
     if service.env_from:
-        container["envFrom"] = [_dump(e) for e in service.env_from]
+        built["envFrom"] = [_dump(e) for e in service.env_from]
+    limits = resources(env, service)
+    if limits:
+        built["resources"] = limits
+    return built
+
+
+def _service_container(env: Env, service: models.Service,
+                       context: dict[str, Any]) -> dict[str, Any]:
+    built = container(env, service, context)
     if service.ports:
-        container["ports"] = [
+        built["ports"] = [
             {**({"name": p.name} if p.name else {}), "containerPort": p.port,
              "protocol": p.protocol}
             for p in service.ports
         ]
-    resources = _resources(env, service)
-    if resources:
-        container["resources"] = resources
     if service.volumes:
-        container["volumeMounts"] = [
+        built["volumeMounts"] = [
             {"name": v.name, "mountPath": v.mount_path, **({"readOnly": True} if v.read_only
                                                            else {})}
             for v in service.volumes]
-    return {**container, **_probes(service)}
+    return {**built, **_probes(service)}
 
 
 def _pod_volumes(service: models.Service) -> list[dict[str, Any]]:
@@ -119,7 +129,7 @@ def _probes(service: models.Service) -> dict[str, Any]:
 
 def build_deployment(env: Env, service: models.Service) -> dict[str, Any]:
     meta = metadata(env, service.name, service.name)
-    pod, container = _security(service, *pod_security(env))
+    pod, context = security(service, *pod_security(env))
     if service.volumes:
         pod = {**pod, "volumes": _pod_volumes(service)}
     # A ReadWriteOnce claim is mounted by one node at a time: a rolling update would start
@@ -136,7 +146,7 @@ def build_deployment(env: Env, service: models.Service) -> dict[str, Any]:
             "template": {
                 "metadata": {"labels": dict(meta["labels"])},
                 "spec": {
-                    "containers": [_container(env, service, container)],
+                    "containers": [_service_container(env, service, context)],
                     # Dev environments restart often; don't keep them waiting on shutdown.
                     "terminationGracePeriodSeconds": 5,
                     "enableServiceLinks": False,

@@ -3,7 +3,7 @@
 The apiserver already enforced the CRD schema; this re-parses the spec with the models
 (the operator never trusts a body it did not validate), derives the namespace, and checks
 what the schema cannot: that the default namespace name is valid and that ``dependsOn``
-has no cycle.
+has no cycle (among services and jobs).
 """
 
 from __future__ import annotations
@@ -54,7 +54,8 @@ def validate(name: str, raw: Mapping[str, Any] | None, prefix: str,
         return Validated(spec, None, (
             f"the default namespace {namespace!r} is not a valid namespace name "
             "(at most 63 lowercase letters, digits and '-'); set spec.namespace"))
-    cycle = find_cycle({s.name: list(s.depends_on or []) for s in spec.services})
+    cycle = find_cycle(spec.dependencies())
     if cycle:
-        return Validated(spec, namespace, f"spec.services: dependsOn cycle {' -> '.join(cycle)}")
+        where = "spec.services" if not spec.jobs else "spec.services/spec.jobs"
+        return Validated(spec, namespace, f"{where}: dependsOn cycle {' -> '.join(cycle)}")
     return Validated(spec, namespace)

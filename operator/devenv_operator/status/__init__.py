@@ -1,6 +1,7 @@
 """PURE status computation: observed children -> conditions, phase, message.
 
 ``observe``: what a reconcile saw; ``services``: one service's readiness and why not;
+``jobs``: where one job stands, and whether they all completed;
 ``compute``: the typed status of a run; ``writes``: the status patches outside a normal
 run (teardown, a failed run). Nothing here imports the client, Kopf or the clock.
 """
@@ -14,11 +15,13 @@ from devenv_operator.status.compute import (
     provisioning_started,
     ready_deadline,
 )
+from devenv_operator.status.jobs import job_status, jobs_condition, trim_log
 from devenv_operator.status.observe import (
     CONDITION_TYPES,
     CONFIG_SEEDED,
     EXPIRING_SOON,
     FAILED_REASONS,
+    JOBS_COMPLETE,
     NAMESPACE_READY,
     READY,
     REASONS,
@@ -30,6 +33,7 @@ from devenv_operator.status.observe import (
     STUCK_REASONS,
     TEMPLATE_RESOLVED,
     ApplyFailure,
+    JobObservation,
     NamespaceState,
     Observation,
     ServiceObservation,
@@ -53,12 +57,16 @@ from devenv_operator.status.writes import (
 )
 
 __all__ = [
-    "CONDITION_TYPES", "CONFIG_SEEDED", "EXPIRING_SOON", "FAILED_REASONS", "NAMESPACE_READY",
+    "CONDITION_TYPES", "CONFIG_SEEDED", "EXPIRING_SOON", "FAILED_REASONS", "JOBS_COMPLETE",
+    "NAMESPACE_READY",
     "READY", "REASONS", "RECONCILED", "RECOVERABLE_FAILURES", "RUN_FAILURE_REASONS",
     "SERVICES_READY", "STALLED", "STUCK_REASONS", "TEMPLATE_RESOLVED", "ApplyFailure", "Cond",
-    "EnvStatus", "NamespaceState", "Observation", "ServiceObservation", "TemplateObservation",
-    "carry_transition_times", "compute", "condition", "deployment_available", "merge_patch",
+    "EnvStatus", "JobObservation", "NamespaceState", "Observation", "ServiceObservation",
+    "TemplateObservation",
+    "carry_transition_times", "compute", "condition", "deployment_available", "job_status",
+    "jobs_condition", "merge_patch",
     "namespace_blockers", "namespace_state", "parse_time", "provisioning_started",
-    "ready_deadline", "rfc3339", "run_failed", "service_status", "terminating", "with_pods",
+    "ready_deadline", "rfc3339", "run_failed", "service_status", "terminating", "trim_log",
+    "with_pods",
     "worth_listing_pods", "worth_rechecking_pods",
 ]

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from devenv_operator.lifecycle import shift
 from devenv_operator.models import format_duration
 from devenv_operator.reasons import FAILED, STUCK, Condition, Phase, Reason
+from devenv_operator.status.jobs import job_status, jobs_condition
 from devenv_operator.status.observe import Observation, parse_time, rfc3339
 from devenv_operator.status.services import service_status
 
@@ -62,6 +63,7 @@ class EnvStatus:
     expires_at: str | None = None
     endpoints: tuple[Mapping[str, Any], ...] | None = None
     template: Mapping[str, Any] | None = None
+    jobs: tuple[Mapping[str, Any], ...] = ()
 
     @property
     def ready(self) -> Cond:
@@ -74,6 +76,7 @@ class EnvStatus:
             "observedGeneration": self.observed_generation,
             "conditions": [c.as_dict() for c in self.conditions],
             "services": [dict(s) for s in self.services],
+            "jobs": [dict(j) for j in self.jobs] if self.jobs else None,
             "readyServices": f"{sum(bool(s['ready']) for s in self.services)}"
                              f"/{len(self.services)}",
             "readyAt": self.ready_at, "provisioningStartedAt": self.provisioning_started_at,
@@ -141,30 +144,48 @@ def _config_condition(obs: Observation) -> Cond:
                      "ConfigMaps and Secrets seeded")
 
 
+def _jobs_condition(obs: Observation, jobs: Sequence[Mapping[str, Any]],
+                    timed_out: bool) -> Cond:
+    ctype, ok, reason, message = jobs_condition(
+        jobs, format_duration(obs.ready_timeout) if timed_out else None)
+    return condition(ctype, ok, reason, message)
+
+
+def _all_ready(services: Sequence[Mapping[str, Any]],
+               jobs: Sequence[Mapping[str, Any]]) -> str:
+    text = f"All {len(services)} services are available"
+    if jobs:
+        text += f" and {len(jobs)} job{'s' if len(jobs) != 1 else ''} complete"
+    return text
+
+
 def _readiness_conditions(obs: Observation, services: Sequence[Mapping[str, Any]],
-                          timed_out: bool) -> list[Cond]:
-    """Ready, NamespaceReady, ConfigSeeded and ServicesReady."""
+                          jobs: Sequence[Mapping[str, Any]], timed_out: bool) -> list[Cond]:
+    """Ready, NamespaceReady, ConfigSeeded, ServicesReady and (with jobs) JobsComplete."""
     ns_cond = _namespace_condition(obs)
+    with_jobs = obs.with_jobs or bool(obs.jobs)
     if obs.invalid is not None:
         text = (f"Invalid spec: {obs.invalid}" if obs.invalid_reason == Reason.INVALID_SPEC
                 else obs.invalid)
+        parts = [Condition.CONFIG_SEEDED, Condition.SERVICES_READY,
+                 *([Condition.JOBS_COMPLETE] if with_jobs else [])]
         return [condition(Condition.READY, False, obs.invalid_reason, text), ns_cond,
-                condition(Condition.CONFIG_SEEDED, None, obs.invalid_reason, text),
-                condition(Condition.SERVICES_READY, None, obs.invalid_reason, text)]
+                *(condition(c, None, obs.invalid_reason, text) for c in parts)]
     if obs.namespace_state != "ready":
         waiting = "Waiting for the namespace"
-        cfg = condition(Condition.CONFIG_SEEDED, None, Reason.NAMESPACE_PENDING, waiting)
-        svc = condition(Condition.SERVICES_READY, None, Reason.NAMESPACE_PENDING, waiting)
+        rest = [condition(c, None, Reason.NAMESPACE_PENDING, waiting) for c in (
+            Condition.CONFIG_SEEDED, Condition.SERVICES_READY,
+            *([Condition.JOBS_COMPLETE] if with_jobs else []))]
     else:
-        cfg, svc = _config_condition(obs), _services_condition(services, obs, timed_out)
-    blockers = [c for c in (ns_cond, cfg, svc) if not c.true]
+        rest = [_config_condition(obs), _services_condition(services, obs, timed_out),
+                *([_jobs_condition(obs, jobs, timed_out)] if with_jobs else [])]
+    blockers = [c for c in (ns_cond, *rest) if not c.true]
     if not blockers:
-        ready = condition(Condition.READY, True, Reason.READY,
-                          f"All {len(services)} services are available")
+        ready = condition(Condition.READY, True, Reason.READY, _all_ready(services, jobs))
     else:
         blocker = next((c for c in blockers if c.reason in FAILED), blockers[0])
         ready = condition(Condition.READY, False, blocker.reason, blocker.message)
-    return [ready, ns_cond, cfg, svc]
+    return [ready, ns_cond, *rest]
 
 
 def _expiry_condition(obs: Observation) -> Cond:
@@ -219,8 +240,9 @@ def provisioning_started(obs: Observation, previous: Mapping[str, Any], now: dat
 
 
 def _all_conditions(obs: Observation, services: Sequence[Mapping[str, Any]],
-                    timed_out: bool) -> list[Cond]:
-    conditions = [*_readiness_conditions(obs, services, timed_out), _expiry_condition(obs),
+                    jobs: Sequence[Mapping[str, Any]], timed_out: bool) -> list[Cond]:
+    conditions = [*_readiness_conditions(obs, services, jobs, timed_out),
+                  _expiry_condition(obs),
                   condition(Condition.RECONCILED, True, Reason.RECONCILE_SUCCEEDED,
                             "The last reconcile completed")]
     ready = conditions[0]
@@ -238,12 +260,14 @@ def compute(obs: Observation, previous: Mapping[str, Any], now: datetime) -> Env
     """The new status. ``previous`` is the current ``.status`` (possibly empty)."""
     before = {s.get("name"): s for s in previous.get("services") or []}
     services = [service_status(s, before.get(s.name), now, obs.fail_fast) for s in obs.services]
+    jobs = [job_status(j, now, obs.fail_fast) for j in obs.jobs]
     started = provisioning_started(obs, previous, now)
     already_ready = (previous.get("observedGeneration") == obs.generation
                      and bool(previous.get("readyAt")))
     timed_out = (not already_ready and now >= shift(started, obs.ready_timeout)
-                 and any(not s["ready"] for s in services))
-    conditions = carry_transition_times(_all_conditions(obs, services, timed_out),
+                 and (any(not s["ready"] for s in services)
+                      or any(j["state"] not in ("Complete", "Failed") for j in jobs)))
+    conditions = carry_transition_times(_all_conditions(obs, services, jobs, timed_out),
                                         previous.get("conditions") or [], now, obs.generation)
     ready = conditions[0]
     ready_at = previous.get("readyAt") if already_ready else None
@@ -260,7 +284,7 @@ def compute(obs: Observation, previous: Mapping[str, Any], now: datetime) -> Env
         conditions=tuple(conditions), services=tuple(services),
         provisioning_started_at=rfc3339(started), message=ready.message, ready_at=ready_at,
         expires_at=rfc3339(obs.expires_at) if obs.expires_at else None,
-        endpoints=endpoints or None, template=template)
+        endpoints=endpoints or None, template=template, jobs=tuple(jobs))
 
 
 def ready_deadline(obs: Observation, status: Mapping[str, Any]) -> datetime | None:

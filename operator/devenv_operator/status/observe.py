@@ -1,6 +1,6 @@
 """PURE: what a reconcile observed, as status computation takes it.
 
-The observations (namespace, config problems, Deployments and their pods) that the steps
+The observations (namespace, config problems, Deployments and their pods, Jobs) that the steps
 collect, and the vocabulary they are stated in (``reasons``, re-exported under the names
 the rest of the operator has always used).
 """
@@ -24,6 +24,7 @@ EXPIRING_SOON = Condition.EXPIRING_SOON
 RECONCILED = Condition.RECONCILED
 TEMPLATE_RESOLVED = Condition.TEMPLATE_RESOLVED
 STALLED = Condition.STALLED
+JOBS_COMPLETE = Condition.JOBS_COMPLETE
 CONDITION_TYPES = tuple(Condition)
 FAILED_REASONS = FAILED
 RECOVERABLE_FAILURES = RECOVERABLE
@@ -79,6 +80,19 @@ class ServiceObservation:
 
 
 @dataclass(frozen=True)
+class JobObservation:
+    """One job as the reconcile found it."""
+
+    name: str
+    job_name: str  # the name of the Job its current spec renders to
+    job: Mapping[str, Any] | None = None  # that Job (None: not created, or not yet)
+    waiting_for: Sequence[str] = ()  # dependencies not yet ready (so it is not created)
+    error: ApplyFailure | None = None  # the API server refused its Job
+    log: str | None = None  # when it failed: the last lines of its failed container's log
+    pods: Sequence[Mapping[str, Any]] = ()  # read when it runs late (else not read)
+
+
+@dataclass(frozen=True)
 class TemplateObservation:
     """How an environment's template rendered (``reason`` TemplateRendered when it did)."""
 
@@ -106,6 +120,8 @@ class Observation:
     secret_problems: Sequence[SecretProblem] = ()
     apply_errors: Sequence[ApplyFailure] = ()
     services: Sequence[ServiceObservation] = ()
+    jobs: Sequence[JobObservation] = ()
+    with_jobs: bool = False  # the spec has jobs (condition JobsComplete, whatever else)
     ready_timeout: timedelta = timedelta(minutes=10)
     expires_at: datetime | None = None
     expiring: bool = False  # within the warning window before expiry

@@ -49,7 +49,8 @@ def admit(parts: Parts, ctx: Context) -> Stop | None:
         return Stop("refused")
     ctx.env = builders.Env(name=ctx.meta["name"], uid=ctx.meta["uid"], spec=spec,
                            namespace=checked.namespace, class_name=resolved.name,
-                           policy=resolved.policy or builders.UNCLASSED)
+                           policy=resolved.policy or builders.UNCLASSED,
+                           reruns=builders.reruns_of(ctx.meta.get("annotations") or {}))
     return None
 
 

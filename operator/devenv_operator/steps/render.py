@@ -38,6 +38,7 @@ def render(parts: Parts, ctx: Context) -> Stop | None:
         expires_at=expiry.at,
         expiring=expiry.warn_at is not None and ctx.now >= expiry.warn_at,
         expiry_note=expiry.clamped_note, template=template,
+        with_jobs=bool(spec.jobs) if spec else False,
         fail_fast=fail_fast_rules(parts.settings, policy))
     return None
 
