@@ -131,7 +131,7 @@ def _workloads(spec: Any) -> list[tuple[str, Any]]:
 def _storage(spec: Any, class_name: str, bounds: Storage | None) -> list[Violation]:
     if bounds is None:
         return []
-    claims = [(s.name, v) for s in spec.services for _, v in s.claims()]
+    claims = [(what, v) for what, w in _workloads(spec) for _, v in w.claims()]
     found: list[Violation] = []
     if bounds.max_volumes is not None and len(claims) > bounds.max_volumes:
         found.append(Violation("storage.maxVolumes", (
@@ -140,9 +140,9 @@ def _storage(spec: Any, class_name: str, bounds: Storage | None) -> list[Violati
     if bounds.max_volume_size is not None:
         most = parse_quantity(bounds.max_volume_size)
         found += [Violation("storage.maxVolumeSize", (
-            f"service {service}: volume {v.name} asks for {v.size}; class {class_name} "
+            f"{what}: volume {v.name} asks for {v.size}; class {class_name} "
             f"allows at most {bounds.max_volume_size} per volume"))
-            for service, v in claims if parse_quantity(v.size) > most]
+            for what, v in claims if parse_quantity(v.size) > most]
     total = sum(parse_quantity(v.size) for _, v in claims)
     if bounds.max_total is not None and total > parse_quantity(bounds.max_total):
         asked = " + ".join(str(v.size) for _, v in claims)

@@ -25,6 +25,7 @@ from devenv_operator.fields import (
     cel_rules,
     map_list,
 )
+from devenv_operator.volumes import MAX_VOLUMES, VOLUME_LIST, Volume, claims_of, distinct
 from devenv_operator.workloads import (
     MAX_JOBS,
     MAX_SERVICES,
@@ -88,10 +89,23 @@ class Job(Model):
     active_deadline_seconds: int | None = Field(
         None, ge=1, le=86400,
         description="How long the job may run, over all its attempts, before it fails.")
+    volumes: list[Volume] | None = Field(
+        None, max_length=MAX_VOLUMES, json_schema_extra=VOLUME_LIST,
+        description="Volumes mounted into the container, as for a service: emptyDir, or "
+        "persistent (size: a PersistentVolumeClaim <job>-<volume>, kept across reruns).")
     depends_on: list[WorkloadName] | None = Field(
         None, max_length=MAX_SERVICES + MAX_JOBS - 1, json_schema_extra=SET_LIST,
         description="Services (Available) and jobs (Complete) that must be ready before "
         "this job is created.")
+
+    @field_validator("volumes")
+    @classmethod
+    def _distinct_volumes(cls, value: list[Volume] | None) -> list[Volume] | None:
+        return distinct(value)
+
+    def claims(self) -> list[tuple[str, Volume]]:
+        """(claim name, volume) of each persistent volume."""
+        return claims_of(self.name, self.volumes)
 
     @field_validator("resources")
     @classmethod

@@ -146,6 +146,14 @@ class TemplateRef(Model):
     name: str = Field(max_length=253, pattern=DNS_SUBDOMAIN, description="Template name.")
 
 
+def _distinct_claims(workloads: list[Service | Job]) -> None:
+    claims = [claim for w in workloads for claim, _ in w.claims()]
+    clash = sorted({c for c in claims if claims.count(c) > 1})
+    if clash:
+        raise ValueError(f"persistent volumes would share the claim name {', '.join(clash)} "
+                         "(<service or job>-<volume>); rename one")
+
+
 class DevEnvironmentSpec(Model):
     """Desired state of a development environment."""
 
@@ -213,11 +221,7 @@ class DevEnvironmentSpec(Model):
         names = [s.name for s in self.services]
         if len(set(names)) != len(names):
             raise ValueError("services: names must be unique")
-        claims = [claim for s in self.services for claim, _ in s.claims()]
-        clash = sorted({c for c in claims if claims.count(c) > 1})
-        if clash:
-            raise ValueError(f"services: persistent volumes would share the claim name "
-                             f"{', '.join(clash)} (<service>-<volume>); rename one")
+        _distinct_claims([*self.services, *self.jobs])
         jobs = [j.name for j in self.jobs]
         if len(set(jobs)) != len(jobs):
             raise ValueError("jobs: names must be unique")

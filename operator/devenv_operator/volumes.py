@@ -107,8 +107,24 @@ VOLUME_LIST = {
 
 
 def claim_name(service: str, volume: str) -> str:
-    """The PersistentVolumeClaim of a service's persistent volume."""
+    """The PersistentVolumeClaim of a service's (or a job's) persistent volume."""
     return f"{service}-{volume}"
+
+
+def distinct(value: list[Volume] | None) -> list[Volume] | None:
+    """A workload's volumes validator: names and mount paths unique."""
+    names = [v.name for v in value or []]
+    paths = [v.mount_path.rstrip("/") for v in value or []]
+    if len(set(names)) != len(names):
+        raise ValueError("volumes: names must be unique")
+    if len(set(paths)) != len(paths):
+        raise ValueError("volumes: every volume needs its own mountPath")
+    return value
+
+
+def claims_of(owner: str, volumes: list[Volume] | None) -> list[tuple[str, Volume]]:
+    """(claim name, volume) of each persistent volume of the workload ``owner``."""
+    return [(claim_name(owner, v.name), v) for v in volumes or [] if v.persistent]
 
 
 _SUFFIXES = {

@@ -29,7 +29,7 @@ from devenv_operator.fields import (
     cel_rules,
     map_list,
 )
-from devenv_operator.volumes import MAX_VOLUMES, VOLUME_LIST, Volume, claim_name
+from devenv_operator.volumes import MAX_VOLUMES, VOLUME_LIST, Volume, claims_of, distinct
 
 MAX_SERVICES = 50
 MAX_JOBS = 20  # spec.jobs (the jobs module, which builds on this one)
@@ -335,17 +335,11 @@ class Service(Model):
     @field_validator("volumes")
     @classmethod
     def _distinct_volumes(cls, value: list[Volume] | None) -> list[Volume] | None:
-        names = [v.name for v in value or []]
-        paths = [v.mount_path.rstrip("/") for v in value or []]
-        if len(set(names)) != len(names):
-            raise ValueError("volumes: names must be unique")
-        if len(set(paths)) != len(paths):
-            raise ValueError("volumes: every volume needs its own mountPath")
-        return value
+        return distinct(value)
 
     def claims(self) -> list[tuple[str, Volume]]:
         """(claim name, volume) of each persistent volume."""
-        return [(claim_name(self.name, v.name), v) for v in self.volumes or [] if v.persistent]
+        return claims_of(self.name, self.volumes)
 
     @field_validator("resources")
     @classmethod

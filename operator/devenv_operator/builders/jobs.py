@@ -16,7 +16,7 @@ from typing import Any
 
 from devenv_operator import models
 from devenv_operator.builders.common import Env, child_labels, metadata
-from devenv_operator.builders.services import container, security
+from devenv_operator.builders.services import container, pod_volumes, security
 from devenv_operator.builders.tenancy import pod_security
 from devenv_operator.jobs import RERUN_PREFIX
 
@@ -28,6 +28,8 @@ RERUN_ANNOTATION = RERUN_PREFIX + "nonce"
 def job_spec(env: Env, job: models.Job) -> dict[str, Any]:
     """The Job's spec, as rendered for this environment."""
     pod, context = security(job, *pod_security(env))
+    if job.volumes:
+        pod = {**pod, "volumes": pod_volumes(job)}
     template_meta: dict[str, Any] = {"labels": child_labels(env, job.name)}
     nonce = env.reruns.get(job.name)
     if nonce:

@@ -76,6 +76,11 @@ def container(env: Env, service: models.Service | models.Job,
     limits = resources(env, service)
     if limits:
         built["resources"] = limits
+    if service.volumes:
+        built["volumeMounts"] = [
+            {"name": v.name, "mountPath": v.mount_path, **({"readOnly": True} if v.read_only
+                                                           else {})}
+            for v in service.volumes]
     return built
 
 
@@ -88,15 +93,11 @@ def _service_container(env: Env, service: models.Service,
              "protocol": p.protocol}
             for p in service.ports
         ]
-    if service.volumes:
-        built["volumeMounts"] = [
-            {"name": v.name, "mountPath": v.mount_path, **({"readOnly": True} if v.read_only
-                                                           else {})}
-            for v in service.volumes]
     return {**built, **_probes(service)}
 
 
-def _pod_volumes(service: models.Service) -> list[dict[str, Any]]:
+def pod_volumes(service: models.Service | models.Job) -> list[dict[str, Any]]:
+    """The pod's volumes of a service or a job: its claims, and its emptyDirs."""
     claims = {v.name: claim for claim, v in service.claims()}
     return [{"name": v.name, "persistentVolumeClaim": {"claimName": claims[v.name]}}
             if v.name in claims else {"name": v.name, "emptyDir": _dump(v.empty_dir)
@@ -104,9 +105,11 @@ def _pod_volumes(service: models.Service) -> list[dict[str, Any]]:
             for v in service.volumes or []]
 
 
-def build_volume_claims(env: Env, service: models.Service) -> list[dict[str, Any]]:
-    """A PersistentVolumeClaim per persistent volume of the service (ReadWriteOnce, of the
-    class's StorageClass). Its pods mount it; it outlives them and goes with the namespace."""
+def build_volume_claims(env: Env, service: models.Service | models.Job
+                        ) -> list[dict[str, Any]]:
+    """A PersistentVolumeClaim per persistent volume of the service or job (ReadWriteOnce,
+    of the class's StorageClass). Its pods mount it; it outlives them (and a job's reruns)
+    and goes with the namespace."""
     storage = env.policy.storage
     storage_class = storage.storage_class_name if storage else None
     return [{
@@ -131,7 +134,7 @@ def build_deployment(env: Env, service: models.Service) -> dict[str, Any]:
     meta = metadata(env, service.name, service.name)
     pod, context = security(service, *pod_security(env))
     if service.volumes:
-        pod = {**pod, "volumes": _pod_volumes(service)}
+        pod = {**pod, "volumes": pod_volumes(service)}
     # A ReadWriteOnce claim is mounted by one node at a time: a rolling update would start
     # the new pod before the old one lets go of it (and wait for ever on another node).
     strategy = {"strategy": {"type": "Recreate"}} if service.claims() else {}

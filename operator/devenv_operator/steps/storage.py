@@ -1,4 +1,5 @@
-"""Step: start applying the PersistentVolumeClaims of the services' persistent volumes.
+"""Step: start applying the PersistentVolumeClaims of the services' and jobs' persistent
+volumes.
 
 Claims go out before the workloads and do not wait for dependencies: a claim holds no
 process, and one bound early saves its pod the wait. ``settle`` collects the applies; a
@@ -8,14 +9,15 @@ naming it.
 
 from __future__ import annotations
 
-from devenv_operator import builders, kinds
+from devenv_operator import builders, kinds, models
 from devenv_operator.steps.config import start
 from devenv_operator.steps.context import Context, Parts, Stop
 
 
 def storage(parts: Parts, ctx: Context) -> Stop | None:
     env = ctx.environment()
-    claims = [(kinds.PVC, claim) for service in env.spec.services
-              for claim in builders.build_volume_claims(env, service)]
+    workloads: list[models.Service | models.Job] = [*env.spec.services, *env.spec.jobs]
+    claims = [(kinds.PVC, claim) for workload in workloads
+              for claim in builders.build_volume_claims(env, workload)]
     start(parts, ctx, "storage", claims)
     return None
