@@ -4,7 +4,7 @@ and explained; a persistent volume becomes a claim of the class's StorageClass t
 waits for; the class's storage limits are refused at apply by the class policy and again by
 the operator; the claims go with the environment.
 
-That the data survives its pod is shown on real containers (tests/real/test_volumes.py).
+That the data survives its pod is shown on real containers (tests/real/test_storage.py).
 """
 
 from __future__ import annotations
@@ -183,6 +183,13 @@ def test_the_class_policy_refuses_more_storage_at_apply(
             assert f"class {cls}" in error, error
         # Within the class, an emptyDir besides: accepted.
         assert refusal([{**DATA, "size": "2Gi"}, RUN]) == ""
+        # A job's claim counts with the services' ones.
+        obj = manifest(unique("celjob"), className=cls, services=[db({**DATA, "size": "2Gi"})],
+                       jobs=[{"name": "seed", "image": "postgres:16", "volumes": [
+                           {**DATA, "name": "dump", "mountPath": "/dump", "size": "1500Mi"}]}])
+        proc = kubectl("apply", "--dry-run=server", "-f", "-", check=False,
+                       input=json.dumps(obj))
+        assert "storage.maxTotal" in (proc.stderr or ""), proc.stderr
         # An environment of a template names no services of its own: the class's rules
         # (maxServices, storage...) leave it to the operator, and it is not refused.
         obj = manifest(unique("celtpl"), className=cls, templateRef={"name": "any"})

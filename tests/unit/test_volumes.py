@@ -145,3 +145,50 @@ def test_a_reconcile_applies_the_claims_and_prunes_one_the_spec_drops(world: Wor
     world.reconcile(body)
     assert world.api.stored(kube.PVC, "db-data", "dev-pr-1") is not None
     assert world.api.stored(kube.PVC, "db-wal", "dev-pr-1") is None
+
+
+def job_spec(*volumes: dict[str, Any], name: str = "seed") -> models.DevEnvironmentSpec:
+    return models.DevEnvironmentSpec.model_validate({
+        "services": [service(DATA)],
+        "jobs": [{"name": name, "image": "postgres:16", "volumes": list(volumes)}]})
+
+
+def test_a_job_mounts_its_claim_and_scratch_space_and_its_claim_is_built() -> None:
+    the_env = env(job_spec({**DATA, "name": "dump", "mountPath": "/dump"}, RUN),
+                  storage={"storageClassName": "fast"})
+    job = the_env.spec.jobs[0]
+    (claim,) = builders.build_volume_claims(the_env, job)
+    assert claim["metadata"]["name"] == "seed-dump"
+    assert claim["spec"]["storageClassName"] == "fast"
+    pod = builders.build_job(the_env, job)["spec"]["template"]["spec"]
+    assert pod["volumes"] == [
+        {"name": "dump", "persistentVolumeClaim": {"claimName": "seed-dump"}},
+        {"name": "run", "emptyDir": {"sizeLimit": "64Mi"}}]
+    assert pod["containers"][0]["volumeMounts"] == [
+        {"name": "dump", "mountPath": "/dump"},
+        {"name": "run", "mountPath": "/var/run/postgresql"}]
+    plain = builders.build_job(env(job_spec()), job_spec().jobs[0])["spec"]["template"]["spec"]
+    assert "volumes" not in plain
+    assert "volumeMounts" not in plain["containers"][0]
+
+
+def test_a_job_s_claim_may_not_take_a_service_s_claim_name() -> None:
+    with pytest.raises(ValidationError, match="share the claim name db-data"):
+        job_spec({**DATA, "name": "data"}, name="db")
+
+
+def test_the_class_counts_the_jobs_claims_with_the_services() -> None:
+    both = job_spec({**DATA, "name": "dump", "mountPath": "/dump", "size": "2Gi"})
+    assert broken(both, maxVolumes=2, maxTotal="3Gi") == []
+    (count,) = broken(both, maxVolumes=1)
+    assert count.rule == "storage.maxVolumes"
+    (total,) = broken(both, maxTotal="2Gi")
+    assert "1Gi + 2Gi" in total.message
+
+
+def test_a_reconcile_applies_a_job_s_claim(world: World) -> None:
+    body = world.environment(services=[service(RUN)],
+                             jobs=[{"name": "seed", "image": "postgres:16",
+                                    "volumes": [{**DATA, "name": "dump", "mountPath": "/d"}]}])
+    world.reconcile(body)
+    assert world.api.stored(kube.PVC, "seed-dump", "dev-pr-1") is not None
