@@ -270,10 +270,10 @@ def test_a_service_depending_on_an_unknown_job_is_refused_at_apply(
 
 FIELDS = ["name", "image", "imagePullPolicy", "workingDir", "command", "args", "env",
           "envFrom", "resources", "securityContext", "backoffLimit", "activeDeadlineSeconds",
-          "dependsOn"]
+          "dependsOn", "volumes"]
 
 
-def test_every_job_field_is_in_the_served_crd_and_explained(kubectl: Kubectl) -> None:
+def test_every_job_field_is_in_the_served_crd_and_explained(kubectl: Kubectl, crds: None) -> None:
     crd = get(kubectl, "crd", "devenvironments.shipit.dev") or {}
     schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     jobs = schema["properties"]["spec"]["properties"]["jobs"]
