@@ -14,9 +14,9 @@ import fnmatch
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field, StringConstraints, ValidationError
 
 from devenv_operator.classparts import (
     FailFast,
@@ -47,6 +47,8 @@ KIND = "DevEnvironmentClass"
 PLURAL = "devenvironmentclasses"
 SINGULAR = "devenvironmentclass"
 SHORT_NAMES = ["devenvclass"]
+# A username or group name in a class's allowedUsers/allowedGroups.
+Name = Annotated[str, StringConstraints(min_length=1, max_length=253)]
 DEFAULT_CLASS_ANNOTATION = "shipit.dev/is-default-class"
 COPYABLE_TO_ANNOTATION = "shipit.dev/copyable-to"
 # Namespaces no class may hand out, whatever its prefix.
@@ -64,6 +66,15 @@ class DevEnvironmentClassSpec(Model):
     description: str | None = Field(
         None, max_length=500, description="What the class is for and what an image needs to "
         "run under it; shown by `kubectl get devenvclass -o wide` and in its refusals.")
+    allowed_users: list[Name] | None = (
+        Field(None, max_length=256, description="Who may use the class besides those with the "
+              "RBAC verb use on devenvironmentclasses/<name>: usernames exactly as the API "
+              "server sees them. Checked at admission on create and whenever the effective "
+              "class changes. The default class is usable by everyone unless it lists users "
+              "or groups."))
+    allowed_groups: list[Name] | None = (
+        Field(None, max_length=256, description="Groups whose members may use the class (see "
+              "allowedUsers), for example system:authenticated for everyone."))
     namespace_prefix: str | None = Field(
         None, min_length=1, max_length=30, pattern=r"^[a-z0-9]([-a-z0-9]*)?$",
         description="Prefix every spec.namespace must start with (default: the operator's "
@@ -282,12 +293,14 @@ class ClassIndex:
         with self._lock:
             self._classes.pop(name, None)
 
-    def resolve(self, class_name: str | None) -> Resolved:
+    def resolve(self, class_name: str | None, *, required: bool = False) -> Resolved:
+        """The named class, else the default one; ``required``: no class at all is
+        ``missing`` (refused) rather than an environment without a class."""
         with self._lock:
             known = dict(self._classes)
         name = class_name or default_class({n: {"annotations": a} for n, (_, a) in known.items()})
         if name is None:
-            return Resolved(None, None)
+            return Resolved(None, None, missing=required)
         if name not in known:
             return Resolved(name, None, missing=True)
         try:
@@ -301,6 +314,10 @@ class ClassIndex:
 def refusal(resolved: Resolved, spec: Any, *, namespace: str, operator_prefix: str,
             owner_count: int) -> tuple[str, str] | None:
     """(reason, message) when the resolved class refuses the spec, else None."""
+    if resolved.missing and resolved.name is None:
+        return Reason.CLASS_NOT_FOUND, (
+            f"No spec.className and no default DevEnvironmentClass (annotated "
+            f"{DEFAULT_CLASS_ANNOTATION}: \"true\"): nothing runs without a class's guardrails")
     if resolved.missing:
         return Reason.CLASS_NOT_FOUND, f"DevEnvironmentClass {resolved.name} does not exist"
     if resolved.problem is not None:

@@ -373,6 +373,11 @@ class DevEnvironmentStatus(Model):
         description="The in-cluster address of every service port.")
     template: TemplateStatusRef | None = Field(
         None, description="The template rendered: its name and generation.")
+    class_name: str | None = Field(
+        None,
+        description="The effective DevEnvironmentClass: spec.className, else the template's, "
+        "else the cluster's default class. Changing it through templateRef is authorized "
+        "at admission like choosing it at creation.")
     kopf: dict[str, Any] | None = Field(
         None, json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
         description="The operator framework's own bookkeeping (progress of the teardown). "

@@ -83,6 +83,9 @@ class Settings(BaseModel):
     log_format: Literal["text", "json"] = Field("text", description="Log format: text or json.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="Log level.")
+    require_class: bool = Field(
+        True, description="Refuse (ClassNotFound) an environment that names no class on a "
+        "cluster with no default class, instead of running it without a class's guardrails.")
     peering: str | None = Field(
         None, description="Kopf peering name for several replicas (none: standalone).")
 

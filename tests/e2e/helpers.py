@@ -76,6 +76,9 @@ OPERATOR_SETTINGS = {
     "DEVENV_RESYNC_INTERVAL": "20s",
     "DEVENV_PROVISIONING_RECHECK": "2s",
     "DEVENV_EXPIRY_WARNING": "5s",
+    # Most suites run without any class installed; test_class_use.py runs the default (a
+    # cluster with no class refuses environments).
+    "DEVENV_REQUIRE_CLASS": "false",
 }
 
 

@@ -94,6 +94,10 @@ WHY: dict[tuple[str, str], str] = {
         "the operator may write only in the namespaces it manages",
     ("ValidatingAdmissionPolicy", "devenv-class-rules"):
         "the rules of an environment's class that CEL can check, refused at apply",
+    ("ValidatingAdmissionPolicy", "devenv-class-use"):
+        "who may choose a class: RBAC `use`, or its allowedUsers/allowedGroups",
+    ("ValidatingAdmissionPolicy", "devenv-template-class-use"):
+        "choosing a class through a template needs RBAC `use` on it",
     ("NetworkPolicy", "devenv-operator"): "who may reach the metrics port",
 }
 

@@ -32,7 +32,8 @@ class World:
     def __init__(self, **settings: str) -> None:
         self.api = FakeKube(clock=lambda: self.now)
         self.now = T0
-        self.settings = load({f"DEVENV_{k.upper()}": v for k, v in settings.items()})
+        self.settings = load({"DEVENV_REQUIRE_CLASS": "false",
+                              **{f"DEVENV_{k.upper()}": v for k, v in settings.items()}})
         self.records = Records()
         self.fanout = Fanout(4)
         self.children = ChildReader(self.api.as_kube(), self.fanout, self.records,

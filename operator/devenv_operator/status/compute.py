@@ -64,6 +64,7 @@ class EnvStatus:
     endpoints: tuple[Mapping[str, Any], ...] | None = None
     template: Mapping[str, Any] | None = None
     jobs: tuple[Mapping[str, Any], ...] = ()
+    class_name: str | None = None
 
     @property
     def ready(self) -> Cond:
@@ -83,6 +84,7 @@ class EnvStatus:
             "expiresAt": self.expires_at, "message": self.message,
             "endpoints": [dict(e) for e in self.endpoints] if self.endpoints else None,
             "template": dict(self.template) if self.template else None,
+            "className": self.class_name,
         }
         return {k: v for k, v in out.items() if v is not None}
 
@@ -284,7 +286,8 @@ def compute(obs: Observation, previous: Mapping[str, Any], now: datetime) -> Env
         conditions=tuple(conditions), services=tuple(services),
         provisioning_started_at=rfc3339(started), message=ready.message, ready_at=ready_at,
         expires_at=rfc3339(obs.expires_at) if obs.expires_at else None,
-        endpoints=endpoints or None, template=template, jobs=tuple(jobs))
+        endpoints=endpoints or None, template=template, jobs=tuple(jobs),
+        class_name=obs.class_name)
 
 
 def ready_deadline(obs: Observation, status: Mapping[str, Any]) -> datetime | None:

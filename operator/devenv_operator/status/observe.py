@@ -127,5 +127,6 @@ class Observation:
     expiring: bool = False  # within the warning window before expiry
     expiry_note: str | None = None  # e.g. the request was clamped to the maximum lifetime
     template: TemplateObservation | None = None
+    class_name: str | None = None  # the effective class (named, the template's, the default)
     endpoints: Sequence[tuple[str, int]] = ()  # (service, port) of every service port
     fail_fast: FailFast = field(default_factory=FailFast)

@@ -27,9 +27,12 @@ def render(parts: Parts, ctx: Context) -> Stop | None:
     if template is not None and not template.ok:  # nothing to build from
         checked = builders.Validated(None, checked.namespace, template.message)
     ctx.checked = checked
-    ctx.resolved = parts.classes.resolve(checked.spec.class_name if checked.spec else None)
+    ctx.resolved = parts.classes.resolve(checked.spec.class_name if checked.spec else None,
+                                         required=parts.settings.require_class)
     policy = ctx.resolved.policy
     ctx.expiry = expiry = expiry_of(parts.settings, ctx.raw, meta, checked.spec, created, policy)
+    if ctx.resolved.missing or ctx.resolved.problem is not None:
+        ctx.expiry = expiry = held_expiry(parts.settings, ctx, created)
     spec = checked.spec
     ctx.obs = status.Observation(
         generation=int(meta.get("generation", 1)), created_at=created,
@@ -37,7 +40,7 @@ def render(parts: Parts, ctx: Context) -> Stop | None:
         ready_timeout=spec.ready_timeout_delta() if spec else models.parse_duration("10m"),
         expires_at=expiry.at,
         expiring=expiry.warn_at is not None and ctx.now >= expiry.warn_at,
-        expiry_note=expiry.clamped_note, template=template,
+        expiry_note=expiry.clamped_note, template=template, class_name=ctx.resolved.name,
         with_jobs=bool(spec.jobs) if spec else False,
         fail_fast=fail_fast_rules(parts.settings, policy))
     return None
@@ -51,6 +54,23 @@ def expiry_of(settings: Settings, raw: Mapping[str, Any], meta: Mapping[str, Any
         raw, spec, created, meta.get("annotations") or {},
         default_ttl=settings.default_ttl, max_ttl=settings.max_ttl,
         warning=settings.expiry_warning, policy=policy)
+
+
+def held_expiry(settings: Settings, ctx: Context, created: Any) -> lifecycle.Expiry:
+    """The expiry of an environment whose class is missing or broken: failing closed, the
+    lifetime it asks for is not trusted. It expires no later than it was last recorded to
+    (under its class) nor than the operator's own cap (DEVENV_MAX_TTL, else DEVENV_DEFAULT_TTL)
+    from its creation."""
+    cap = settings.max_ttl or settings.default_ttl
+    held = lifecycle.expiry_of(ctx.raw, ctx.checked.spec, created,
+                               ctx.meta.get("annotations") or {},
+                               default_ttl=settings.default_ttl, max_ttl=cap,
+                               warning=settings.expiry_warning)
+    recorded = status.parse_time(ctx.previous.get("expiresAt"))
+    if recorded is None or (held.at is not None and held.at <= recorded):
+        return held
+    return lifecycle.Expiry(at=recorded, warn_at=recorded - settings.expiry_warning,
+                            clamped_note=held.clamped_note)
 
 
 def fail_fast_rules(settings: Settings, policy: classes.DevEnvironmentClassSpec | None

@@ -1,0 +1,86 @@
+"""A missing class fails closed: no class at all on the cluster refuses the environment
+(DEVENV_REQUIRE_CLASS, on by default), and an environment whose class disappears keeps the
+expiry its class gave it instead of the lifetime it asks for. The effective class is in
+status.className."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from devenv_operator import kube
+from devenv_operator.reasons import Phase, Reason
+from devenv_operator.settings import load
+from tests.unit.test_reconcile_parts import T0, World
+
+DEFAULT = {"shipit.dev/is-default-class": "true"}
+
+
+@pytest.fixture
+def world() -> Iterator[World]:
+    made = World(require_class="true")
+    yield made
+    made.close()
+
+
+def stored(world: World) -> dict[str, Any]:
+    body = world.api.stored(kube.DEVENV, "pr-1")
+    assert body is not None
+    return body
+
+
+def test_the_operator_requires_a_class_by_default() -> None:
+    assert load({}).require_class is True
+
+
+def test_no_class_on_the_cluster_refuses_the_environment_and_creates_nothing(
+        world: World) -> None:
+    outcome = world.reconcile(world.environment())
+    assert outcome.status["phase"] == Phase.FAILED
+    ready = outcome.status["conditions"][0]
+    assert ready["reason"] == Reason.CLASS_NOT_FOUND
+    assert "no default DevEnvironmentClass" in ready["message"]
+    assert world.api.stored(kube.NAMESPACE, "dev-pr-1") is None
+    assert world.api.count("apply") == world.api.count("create") == 0
+    world.classes.put("standard", {}, DEFAULT)  # the platform installs one: it runs
+    outcome = world.reconcile(stored(world))
+    assert outcome.status["phase"] == Phase.PROVISIONING
+    assert outcome.status["className"] == "standard"
+    assert world.api.stored(kube.NAMESPACE, "dev-pr-1") is not None
+
+
+def test_the_effective_class_is_recorded_in_status(world: World) -> None:
+    world.classes.put("standard", {}, DEFAULT)
+    world.classes.put("small", {}, {})
+    outcome = world.reconcile(world.environment(className="small"))
+    assert outcome.status["className"] == "small"
+
+
+def test_a_class_that_disappears_keeps_the_lifetime_it_gave(world: World) -> None:
+    world.classes.put("short", {"lifetime": {"maxTTL": "1h"}}, {})
+    body = world.environment(className="short", ttl="1000h")
+    first = world.reconcile(body)
+    capped = first.status["expiresAt"]
+    assert capped == (T0 + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    world.classes.remove("short")
+    world.now = T0 + timedelta(minutes=10)
+    held = world.reconcile(stored(world))
+    assert held.status["conditions"][0]["reason"] == Reason.CLASS_NOT_FOUND
+    assert held.status["expiresAt"] == capped  # before: the 1000h the spec asks for
+    world.now = T0 + timedelta(hours=2)
+    world.reconcile(stored(world))
+    assert [c.kind for c in world.api.served("delete")] == ["DevEnvironment"]
+
+
+def test_a_missing_class_is_capped_by_the_operator_s_own_lifetime() -> None:
+    world = World(require_class="true", max_ttl="2h")
+    try:
+        outcome = world.reconcile(world.environment(className="gone", ttl="1000h"))
+        assert outcome.status["conditions"][0]["reason"] == Reason.CLASS_NOT_FOUND
+        assert outcome.status["expiresAt"] == (T0 + timedelta(hours=2)).strftime(
+            "%Y-%m-%dT%H:%M:%SZ")
+    finally:
+        world.close()
