@@ -10,7 +10,6 @@ Pure: no Kubernetes client, no clock, no environment.
 
 from __future__ import annotations
 
-import fnmatch
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -242,24 +241,29 @@ def default_class(classes: Mapping[str, Mapping[str, Any]]) -> str | None:
     return marked[0] if marked else None
 
 
-def shared_with(annotation: str | None, *, owner: str | None, namespace: str) -> bool:
-    """Whether a copy source annotated ``shipit.dev/copyable-to`` may be copied into an
-    environment with this owner and namespace (no annotation: anyone may copy it).
+CLASS_PREFIX = "class:"
 
-    Entries, comma-separated: an owner exactly (``alice``), a team (``group:team-a``, which
-    matches environments owned by that team), or a namespace glob (``dev-team-a-*``).
+
+def shared_with(annotation: str | None, *, owner: str | None, class_name: str | None) -> bool:
+    """Whether a copy source annotated ``shipit.dev/copyable-to`` may be copied into an
+    environment with this owner and class (no annotation: anyone may copy it).
+
+    Entries, comma-separated, each naming what a tenant cannot choose for itself: an owner
+    exactly (``alice``, set from who created the environment), a team (``group:team-a``,
+    environments owned by that team), or a class (``class:ci``, environments of a class,
+    which only those authorized to use it can choose). Namespace names and globs
+    (``dev-ci-*``) are no consent: a tenant picks ``spec.namespace`` within its prefix, and
+    names are first come, first served; such entries match nothing.
     """
     if annotation is None:
         return True
     for entry in (e.strip() for e in annotation.split(",")):
         if not entry:
             continue
-        if owner is not None and entry == owner:
-            return True
-        if not entry.startswith(GROUP_PREFIX) and any(c in entry for c in "*?[") and \
-                fnmatch.fnmatchcase(namespace, entry):
-            return True
-        if entry == namespace:
+        if entry.startswith(CLASS_PREFIX):
+            if class_name is not None and entry[len(CLASS_PREFIX):] == class_name:
+                return True
+        elif owner is not None and entry == owner:
             return True
     return False
 

@@ -247,9 +247,10 @@ def test_pull_secrets_are_copied_with_consent_and_set_on_every_pod(
         kubectl("delete", "namespace", source_ns, "--wait=false")
 
 
-def test_copy_consent_can_be_narrowed_to_owners_and_namespaces(
+def test_copy_consent_can_be_narrowed_to_owners_teams_and_classes(
         kubectl: Kubectl, running_operator: Operator, names: list[str],
-        ordinary_users: None) -> None:
+        ordinary_users: None, make_class: Any) -> None:
+    cls = make_class()
     source_ns = unique("shared")
     kubectl("create", "namespace", source_ns)
     try:
@@ -257,7 +258,8 @@ def test_copy_consent_can_be_narrowed_to_owners_and_namespaces(
                         "metadata": {"name": "token", "namespace": source_ns,
                                      "labels": {"shipit.dev/copyable": "true"},
                                      "annotations": {"shipit.dev/copyable-to":
-                                                     "alice,group:team-a,dev-ci-*"}},
+                                                     f"alice,group:team-a,class:{cls},"
+                                                     "dev-ci-*"}},
                         "stringData": {"token": "t0k3n"}})
         seed = {"secrets": [{"name": "token",
                              "copyFrom": {"namespace": source_ns, "name": "token"}}]}
@@ -267,8 +269,18 @@ def test_copy_consent_can_be_narrowed_to_owners_and_namespaces(
         apply(as_user(kubectl, "carl", "team-a"), manifest(team, owner="group:team-a",
                                                             config=seed))
         apply(as_user(kubectl, "bob"), manifest(stranger, owner="bob", config=seed))
+        # The review's forgery: a namespace the entry dev-ci-* matches, chosen by the tenant.
+        forged, of_class = unique("forged"), unique("classy")
+        names.extend([forged, of_class])
+        apply(as_user(kubectl, "mallory"), manifest(forged, owner="mallory", config=seed,
+                                                    namespace=f"dev-ci-{forged}"))
+        apply(as_user(kubectl, "bob"), manifest(of_class, owner="bob", config=seed,
+                                                className=cls))
         wait_ready(kubectl, allowed)
         wait_ready(kubectl, team)
+        wait_ready(kubectl, of_class)
+        wait_reason(kubectl, forged, "SecretNotCopyable")
+        assert get(kubectl, "secret", "token", "-n", f"dev-ci-{forged}") is None
         env = wait_reason(kubectl, stranger, "SecretNotCopyable")
         message = condition(env, "ConfigSeeded")["message"]
         assert "does not exist or is not shared" in message

@@ -134,7 +134,7 @@ def _copy(env: Env, name: str, ref_model: models.SecretSource,
     labels = meta.get("labels") or {}
     shared = source is not None and labels.get(COPYABLE_LABEL) == "true" and classes.shared_with(
         (meta.get("annotations") or {}).get(classes.COPYABLE_TO_ANNOTATION),
-        owner=env.spec.owner, namespace=env.namespace)
+        owner=env.spec.owner, class_name=env.class_name)
     if source is None or not shared:
         # One reason and message whether the source is missing, unreadable, not shared or
         # not shared with this environment: the message must not tell which Secrets exist.
