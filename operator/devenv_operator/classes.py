@@ -30,7 +30,6 @@ from devenv_operator.classparts import (
     WorkloadSecurity,
 )
 from devenv_operator.fields import Model, bounded_duration, cel_rules
-from devenv_operator.owners import GROUP_PREFIX
 from devenv_operator.reasons import Reason
 from devenv_operator.volumes import parse_quantity
 

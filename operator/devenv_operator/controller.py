@@ -29,6 +29,7 @@ from devenv_operator import (
     errors,
     kube,
     metrics,
+    orphans,
     reconcile,
     records,
     status,
@@ -104,6 +105,7 @@ class Controller:
                                  events=self.events, namespace_prefix=settings.namespace_prefix,
                                  clock=reconcile.utcnow)
         self.heartbeat: asyncio.Task[None] | None = None
+        self.sweeper: asyncio.Task[None] | None = None
 
     async def blocking(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a blocking call on the ``kube`` pool; its progress feeds liveness."""
@@ -146,8 +148,9 @@ class Controller:
 
     def close(self) -> None:
         """Stop our own background work (queued Events and status writes are dropped)."""
-        if self.heartbeat is not None:
-            self.heartbeat.cancel()
+        for task in (self.heartbeat, self.sweeper):
+            if task is not None:
+                task.cancel()
         self.executor.shutdown(wait=False, cancel_futures=True)
         for part in (self.fanout, self.events, self.statuses):
             part.close()
@@ -272,6 +275,18 @@ async def heartbeat(controller: Controller) -> None:
             trimmed = time.monotonic()
             _trim_heap()
         await asyncio.sleep(5)
+
+
+async def sweep_orphans(controller: Controller, interval: float) -> None:
+    """Once per ``interval``: delete the namespaces of environments that are gone without
+    their teardown (``orphans``). A failed sweep is logged and tried again next time."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await controller.blocking(orphans.sweep, controller.api)
+        except Exception:
+            log.exception("Looking for left-behind namespaces failed; trying again in %.0fs",
+                          interval)
 
 
 def _trim_heap() -> None:

@@ -34,7 +34,7 @@ from devenv_operator import (
     status,
     templates,
 )
-from devenv_operator.controller import Controller, heartbeat, identity, loop_of
+from devenv_operator.controller import Controller, heartbeat, identity, loop_of, sweep_orphans
 from devenv_operator.logs import configure_logging
 from devenv_operator.reasons import Reason
 from devenv_operator.settings import Settings, SettingsError, describe, load
@@ -85,6 +85,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     memo["controller"] = controller
     metrics.set_phases({})
     controller.heartbeat = loop.create_task(heartbeat(controller))
+    controller.sweeper = loop.create_task(
+        sweep_orphans(controller, config.resync_interval.total_seconds()))
     log.info("devenv-operator started (namespace prefix %r, %d workers)",
              config.namespace_prefix, config.workers)
 

@@ -68,6 +68,10 @@ UNEXPECTED_ERRORS = Counter(
     "devenv_unexpected_errors_total",
     "Reconciles that ended in an unexpected exception (a bug): each is also a condition "
     "and an Event on the environment.", registry=REGISTRY)
+ORPHANS_DELETED = Counter(
+    "devenv_orphaned_namespaces_deleted_total",
+    "Namespaces deleted because the environment that created them was gone without its "
+    "teardown (an orphaning delete and a removed finalizer).", registry=REGISTRY)
 EVENTS_DROPPED = Counter(
     "devenv_events_dropped_total",
     "Events not posted because too many were waiting (the status still has the facts).",

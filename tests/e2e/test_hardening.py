@@ -7,6 +7,7 @@ Every test here reproduces a report of the hardening issue against the real apis
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -258,6 +259,44 @@ def test_forged_teardown_progress_and_an_orphaning_delete_still_remove_the_names
              what="the DevEnvironment to go")
     # Gone only after its namespace was: the finalizer held it until then.
     assert get(kubectl, "namespace", f"dev-{name}") is None
+
+
+def test_a_namespace_left_behind_by_a_defeated_teardown_is_deleted_within_the_resync(
+        kubectl: Kubectl, running_operator: Operator, names: list[str]) -> None:
+    """The owner deletes with --cascade=orphan and removes the teardown finalizer while the
+    operator is away: the environment is gone, its namespace (ownerReference stripped)
+    stays. Back, the operator deletes it within its resync interval (20s here)."""
+    name = unique("orphan")
+    names.append(name)
+    apply(kubectl, manifest(name))
+    wait_ready(kubectl, name)
+    namespace = f"dev-{name}"
+    foreign = unique("plain")  # labelled like ours but without the creator's UID: kept
+    kubectl("create", "namespace", foreign)
+    kubectl("label", "namespace", foreign, "app.kubernetes.io/managed-by=devenv-operator",
+            f"shipit.dev/environment={name}")
+    running_operator.stop(kill=True)
+    try:
+        kubectl("delete", "devenvironment", name, "--cascade=orphan", "--wait=false")
+        kubectl("patch", "devenvironment", name, "--type=merge",
+                "-p", json.dumps({"metadata": {"finalizers": None}}))
+        wait_for(lambda: get(kubectl, "devenvironment", name) is None, 60, interval=0.5,
+                 what="the DevEnvironment to go without its teardown")
+        wait_for(lambda: not ((get(kubectl, "namespace", namespace) or {}).get(
+            "metadata") or {}).get("ownerReferences"), 60, interval=0.5,
+            what="the garbage collector to orphan the namespace")
+        assert get(kubectl, "namespace", namespace) is not None  # left behind
+    finally:
+        running_operator.start()
+    started = time.monotonic()
+    wait_for(lambda: (get(kubectl, "namespace", namespace) or {}).get("metadata", {}).get(
+        "deletionTimestamp") or get(kubectl, "namespace", namespace) is None, 60,
+        interval=0.5, what="the operator to delete the left-behind namespace")
+    assert time.monotonic() - started < 45  # one resync (20s), with room for a loaded host
+    assert "left behind by DevEnvironment" in running_operator.logs()
+    kept = get(kubectl, "namespace", foreign) or {}
+    assert not kept.get("metadata", {}).get("deletionTimestamp")
+    kubectl("delete", "namespace", foreign, "--wait=false")
 
 
 def test_switching_a_secret_seed_between_kinds_converges(

@@ -143,7 +143,7 @@ if __name__ == "__main__":  # `make manifests`
 # pure-modules contract of pyproject.toml. A new module is one or the other from day one.
 IMPURE = {
     "devenv_operator": {"children", "controller", "crdgen", "engine", "fanout", "kube",
-                        "logs", "main", "metrics", "recorder", "reconcile", "settings",
+                        "logs", "main", "metrics", "orphans", "recorder", "reconcile", "settings",
                         "statuswriter", "steps", "teardown", "__main__", "__init__"},
     "devenv_cli": {"api", "app", "commands", "diagnose", "inputs", "rerun", "waiting",
                    "__init__", "__main__"},

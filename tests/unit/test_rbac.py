@@ -30,11 +30,13 @@ Resource = tuple[str, str]  # (apiGroup, resource[/subresource])
 # What the operator does with each resource, and why. Update this together with deploy/.
 OPERATOR_NEEDS: dict[Resource, set[str]] = {
     # Kopf: list+watch; merge patches of its finalizer and annotations. Expiry: delete.
-    ("shipit.dev", "devenvironments"): {"list", "watch", "patch", "delete"},
+    # Orphan sweep: get of the creator a left-behind namespace names.
+    ("shipit.dev", "devenvironments"): {"list", "watch", "patch", "delete", "get"},
     ("shipit.dev", "devenvironments/status"): {"patch"},
     # blockOwnerDeletion on the Namespace's ownerReference (OwnerReferencesPermissionEnforcement).
     ("shipit.dev", "devenvironments/finalizers"): {"update"},
-    ("", "namespaces"): {"get", "create", "patch", "delete"},
+    # Orphan sweep: list by our label, once per resync.
+    ("", "namespaces"): {"get", "list", "create", "patch", "delete"},
     # Children: list by label, Kopf watch, server-side apply (patch, and create when the
     # object is new), prune.
     ("apps", "deployments"): {"list", "watch", "create", "patch", "delete"},

@@ -30,6 +30,7 @@ from devenv_operator.builders.namespace import (
     Ownership,
     build_namespace,
     namespace_ownership,
+    orphan_creator,
     owned_by,
 )
 from devenv_operator.builders.services import (
@@ -69,6 +70,7 @@ __all__ = [
     "job_object_name",
     "namespace_name",
     "namespace_ownership",
+    "orphan_creator",
     "owned_by",
     "pull_secret_names",
     "reruns_of",

@@ -16,6 +16,7 @@ from devenv_operator.builders.common import (
     child_labels,
 )
 from devenv_operator.builders.tenancy import namespace_labels
+from devenv_operator.classes import RESERVED_NAMESPACES
 
 
 class Ownership(enum.Enum):
@@ -73,3 +74,21 @@ def owned_by(namespace: Mapping[str, Any], env_name: str, env_uid: str) -> bool:
     return (labels.get(MANAGED_BY_LABEL) == MANAGED_BY_VALUE
             and labels.get(ENVIRONMENT_LABEL) == env_name
             and (meta.get("annotations") or {}).get(UID_ANNOTATION) == env_uid)
+
+
+def orphan_creator(namespace: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(name, UID) of the DevEnvironment that created the namespace, when the namespace no
+    longer has its ownerReference (an orphaning delete stripped it); None when it is not one
+    of ours (our labels AND the creator's UID annotation), is going already, is a reserved
+    namespace, or is still owned by its creator (teardown and garbage collection take it)."""
+    meta = namespace.get("metadata") or {}
+    if meta.get("deletionTimestamp") or meta.get("name") in RESERVED_NAMESPACES or str(
+            meta.get("name", "")).startswith("kube-"):
+        return None
+    labels, annotations = meta.get("labels") or {}, meta.get("annotations") or {}
+    name, uid = labels.get(ENVIRONMENT_LABEL), annotations.get(UID_ANNOTATION)
+    if labels.get(MANAGED_BY_LABEL) != MANAGED_BY_VALUE or not name or not uid:
+        return None
+    if any(ref.get("uid") == uid for ref in meta.get("ownerReferences") or []):
+        return None
+    return name, uid
