@@ -211,8 +211,8 @@ def _owner_quota(spec: Any, class_name: str, limits: Limits,
     if allowed is None or owner_count < allowed:
         return []
     return [Violation("limits.maxEnvironmentsPerOwner", (
-        f"owner {spec.owner or '(none)'} already has {owner_count} environments of class "
-        f"{class_name}; it allows {allowed}"))]
+        f"owner {spec.owner or '(none)'} already has {owner_count} environments (of any "
+        f"class, refused ones included); class {class_name} allows {allowed}"))]
 
 
 def _registries(spec: Any, policy: DevEnvironmentClassSpec) -> list[Violation]:

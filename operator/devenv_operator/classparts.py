@@ -105,7 +105,9 @@ class Limits(Model):
     max_services: int | None = Field(None, ge=1, le=50, description="Services per environment.")
     max_replicas: int | None = Field(None, ge=0, le=20, description="Replicas per service.")
     max_environments_per_owner: int | None = Field(
-        None, ge=1, le=10_000, description="Environments of this class one owner may have.")
+        None, ge=1, le=10_000, description="Environments one owner may have when creating one "
+        "of this class: all of theirs count, of any class, refused and invalid ones too "
+        "(the oldest are kept; a newer one over the limit is refused).")
 
 
 class SecretsPolicy(Model):

@@ -32,7 +32,7 @@ HOME = "home"  # (name, namespace) of environments whose children live there
 TEMPLATE = "template"  # template name -> environments rendered from it
 CLASS = "class"  # class name (None: no class) -> environments of that class
 COPIES = "copies"  # (namespace, name) of a Secret -> environments copying it
-OWNER = "owner"  # (owner, class) -> environments, for the class's per-owner limit
+OWNER = "owner"  # owner -> environments of any class, for the classes' per-owner limit
 
 
 @dataclass(eq=False)

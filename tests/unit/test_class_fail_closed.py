@@ -84,3 +84,24 @@ def test_a_missing_class_is_capped_by_the_operator_s_own_lifetime() -> None:
             "%Y-%m-%dT%H:%M:%SZ")
     finally:
         world.close()
+
+
+def test_the_owner_limit_counts_environments_of_every_class_and_refused_ones(
+        world: World) -> None:
+    """Before: counted per (owner, class), so a second class doubled it, and an invalid
+    environment did not count at all."""
+    world.classes.put("standard", {"limits": {"maxEnvironmentsPerOwner": 2}}, DEFAULT)
+    world.classes.put("other", {}, {})
+    first = world.environment("a-1", owner="alice", className="other")
+    invalid = world.environment("a-2", owner="alice", services=[{"name": "Bad!"}])
+    third = world.environment("a-3", owner="alice")
+    stranger = world.environment("b-1", owner="bob")
+    for body in (first, invalid, third, stranger):
+        world.now += timedelta(seconds=1)
+        world.reconcile(body)
+    refused = world.reconcile(world.api.stored(kube.DEVENV, "a-3") or third)
+    ready = refused.status["conditions"][0]
+    assert ready["reason"] == Reason.POLICY_VIOLATION
+    assert "owner alice already has 2 environments (of any class" in ready["message"]
+    bob = world.reconcile(world.api.stored(kube.DEVENV, "b-1") or stranger)
+    assert bob.status["phase"] == Phase.PROVISIONING

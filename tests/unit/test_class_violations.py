@@ -125,7 +125,8 @@ def test_an_owner_at_the_class_limit_of_environments_is_refused() -> None:
     found = broken(owned, limit, owner_count=2)
     assert rules(found) == ["limits.maxEnvironmentsPerOwner"]
     assert "owner alice already has 2 environments" in found[0].message
-    assert "it allows 2" in found[0].message
+    assert "of any class" in found[0].message
+    assert "allows 2" in found[0].message
 
 
 def test_an_environment_without_owner_counts_as_owner_none() -> None:

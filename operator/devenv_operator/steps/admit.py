@@ -27,7 +27,12 @@ class Admission:
 
 def admit(parts: Parts, ctx: Context) -> Stop | None:
     checked, template = ctx.checked, ctx.obs.template
+    ctx.record.part(Admission).created = ctx.meta.get("creationTimestamp") or ""
     if checked.spec is None or checked.namespace is None or not checked.ok:
+        # It counts against its owner's limit all the same (it is an object they keep).
+        raw_owner = ctx.raw.get("owner")
+        parts.records.tag(ctx.record, records.OWNER,
+                          [raw_owner if isinstance(raw_owner, str) else None])
         reason = template.reason if template and not template.ok else Reason.INVALID_SPEC
         parts.records.tag(ctx.record, records.CLASS, [None])  # any class may fit it now
         ctx.obs = replace(ctx.obs, invalid=checked.problem, invalid_reason=reason,
@@ -35,13 +40,12 @@ def admit(parts: Parts, ctx: Context) -> Stop | None:
                                                           ctx.meta))
         return Stop("invalid")
     spec, resolved = checked.spec, ctx.resolved
-    ctx.record.part(Admission).created = ctx.meta.get("creationTimestamp") or ""
     parts.records.tag(ctx.record, records.CLASS, [resolved.name])
-    parts.records.tag(ctx.record, records.OWNER, [(spec.owner, resolved.name)])
+    parts.records.tag(ctx.record, records.OWNER, [spec.owner])
     refused = classes.refusal(resolved, spec, namespace=checked.namespace,
                               operator_prefix=parts.settings.namespace_prefix,
                               owner_count=owned_before(parts.records, ctx.record,
-                                                       (spec.owner, resolved.name)))
+                                                       spec.owner))
     if refused is not None:  # the class says no: nothing is created or changed
         ctx.obs = replace(ctx.obs, invalid=refused[1], invalid_reason=refused[0],
                           namespace_state=namespace_state(parts.api, checked.namespace,
@@ -54,11 +58,11 @@ def admit(parts: Parts, ctx: Context) -> Stop | None:
     return None
 
 
-def owned_before(live: records.Records, record: EnvRecord,
-                 key: tuple[str | None, str | None]) -> int:
-    """How many environments of the same owner and class were created before this one."""
+def owned_before(live: records.Records, record: EnvRecord, owner: str | None) -> int:
+    """How many environments of the same owner, of any class, refused or invalid ones too,
+    were created before this one."""
     mine = (record.part(Admission).created, record.name)
-    return sum(1 for other in live.tagged(records.OWNER, key)
+    return sum(1 for other in live.tagged(records.OWNER, owner)
                if other is not record and (other.part(Admission).created, other.name) < mine)
 
 
