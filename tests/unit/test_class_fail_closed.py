@@ -105,3 +105,18 @@ def test_the_owner_limit_counts_environments_of_every_class_and_refused_ones(
     assert "owner alice already has 2 environments (of any class" in ready["message"]
     bob = world.reconcile(world.api.stored(kube.DEVENV, "b-1") or stranger)
     assert bob.status["phase"] == Phase.PROVISIONING
+
+
+def test_a_spec_too_large_is_invalid_and_counts_against_its_owner(world: World) -> None:
+    """Before: a 1.2 MB environment was built from, and did not count for the limit."""
+    world.classes.put("standard", {"limits": {"maxEnvironmentsPerOwner": 1}}, DEFAULT)
+    big = world.environment("big", owner="alice", config={"configMaps": [
+        {"name": "blob", "data": {"x": "a" * 300_000}}]})
+    outcome = world.reconcile(big)
+    ready = outcome.status["conditions"][0]
+    assert ready["reason"] == Reason.INVALID_SPEC
+    assert "293 KiB, at most 256 KiB" in ready["message"]
+    assert world.api.stored(kube.NAMESPACE, "dev-big") is None
+    world.now += timedelta(seconds=1)
+    later = world.reconcile(world.environment("next", owner="alice"))
+    assert later.status["conditions"][0]["reason"] == Reason.POLICY_VIOLATION

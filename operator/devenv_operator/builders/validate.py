@@ -8,6 +8,7 @@ has no cycle (among services and jobs).
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,6 +19,10 @@ from pydantic import ValidationError
 from devenv_operator import models
 from devenv_operator.builders.common import namespace_name
 from devenv_operator.builders.graph import find_cycle
+
+# The largest spec (as compact JSON, after its template is rendered) the operator builds from;
+# etcd takes objects up to about 1.5 MiB, and every byte of a spec is read at each reconcile.
+MAX_SPEC_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,13 @@ def validate(name: str, raw: Mapping[str, Any] | None, prefix: str,
     """Parse and check the spec of the DevEnvironment ``name``; ``recorded`` is the
     namespace its status already names, if any (it keeps it)."""
     raw = raw or {}
+    size = len(json.dumps(raw, separators=(",", ":"), default=str).encode())
+    if size > MAX_SPEC_BYTES:  # checked first: nothing of it is parsed or kept
+        namespace = raw.get("namespace")
+        return Validated(None, namespace if isinstance(namespace, str) else None, (
+            f"spec: {size // 1024} KiB, at most {MAX_SPEC_BYTES // 1024} KiB (a "
+            "DevEnvironment is not a place for data: copy a Secret, or seed a volume "
+            "with a job)"))
     if len(name) > models.MAX_NAME:  # refused at apply since; older objects may exist
         return Validated(None, None, (
             f"metadata.name: at most {models.MAX_NAME} characters (it is a label value)"))
