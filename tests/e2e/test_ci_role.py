@@ -109,6 +109,17 @@ def pipeline(cluster: localcluster.Cluster, kubectl: Kubectl, crds: None,
                          "name": CI_ROLE},
              "subjects": [{"kind": "ServiceAccount", "name": account,
                            "namespace": namespace}]},
+            # The platform lets the pipeline use its class (class authorization).
+            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+             "metadata": {"name": f"{suffix}-class"},
+             "rules": [{"apiGroups": ["shipit.dev"], "resources": ["devenvironmentclasses"],
+                        "resourceNames": [suffix], "verbs": ["use"]}]},
+            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+             "metadata": {"name": f"{suffix}-class"},
+             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                         "name": f"{suffix}-class"},
+             "subjects": [{"kind": "ServiceAccount", "name": account,
+                           "namespace": namespace}]},
             # The platform's class: the shipped default class's ownerRole, and fail-fast
             # thresholds a test can wait for.
             {"apiVersion": "shipit.dev/v1alpha1", "kind": "DevEnvironmentClass",
@@ -124,7 +135,8 @@ def pipeline(cluster: localcluster.Cluster, kubectl: Kubectl, crds: None,
                       "ports": [{"name": "pg", "port": 5432}]},
                      {"name": "api", "image": "$(params.apiImage)", "dependsOn": ["db"],
                       "ports": [{"name": "http", "port": 8080}]}]}}])
-        made += [("clusterrolebinding", suffix), ("namespace", namespace),
+        made += [("clusterrolebinding", suffix), ("clusterrolebinding", f"{suffix}-class"),
+                 ("clusterrole", f"{suffix}-class"), ("namespace", namespace),
                  ("devenvironmentclass", suffix), ("devenvironmenttemplate", suffix)]
         if policies_before is None:
             kubectl("apply", "-k", str(ADMISSION))
@@ -208,8 +220,9 @@ def test_the_ci_identity_is_bound_to_the_ci_role_alone(kubectl: Kubectl,
     bindings = [b for kind in ("clusterrolebindings", "rolebindings")
                 for b in json.loads(kubectl("get", kind, "-A", "-o", "json").stdout)["items"]
                 if subject in (b.get("subjects") or [])]
-    assert [(b["kind"], b["roleRef"]["name"]) for b in bindings] == [
-        ("ClusterRoleBinding", CI_ROLE)]
+    # The CI role, and the use of the platform's class (which grants nothing else).
+    assert sorted((b["kind"], b["roleRef"]["name"]) for b in bindings) == [
+        ("ClusterRoleBinding", f"{pipeline.cls}-class"), ("ClusterRoleBinding", CI_ROLE)]
     # What the role leaves out stays out.
     for check in (["update", "devenvironments.shipit.dev"],
                   ["patch", "devenvironments.shipit.dev", "--subresource=status"],
@@ -278,7 +291,8 @@ def test_a_pipeline_step_by_hand_creates_waits_reads_extends_diagnoses_and_delet
 
     endpoints = plugin(pipeline, "endpoints", name, "-o", "json")
     assert endpoints.returncode == 0, endpoints.stderr
-    namespace = env["status"]["namespace"]
+    # Read again: `env` was read right after the create, maybe before any status.
+    namespace = (devenv(kubectl, name) or {})["status"]["namespace"]
     assert {"service": "api", "port": 8080,
             "internal": f"api.{namespace}.svc.cluster.local:8080"} in json.loads(endpoints.stdout)
 

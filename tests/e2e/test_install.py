@@ -148,11 +148,16 @@ def test_service_account_has_no_rights_beyond_the_table(kubectl: Kubectl,
     assert can("create", "events", "-n", "default")
     # Events: RBAC allows them anywhere (environment namespaces come and go); admission
     # (deploy/admission/operator-confinement.yaml) keeps them to default and managed ones.
-    assert not can("list", "namespaces")
+    # Namespaces are listed (by label) and environments got for the orphan sweep; never
+    # watched, nor updated outside patches.
+    assert can("list", "namespaces")
+    assert not can("watch", "namespaces")
+    assert not can("update", "namespaces")
     assert not can("update", "deployments", "-n", "default")
     assert not can("create", "pods", "-n", "default")
     assert not can("update", "secrets", "-n", "kube-system")
-    assert not can("get", "devenvironments.shipit.dev")
+    assert not can("update", "devenvironments.shipit.dev")
+    assert not can("use", "devenvironmentclasses.shipit.dev")
 
 
 def test_full_lifecycle_with_only_the_service_account(kubectl: Kubectl,

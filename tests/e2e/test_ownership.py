@@ -403,6 +403,35 @@ def test_the_operator_writes_in_namespaces_labelled_for_it(kubectl: Kubectl,
     allowed(_dry_run_create(kubectl, OPERATOR_SA, event))
 
 
+def test_the_operator_gives_a_namespace_only_its_class_s_pod_security_level(
+        kubectl: Kubectl, policies: Setup, make_class: Any) -> None:
+    """Before: its ServiceAccount could relabel a managed namespace privileged."""
+    cls = make_class(podSecurity="restricted")
+
+    def namespace(level: str, class_name: str | None = cls) -> dict[str, Any]:
+        labels = {**dict([MANAGED_BY.split("=")]), "pod-security.kubernetes.io/enforce": level}
+        if class_name:
+            labels["shipit.dev/class"] = class_name
+        return {"apiVersion": "v1", "kind": "Namespace",
+                "metadata": {"name": unique("own-psa"), "labels": labels}}
+
+    words = f"the Pod Security level of its class {cls} (restricted), not privileged"
+    wait_for(lambda: words in _dry_run_create(kubectl, OPERATOR_SA,
+                                              namespace("privileged")).stderr,
+             timeout=30, interval=0.5, what="the class to reach the policy")
+    allowed(_dry_run_create(kubectl, OPERATOR_SA, namespace("restricted")))
+    refused(_dry_run_create(kubectl, OPERATOR_SA, namespace("baseline")), "not baseline")
+    refused(_dry_run_create(kubectl, OPERATOR_SA, namespace("privileged", None)),
+            "it names no class")
+    relabel = {"metadata": {"labels": {"pod-security.kubernetes.io/enforce": "privileged"}}}
+    refused(as_user(kubectl, OPERATOR_SA, "patch", "namespace", policies.managed,
+                    "--dry-run=server", "--type=merge", "-p", json.dumps(relabel)),
+            "it names no class")
+    # Anyone else (a platform admin) is not affected.
+    allowed(kubectl("create", "--dry-run=server", "-f", "-", check=False,
+                    input=json.dumps(namespace("privileged"))))
+
+
 def test_the_operator_creates_and_deletes_only_labelled_namespaces(
         kubectl: Kubectl, policies: Setup) -> None:
     name = unique("own-ns")

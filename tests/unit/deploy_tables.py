@@ -94,6 +94,8 @@ WHY: dict[tuple[str, str], str] = {
         "the operator may write only in the namespaces it manages",
     ("ValidatingAdmissionPolicy", "devenv-class-rules"):
         "the rules of an environment's class that CEL can check, refused at apply",
+    ("ValidatingAdmissionPolicy", "devenv-operator-pod-security"):
+        "the operator may give a namespace only its class's Pod Security level",
     ("ValidatingAdmissionPolicy", "devenv-class-use"):
         "who may choose a class: RBAC `use`, or its allowedUsers/allowedGroups",
     ("ValidatingAdmissionPolicy", "devenv-template-class-use"):

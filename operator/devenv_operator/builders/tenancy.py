@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from devenv_operator.builders.common import Env, metadata
+from devenv_operator.builders.common import CLASS_LABEL, Env, metadata
 from devenv_operator.owners import Owner
 
 QUOTA_NAME = "devenv-quota"
@@ -18,14 +18,19 @@ LIMITS_NAME = "devenv-limits"
 NETWORK_POLICY_NAME = "devenv-isolation"
 OWNER_BINDING_NAME = "devenv-owner"
 PSA = "pod-security.kubernetes.io"
+MAX_LABEL_VALUE = 63
 
 
 def namespace_labels(env: Env) -> dict[str, str]:
-    """Pod Security labels for the namespace of an environment with a class."""
+    """Pod Security labels for the namespace of an environment with a class, and the class
+    (deploy/admission/operator-pod-security.yaml lets the operator set only its level)."""
     if env.class_name is None:
         return {}
-    return {f"{PSA}/enforce": env.policy.pod_security, f"{PSA}/warn": "restricted",
-            f"{PSA}/audit": "restricted"}
+    labels: dict[str, str] = {f"{PSA}/enforce": env.policy.pod_security,
+                              f"{PSA}/warn": "restricted", f"{PSA}/audit": "restricted"}
+    if len(env.class_name) <= MAX_LABEL_VALUE:  # a longer name cannot be a label value
+        labels[CLASS_LABEL] = env.class_name
+    return labels
 
 
 def build_resource_quota(env: Env) -> dict[str, Any] | None:
