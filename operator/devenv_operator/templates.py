@@ -37,7 +37,12 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from devenv_operator import models
 from devenv_operator.fields import DNS_SUBDOMAIN, DURATION, Model, bounded_duration
-from devenv_operator.overrides import merge_by_name, merge_config
+from devenv_operator.overrides import (
+    config_bypass,
+    merge_by_name,
+    merge_config,
+    parameter_bypass,
+)
 from devenv_operator.parameters import (
     MAX_VALUE_LENGTH,
     PARAMETER_NAME,
@@ -211,6 +216,16 @@ def validate_spec(spec: dict[str, Any]) -> Rendered:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def _bypass(template: DevEnvironmentTemplateSpec, services: list[Any], jobs: Any,
+            config: Mapping[str, Any] | None) -> str | None:
+    """Why the environment's overrides would set what the template fills from a
+    parameter, skipping its rules (before: a literal image beat allowedRegistries)."""
+    return (parameter_bypass(template.services, services, "spec.services", PLACEHOLDER)
+            or (parameter_bypass(template.jobs or [], jobs, "spec.jobs", PLACEHOLDER)
+                if isinstance(jobs, list) else None)
+            or config_bypass(template.config, config, PLACEHOLDER))
+
+
 def _render_values(template: DevEnvironmentTemplateSpec, values: Mapping[str, bool | int | str],
                    overrides_services: list[Any] | None, overrides_config: Mapping[str, Any] | None,
                    environment: Mapping[str, Any] | None) -> Rendered:
@@ -220,8 +235,11 @@ def _render_values(template: DevEnvironmentTemplateSpec, values: Mapping[str, bo
     config = substitution.apply(template.config, ("config",))
     if substitution.problems:
         return RenderError(Reason.TEMPLATE_INVALID, "; ".join(substitution.problems))
-    merged = merge_by_name(services, overrides_services or [], "spec.services")
     overrides_jobs = (environment or {}).get("jobs")
+    bypass = _bypass(template, overrides_services or [], overrides_jobs, overrides_config)
+    if bypass:
+        return RenderError(Reason.INVALID_SPEC, bypass)
+    merged = merge_by_name(services, overrides_services or [], "spec.services")
     merged_jobs = merge_by_name(jobs, overrides_jobs if isinstance(overrides_jobs, list)
                                 else [], "spec.jobs")
     merged_config = merge_config(config, overrides_config)
