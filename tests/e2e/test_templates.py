@@ -122,6 +122,22 @@ def test_overrides_are_merged_by_name(kubectl: Kubectl, running_operator: Operat
     assert container["ports"][0]["containerPort"] == 6379  # the rest of the template's
 
 
+def test_an_override_cannot_skip_a_parameter_s_rules(
+        kubectl: Kubectl, running_operator: Operator, names: list[str],
+        template: dict[str, Any]) -> None:
+    """The api image comes from apiImage, whose allowedRegistries a literal override of the
+    image skipped before."""
+    name = unique("bypass")
+    names.append(name)
+    apply(kubectl, env_from(name, template["metadata"]["name"],
+                            parameters={"apiImage": "registry.example.com/shop/api:1"},
+                            services=[{"name": "api", "image": "docker.io/evil/api:1"}]))
+    env = wait_reason(kubectl, name, "InvalidSpec")
+    message = condition(env, "Ready")["message"]
+    assert "spec.services[api].image: the template fills it from parameter apiImage" in message
+    assert get(kubectl, "namespace", f"dev-{name}") is None
+
+
 def test_editing_a_template_re_renders_and_a_broken_one_keeps_the_environment_running(
         kubectl: Kubectl, running_operator: Operator, names: list[str],
         template: dict[str, Any]) -> None:
