@@ -37,24 +37,24 @@ class EventRecorder:
              namespace: str | None = None) -> None:
         """Queue Events that happened at ``at``; returns at once (drops them when full).
 
-        Recorded in ``default`` (where ``kubectl describe devenv`` finds Events about a
-        cluster-scoped object) and, with ``namespace``, also in the environment's own
-        namespace, where its owner can read them.
+        Recorded in the environment's own ``namespace``, where its owner can read them;
+        only without one (refused, invalid, not created yet, going) in ``default``, where
+        ``kubectl describe devenv`` finds Events about a cluster-scoped object. Not in both:
+        whoever may read Events in ``default`` would read every environment's.
         """
+        involved = _in(body, namespace)
         for event in events:
-            for target in (None, namespace) if namespace else (None,):
-                if not self._room.acquire(blocking=False):
-                    metrics.EVENTS_DROPPED.inc()
-                    continue
-                future = self._pool.submit(self._api.event, _in(body, target), event.type,
-                                           event.reason, event.message, at=at)
-                future.add_done_callback(lambda _: self._room.release())
+            if not self._room.acquire(blocking=False):
+                metrics.EVENTS_DROPPED.inc()
+                continue
+            future = self._pool.submit(self._api.event, involved, event.type, event.reason,
+                                       event.message, at=at)
+            future.add_done_callback(lambda _: self._room.release())
 
     def post_now(self, body: Mapping[str, Any], event: Event,
                  namespace: str | None = None) -> None:
         """Post one Event and wait for it (blocking; from a worker thread)."""
-        for target in (None, namespace) if namespace else (None,):
-            self._api.event(_in(body, target), event.type, event.reason, event.message)
+        self._api.event(_in(body, namespace), event.type, event.reason, event.message)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

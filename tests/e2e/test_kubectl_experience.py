@@ -51,15 +51,23 @@ def test_short_names_and_the_category_find_it(kubectl: Kubectl, ready_env: str,
     assert ready_env in output, output
 
 
-def test_describe_shows_conditions_and_events(kubectl: Kubectl, ready_env: str) -> None:
+def test_describe_shows_conditions_and_the_namespace_the_events(kubectl: Kubectl,
+                                                                ready_env: str) -> None:
     output = kubectl("describe", "devenv", ready_env).stdout
     assert "Conditions:" in output
     for ctype in ("Ready", "NamespaceReady", "ConfigSeeded", "ServicesReady"):
         assert re.search(rf"Type:\s+{ctype}\b", output), ctype
-    events = output.split("Events:", 1)[1]
-    assert "<none>" not in events.splitlines()[0], output
-    assert "NamespaceCreated" in events
-    assert re.search(r"\bReady\b", events)
+    # Its Events are in its namespace, where its owner reads them, and not in `default`
+    # (where anyone who reads Events there would read every environment's).
+    selector = f"involvedObject.kind=DevEnvironment,involvedObject.name={ready_env}"
+    events = kubectl("get", "events", "-n", f"dev-{ready_env}", "--field-selector",
+                     selector).stdout
+    assert "NamespaceCreated" in events, events
+    assert re.search(r"\bReady\b", events), events
+    uid = kubectl("get", "devenv", ready_env, "-o", "jsonpath={.metadata.uid}").stdout
+    elsewhere = kubectl("get", "events", "-n", "default", "--field-selector",
+                        f"{selector},involvedObject.uid={uid}", "-o", "name").stdout
+    assert elsewhere.strip() == "", elsewhere
 
 
 def test_explain_prints_field_descriptions(kubectl: Kubectl, ready_env: str) -> None:
