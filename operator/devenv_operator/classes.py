@@ -212,7 +212,8 @@ def _owner_quota(spec: Any, class_name: str, limits: Limits,
         return []
     return [Violation("limits.maxEnvironmentsPerOwner", (
         f"owner {spec.owner or '(none)'} already has {owner_count} environments (of any "
-        f"class, refused ones included); class {class_name} allows {allowed}"))]
+        f"class, refused ones included; a group's count for the member who created them); "
+        f"class {class_name} allows {allowed}"))]
 
 
 def _registries(spec: Any, policy: DevEnvironmentClassSpec) -> list[Violation]:

@@ -107,7 +107,8 @@ class Limits(Model):
     max_environments_per_owner: int | None = Field(
         None, ge=1, le=10_000, description="Environments one owner may have when creating one "
         "of this class: all of theirs count, of any class, refused and invalid ones too "
-        "(the oldest are kept; a newer one over the limit is refused).")
+        "(the oldest are kept; a newer one over the limit is refused). An environment owned "
+        "by a group counts for the member who created it.")
 
 
 class SecretsPolicy(Model):

@@ -403,6 +403,28 @@ def test_the_operator_writes_in_namespaces_labelled_for_it(kubectl: Kubectl,
     allowed(_dry_run_create(kubectl, OPERATOR_SA, event))
 
 
+def test_the_creator_is_stamped_and_cannot_be_forged_or_changed(kubectl: Kubectl,
+                                                                  policies: Setup,
+                                                                  names: list[str]) -> None:
+    """shipit.dev/created-by: what a group's environments count against (the per-owner
+    limit counts them for the member who created them)."""
+    name = unique("own-creator")
+    names.append(name)
+    body = manifest(name, owner="group:team-a")
+    body["metadata"]["annotations"] = {"shipit.dev/created-by": "bob"}  # forged
+    allowed(as_user(kubectl, ALICE, "create", "-f", "-", body=body))
+    def creator() -> str:
+        return ((devenv(kubectl, name) or {})["metadata"].get("annotations") or {}).get(
+            "shipit.dev/created-by", "")
+    assert creator() == "alice"
+    # A team-mate (an owner too) cannot rewrite or remove it.
+    for patch in ({"metadata": {"annotations": {"shipit.dev/created-by": "carol-x"}}},
+                  {"metadata": {"annotations": {"shipit.dev/created-by": None}}}):
+        as_user(kubectl, CAROL, "patch", "devenvironment", name, "--type=merge",
+                "-p", json.dumps(patch))
+        assert creator() == "alice"
+
+
 def test_the_operator_gives_a_namespace_only_its_class_s_pod_security_level(
         kubectl: Kubectl, policies: Setup, make_class: Any) -> None:
     """Before: its ServiceAccount could relabel a managed namespace privileged."""

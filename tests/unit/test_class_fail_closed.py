@@ -120,3 +120,25 @@ def test_a_spec_too_large_is_invalid_and_counts_against_its_owner(world: World) 
     world.now += timedelta(seconds=1)
     later = world.reconcile(world.environment("next", owner="alice"))
     assert later.status["conditions"][0]["reason"] == Reason.POLICY_VIOLATION
+
+
+def test_a_group_s_environments_count_for_the_member_who_created_them(world: World) -> None:
+    """Before: alice in groups a and b had the limit once as alice, once per group."""
+    world.classes.put("standard", {"limits": {"maxEnvironmentsPerOwner": 2}}, DEFAULT)
+
+    def by(creator: str, name: str, owner: str) -> dict[str, Any]:
+        world.environment(name, owner=owner)
+        return world.api.patch(kube.DEVENV, name, {"metadata": {"annotations": {
+            "shipit.dev/created-by": creator}}})
+
+    bodies = [by("alice", "a-1", "alice"), by("alice", "a-2", "group:a"),
+              by("bob", "b-1", "group:a"), by("alice", "a-3", "group:b")]
+    outcomes = []
+    for body in bodies:
+        world.now += timedelta(seconds=1)
+        outcomes.append(world.reconcile(body))
+    outcomes = [world.reconcile(world.api.stored(kube.DEVENV, b["metadata"]["name"]) or b)
+                for b in bodies]
+    reasons = [o.status["conditions"][0]["reason"] for o in outcomes]
+    assert reasons[3] == Reason.POLICY_VIOLATION  # alice's third, through group b
+    assert Reason.POLICY_VIOLATION not in reasons[:3]  # bob's counts for bob

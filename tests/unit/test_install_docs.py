@@ -65,9 +65,9 @@ def test_the_install_without_the_mutating_policy_is_deploy_less_that_policy() ->
     full, reduced = built("deploy"), built(WITHOUT)
     left_out = _keys(full) - _keys(reduced)
     assert left_out == {
-        ("admissionregistration.k8s.io/v1", "MutatingAdmissionPolicy", "devenv-owner-default"),
-        ("admissionregistration.k8s.io/v1", "MutatingAdmissionPolicyBinding",
-         "devenv-owner-default")}
+        ("admissionregistration.k8s.io/v1", kind, name)
+        for kind in ("MutatingAdmissionPolicy", "MutatingAdmissionPolicyBinding")
+        for name in ("devenv-owner-default", "devenv-created-by")}
     assert _keys(reduced) <= _keys(full)
     assert [d for d in full if d["kind"] not in ("MutatingAdmissionPolicy",
                                                   "MutatingAdmissionPolicyBinding")] == list(

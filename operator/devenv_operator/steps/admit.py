@@ -12,9 +12,13 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from devenv_operator import builders, classes, kube, records, status
+from devenv_operator.owners import GROUP_PREFIX
 from devenv_operator.reasons import Reason
 from devenv_operator.records import EnvRecord
 from devenv_operator.steps.context import Context, Parts, Stop
+
+# Who created the environment, set by deploy/admission/owner-default.yaml (and kept by it).
+CREATED_BY_ANNOTATION = "shipit.dev/created-by"
 
 
 @dataclass
@@ -31,8 +35,8 @@ def admit(parts: Parts, ctx: Context) -> Stop | None:
     if checked.spec is None or checked.namespace is None or not checked.ok:
         # It counts against its owner's limit all the same (it is an object they keep).
         raw_owner = ctx.raw.get("owner")
-        parts.records.tag(ctx.record, records.OWNER,
-                          [raw_owner if isinstance(raw_owner, str) else None])
+        parts.records.tag(ctx.record, records.OWNER, [counted_as(
+            raw_owner if isinstance(raw_owner, str) else None, ctx.meta)])
         reason = template.reason if template and not template.ok else Reason.INVALID_SPEC
         parts.records.tag(ctx.record, records.CLASS, [None])  # any class may fit it now
         ctx.obs = replace(ctx.obs, invalid=checked.problem, invalid_reason=reason,
@@ -41,11 +45,12 @@ def admit(parts: Parts, ctx: Context) -> Stop | None:
         return Stop("invalid")
     spec, resolved = checked.spec, ctx.resolved
     parts.records.tag(ctx.record, records.CLASS, [resolved.name])
-    parts.records.tag(ctx.record, records.OWNER, [spec.owner])
+    counted = counted_as(spec.owner, ctx.meta)
+    parts.records.tag(ctx.record, records.OWNER, [counted])
     refused = classes.refusal(resolved, spec, namespace=checked.namespace,
                               operator_prefix=parts.settings.namespace_prefix,
                               owner_count=owned_before(parts.records, ctx.record,
-                                                       spec.owner))
+                                                       counted))
     if refused is not None:  # the class says no: nothing is created or changed
         ctx.obs = replace(ctx.obs, invalid=refused[1], invalid_reason=refused[0],
                           namespace_state=namespace_state(parts.api, checked.namespace,
@@ -56,6 +61,16 @@ def admit(parts: Parts, ctx: Context) -> Stop | None:
                            policy=resolved.policy or builders.UNCLASSED,
                            reruns=builders.reruns_of(ctx.meta.get("annotations") or {}))
     return None
+
+
+def counted_as(owner: str | None, meta: Mapping[str, Any]) -> str | None:
+    """Whom an environment counts against for the per-owner limit: its owner, except that
+    one owned by a group counts against the member who created it (the annotation the
+    admission policy sets), so that each group of a user does not add another limit."""
+    creator = (meta.get("annotations") or {}).get(CREATED_BY_ANNOTATION)
+    if owner is not None and owner.startswith(GROUP_PREFIX) and creator:
+        return str(creator)
+    return owner
 
 
 def owned_before(live: records.Records, record: EnvRecord, owner: str | None) -> int:
