@@ -91,51 +91,58 @@ def _parameters_in(value: Any, placeholder: re.Pattern[str]) -> list[str]:
     return []
 
 
-def _overridden_parameter(base: Any, override: Any, where: str,
+def _overridden_parameter(base: Any, rendered: Any, override: Any, where: str,
                           placeholder: re.Pattern[str]) -> str | None:
     if not isinstance(override, dict) or not isinstance(base, dict):
         return None
+    rendered = rendered if isinstance(rendered, dict) else {}
     for key, value in override.items():
         if key not in base or key == "name":
             continue
         if isinstance(base[key], dict) and isinstance(value, dict):  # merged key by key
-            found = _overridden_parameter(base[key], value, f"{where}.{key}", placeholder)
+            found = _overridden_parameter(base[key], rendered.get(key), value,
+                                          f"{where}.{key}", placeholder)
             if found:
                 return found
             continue
         used = _parameters_in(base[key], placeholder)
-        if used and value != base[key]:
+        if used and value != rendered.get(key, base[key]):  # the value it renders to is fine
             return (f"{where}.{key}: the template fills it from parameter {used[0]}; set the "
                     "parameter in spec.parameters (its rules apply), not an override")
     return None
 
 
-def parameter_bypass(base: list[Any], overrides: list[Any], where: str,
+def parameter_bypass(base: list[Any], rendered: list[Any], overrides: list[Any], where: str,
                      placeholder: re.Pattern[str]) -> str | None:
     """Why an override would replace what the template fills from a parameter, else None.
 
     An override is literal: were it allowed to set a parameterized field (an image from
     ``$(params.apiImage)``), the parameter's rules (allowedRegistries, enum, bounds) would be
-    skipped. ``base`` is the template's items before substitution; ``placeholder`` finds
-    the parameters in a value (``placeholders.PLACEHOLDER``)."""
+    skipped; repeating the value the parameter gives is not. ``base`` is the template's
+    items before substitution, ``rendered`` after; ``placeholder`` finds the parameters in a
+    value (``placeholders.PLACEHOLDER``)."""
     named = {b.get("name"): b for b in base if isinstance(b, dict)}
+    done = {b.get("name"): b for b in rendered if isinstance(b, dict)}
     for item in overrides:
         if isinstance(item, dict) and item.get("name") in named:
-            found = _overridden_parameter(named[item["name"]], item,
+            found = _overridden_parameter(named[item["name"]], done.get(item["name"]), item,
                                           f"{where}[{item['name']}]", placeholder)
             if found:
                 return found
     return None
 
 
-def config_bypass(base: Mapping[str, Any] | None, override: Mapping[str, Any] | None,
+def config_bypass(base: Mapping[str, Any] | None, rendered: Mapping[str, Any] | None,
+                  override: Mapping[str, Any] | None,
                   placeholder: re.Pattern[str]) -> str | None:
     """As ``parameter_bypass``, for the ConfigMaps and Secrets of ``spec.config``."""
     for key in ("configMaps", "secrets"):
         listed = (base or {}).get(key)
         wanted = (override or {}).get(key)
         if isinstance(listed, list) and isinstance(wanted, list):
-            found = parameter_bypass(listed, wanted, f"spec.config.{key}", placeholder)
+            done = (rendered or {}).get(key)
+            found = parameter_bypass(listed, done if isinstance(done, list) else [], wanted,
+                                     f"spec.config.{key}", placeholder)
             if found:
                 return found
     return None

@@ -216,14 +216,16 @@ def validate_spec(spec: dict[str, Any]) -> Rendered:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _bypass(template: DevEnvironmentTemplateSpec, services: list[Any], jobs: Any,
-            config: Mapping[str, Any] | None) -> str | None:
+def _bypass(template: DevEnvironmentTemplateSpec, rendered: tuple[Any, Any, Any],
+            services: list[Any], jobs: Any, config: Mapping[str, Any] | None) -> str | None:
     """Why the environment's overrides would set what the template fills from a
-    parameter, skipping its rules (before: a literal image beat allowedRegistries)."""
-    return (parameter_bypass(template.services, services, "spec.services", PLACEHOLDER)
-            or (parameter_bypass(template.jobs or [], jobs, "spec.jobs", PLACEHOLDER)
-                if isinstance(jobs, list) else None)
-            or config_bypass(template.config, config, PLACEHOLDER))
+    parameter, skipping its rules (before: a literal image beat allowedRegistries).
+    ``rendered``: the template's services, jobs and config with the parameters put in."""
+    return (parameter_bypass(template.services, rendered[0], services, "spec.services",
+                             PLACEHOLDER)
+            or (parameter_bypass(template.jobs or [], rendered[1], jobs, "spec.jobs",
+                                 PLACEHOLDER) if isinstance(jobs, list) else None)
+            or config_bypass(template.config, rendered[2], config, PLACEHOLDER))
 
 
 def _render_values(template: DevEnvironmentTemplateSpec, values: Mapping[str, bool | int | str],
@@ -236,7 +238,8 @@ def _render_values(template: DevEnvironmentTemplateSpec, values: Mapping[str, bo
     if substitution.problems:
         return RenderError(Reason.TEMPLATE_INVALID, "; ".join(substitution.problems))
     overrides_jobs = (environment or {}).get("jobs")
-    bypass = _bypass(template, overrides_services or [], overrides_jobs, overrides_config)
+    bypass = _bypass(template, (services, jobs, config), overrides_services or [],
+                     overrides_jobs, overrides_config)
     if bypass:
         return RenderError(Reason.INVALID_SPEC, bypass)
     merged = merge_by_name(services, overrides_services or [], "spec.services")

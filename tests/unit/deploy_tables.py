@@ -30,7 +30,7 @@ USER_ROLES = DEPLOY / "user-roles.yaml"
 INSTALLS = {
     "deploy": "the operator, its API, RBAC and admission policies",
     "deploy-without-mutating-policy": "the same without the MutatingAdmissionPolicies "
-                                      "`devenv-owner-default` and `devenv-created-by`",
+                                      "`devenv-owner-default` and `devenv-creator`",
     "deploy/crds": "the three CRDs alone",
     "deploy/admission": "the admission policies alone",
     "deploy/classes": "the `default` DevEnvironmentClass (after `deploy/`)",
@@ -94,7 +94,7 @@ WHY: dict[tuple[str, str], str] = {
         "the operator may write only in the namespaces it manages",
     ("ValidatingAdmissionPolicy", "devenv-class-rules"):
         "the rules of an environment's class that CEL can check, refused at apply",
-    ("MutatingAdmissionPolicy", "devenv-created-by"):
+    ("MutatingAdmissionPolicy", "devenv-creator"):
         "records who created an environment (a group's count for that member)",
     ("ValidatingAdmissionPolicy", "devenv-operator-pod-security"):
         "the operator may give a namespace only its class's Pod Security level",

@@ -67,7 +67,7 @@ def test_the_install_without_the_mutating_policy_is_deploy_less_that_policy() ->
     assert left_out == {
         ("admissionregistration.k8s.io/v1", kind, name)
         for kind in ("MutatingAdmissionPolicy", "MutatingAdmissionPolicyBinding")
-        for name in ("devenv-owner-default", "devenv-created-by")}
+        for name in ("devenv-owner-default", "devenv-creator")}
     assert _keys(reduced) <= _keys(full)
     assert [d for d in full if d["kind"] not in ("MutatingAdmissionPolicy",
                                                   "MutatingAdmissionPolicyBinding")] == list(

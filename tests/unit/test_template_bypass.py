@@ -66,3 +66,11 @@ def test_overrides_of_what_no_parameter_fills_still_merge() -> None:
     assert services["api"]["image"] == PARAMS["apiImage"]
     assert services["db"]["image"] == "postgres:17"
     assert result.spec["config"]["configMaps"][0]["data"] == {"LEVEL": "info", "A": "2"}
+
+
+def test_an_override_may_repeat_the_value_the_parameter_gives() -> None:
+    """The schema wants an override's image: naming the one the parameter gives is fine."""
+    result = render(services=[{"name": "api", "image": PARAMS["apiImage"], "workingDir": "/x"}],
+                    jobs=[{"name": "seed", "image": PARAMS["apiImage"], "args": ["more"]}])
+    assert not isinstance(result, templates.RenderError), result
+    assert result.spec["jobs"][0]["args"] == ["more"]
