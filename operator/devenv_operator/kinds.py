@@ -43,6 +43,8 @@ JOB = Kind("batch/v1", "Job", "jobs", namespaced=True)
 DEVENV = Kind("shipit.dev/v1alpha1", "DevEnvironment", "devenvironments", namespaced=False)
 TEMPLATE = Kind("shipit.dev/v1alpha1", "DevEnvironmentTemplate", "devenvironmenttemplates",
                 namespaced=False)
+DEVENV_CLASS = Kind("shipit.dev/v1alpha1", "DevEnvironmentClass", "devenvironmentclasses",
+                    namespaced=False)
 PVC = Kind("v1", "PersistentVolumeClaim", "persistentvolumeclaims", namespaced=True)
 RESOURCEQUOTA = Kind("v1", "ResourceQuota", "resourcequotas", namespaced=True)
 LIMITRANGE = Kind("v1", "LimitRange", "limitranges", namespaced=True)
@@ -50,5 +52,5 @@ NETWORKPOLICY = Kind("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies",
 ROLEBINDING = Kind("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings",
                    namespaced=True)
 KINDS = {k.kind: k for k in (NAMESPACE, CONFIGMAP, SECRET, SERVICE, POD, EVENT, DEPLOYMENT,
-                             JOB, DEVENV, TEMPLATE, RESOURCEQUOTA, LIMITRANGE, NETWORKPOLICY,
-                             ROLEBINDING, PVC)}
+                             JOB, DEVENV, DEVENV_CLASS, TEMPLATE, RESOURCEQUOTA, LIMITRANGE,
+                             NETWORKPOLICY, ROLEBINDING, PVC)}

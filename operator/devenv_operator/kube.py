@@ -27,6 +27,7 @@ from devenv_operator.kinds import (  # re-exported: callers name kinds as kube.X
     CONFIGMAP,
     DEPLOYMENT,
     DEVENV,
+    DEVENV_CLASS,
     EVENT,
     JOB,
     KINDS,
@@ -43,7 +44,8 @@ from devenv_operator.kinds import (  # re-exported: callers name kinds as kube.X
     Kind,
 )
 
-__all__ = ["CONFIGMAP", "DEPLOYMENT", "DEVENV", "EVENT", "FIELD_MANAGER", "JOB", "KINDS",
+__all__ = ["CONFIGMAP", "DEPLOYMENT", "DEVENV", "DEVENV_CLASS", "EVENT", "FIELD_MANAGER", "JOB",
+           "KINDS",
            "LIMITRANGE", "NAMESPACE", "NETWORKPOLICY", "POD", "PVC", "RESOURCEQUOTA",
            "ROLEBINDING",
            "SECRET", "SERVICE", "TEMPLATE", "Kind", "Kube", "Transport", "load_api_client",

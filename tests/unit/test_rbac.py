@@ -51,10 +51,11 @@ OPERATOR_NEEDS: dict[Resource, set[str]] = {
     ("batch", "jobs"): {"list", "watch", "create", "patch", "delete"},
     # In the environment's namespace, or `default` before it exists.
     ("", "events"): {"create"},
-    # Classes: Kopf's watch. Their objects in each namespace: list at resync, apply, prune.
-    ("shipit.dev", "devenvironmentclasses"): {"list", "watch"},
-    # Templates: Kopf's watch; whether each is valid goes into its status.
-    ("shipit.dev", "devenvironmenttemplates"): {"list", "watch"},
+    # Classes: Kopf's watch, and a get of one it has not brought yet. Their objects in each
+    # namespace: list at resync, apply, prune.
+    ("shipit.dev", "devenvironmentclasses"): {"get", "list", "watch"},
+    # Templates: the same; whether each is valid goes into its status.
+    ("shipit.dev", "devenvironmenttemplates"): {"get", "list", "watch"},
     ("shipit.dev", "devenvironmenttemplates/status"): {"patch"},
     ("", "resourcequotas"): {"list", "create", "patch", "delete"},
     ("", "limitranges"): {"list", "create", "patch", "delete"},
@@ -191,10 +192,10 @@ def granted(kinds: tuple[str, ...]) -> dict[Resource, set[str]]:
 
 def test_every_kind_the_operator_knows_is_in_the_table() -> None:
     known = {resource_of(k) for k in kind_constants().values()}
-    # Watched by Kopf only, or only an authorization check: no kube.Kind of their own.
-    extra = {("shipit.dev", "devenvironmentclasses"), ("rbac.authorization.k8s.io",
-                                                        "clusterroles")}
-    # Templates: a Kind for their status writes; their list/watch is Kopf's (table).
+    # Only an authorization check: no kube.Kind of its own.
+    extra = {("rbac.authorization.k8s.io", "clusterroles")}
+    # Classes and templates: a Kind for the get of one not watched yet (and templates' status
+    # writes); their list/watch is Kopf's (table).
     assert known == {r for r in OPERATOR_NEEDS if "/" not in r[1]} - extra
 
 

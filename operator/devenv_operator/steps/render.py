@@ -8,18 +8,33 @@ environment whatever its spec, and ``admit`` stops it.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
-from devenv_operator import builders, classes, lifecycle, models, pods, records, status, templates
+from devenv_operator import (
+    builders,
+    classes,
+    errors,
+    kube,
+    lifecycle,
+    models,
+    pods,
+    records,
+    status,
+    templates,
+)
 from devenv_operator.reasons import Reason
 from devenv_operator.settings import Settings
 from devenv_operator.steps.context import Context, Parts, Stop
+
+log = logging.getLogger(__name__)
 
 
 def render(parts: Parts, ctx: Context) -> Stop | None:
     meta = ctx.meta
     created = status.parse_time(meta.get("creationTimestamp")) or ctx.now
+    learn_template(parts, ctx.body.get("spec") or {})
     ctx.raw, template = rendered(parts.templates, ctx.body.get("spec") or {})
     parts.records.tag(ctx.record, records.TEMPLATE, [template.name] if template else [])
     checked = builders.validate(meta["name"], ctx.raw, parts.settings.namespace_prefix,
@@ -27,8 +42,9 @@ def render(parts: Parts, ctx: Context) -> Stop | None:
     if template is not None and not template.ok:  # nothing to build from
         checked = builders.Validated(None, checked.namespace, template.message)
     ctx.checked = checked
-    ctx.resolved = parts.classes.resolve(checked.spec.class_name if checked.spec else None,
-                                         required=parts.settings.require_class)
+    class_name = checked.spec.class_name if checked.spec else None
+    learn_class(parts, class_name)
+    ctx.resolved = parts.classes.resolve(class_name, required=parts.settings.require_class)
     policy = ctx.resolved.policy
     ctx.expiry = expiry = expiry_of(parts.settings, ctx.raw, meta, checked.spec, created, policy)
     if ctx.resolved.missing or ctx.resolved.problem is not None:
@@ -44,6 +60,36 @@ def render(parts: Parts, ctx: Context) -> Stop | None:
         with_jobs=bool(spec.jobs) if spec else False,
         fail_fast=fail_fast_rules(parts.settings, policy))
     return None
+
+
+def learn_template(parts: Parts, raw: Mapping[str, Any]) -> None:
+    """Read from the API server the template the spec names when the watch has not brought it
+    yet (applied a moment before the environment, as a pipeline does): an environment is never
+    told that what exists does not. One GET per miss."""
+    ref = raw.get("templateRef")
+    name = ref.get("name") if isinstance(ref, Mapping) else None
+    if isinstance(name, str) and name and parts.templates.get(name) is None:
+        try:
+            found = parts.api.get(kube.TEMPLATE, name)
+        except errors.KubeError as exc:  # then it is not known, as before this lookup
+            log.warning("Cannot read DevEnvironmentTemplate %s: %s", name, exc)
+            return
+        if found is not None:
+            parts.templates.put(name, found.get("spec") or {},
+                                int(found["metadata"].get("generation", 1)))
+
+
+def learn_class(parts: Parts, name: str | None) -> None:
+    """The same for the class the (rendered) spec names."""
+    if name and parts.classes.resolve(name).missing:
+        try:
+            found = parts.api.get(kube.DEVENV_CLASS, name)
+        except errors.KubeError as exc:
+            log.warning("Cannot read DevEnvironmentClass %s: %s", name, exc)
+            return
+        if found is not None:
+            parts.classes.put(name, found.get("spec") or {},
+                              found["metadata"].get("annotations") or {})
 
 
 def expiry_of(settings: Settings, raw: Mapping[str, Any], meta: Mapping[str, Any],
