@@ -84,6 +84,8 @@ WHY: dict[tuple[str, str], str] = {
                                              "for people (below)",
     ("ClusterRole", "devenv-operator-edit"): "writing DevEnvironments, for people (below)",
     ("ClusterRole", "devenv-operator-ci"): "what a pipeline's `kubectl devenv` needs (below)",
+    ("ClusterRole", "devenv-owner"): "an environment's owner in its namespace (the shipped "
+                                     "classes' ownerRole, below)",
     ("Service", "devenv-operator-metrics"): "`/metrics` on port `metrics` (8080)",
     ("Deployment", "devenv-operator"): "the operator, one replica",
     ("MutatingAdmissionPolicy", "devenv-owner-default"):
