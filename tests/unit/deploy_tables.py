@@ -96,6 +96,12 @@ WHY: dict[tuple[str, str], str] = {
         "the operator may write only in the namespaces it manages",
     ("ValidatingAdmissionPolicy", "devenv-class-rules"):
         "the rules of an environment's class that CEL can check, refused at apply",
+    ("ValidatingAdmissionPolicy", "devenv-tenant-guardrails"):
+        "an environment's owner may not add externalIPs, PodDisruptionBudgets, NetworkPolicies "
+        "or containers to the operator's Deployments",
+    ("ValidatingAdmissionPolicy", "devenv-tenant-class-rules"):
+        "Service types, priority classes and image registries of every pod in an environment, "
+        "per class",
     ("NetworkPolicy", "devenv-operator"): "who may reach the metrics port",
 }
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from devenv_operator.builders.common import Env, metadata
+from devenv_operator.builders.common import CLASS_LABEL, Env, metadata
 from devenv_operator.owners import Owner
 
 QUOTA_NAME = "devenv-quota"
@@ -21,11 +21,12 @@ PSA = "pod-security.kubernetes.io"
 
 
 def namespace_labels(env: Env) -> dict[str, str]:
-    """Pod Security labels for the namespace of an environment with a class."""
+    """Pod Security labels for the namespace of an environment with a class, and the class's
+    name (the admission policies in deploy/admission/tenant-guardrails.yaml read it)."""
     if env.class_name is None:
         return {}
     return {f"{PSA}/enforce": env.policy.pod_security, f"{PSA}/warn": "restricted",
-            f"{PSA}/audit": "restricted"}
+            f"{PSA}/audit": "restricted", CLASS_LABEL: env.class_name}
 
 
 def build_resource_quota(env: Env) -> dict[str, Any] | None:
