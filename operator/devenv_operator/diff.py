@@ -105,7 +105,10 @@ def needs_apply(desired: Mapping[str, Any], observed: Mapping[str, Any] | None) 
 
 def needs_replace(desired: Mapping[str, Any], observed: Mapping[str, Any]) -> bool:
     """Whether applying ``desired`` over ``observed`` changes a field the API server keeps
-    immutable (a Secret's ``type``; a Deployment's ``spec.selector``): delete, then create."""
+    immutable (a Secret's ``type``; a Deployment's ``spec.selector``; a RoleBinding's
+    ``roleRef``, e.g. the owner's when the class's ownerRole changes): delete, then create."""
+    if desired.get("kind") == "RoleBinding":
+        return desired.get("roleRef") != observed.get("roleRef")
     if desired.get("kind") == "Secret":
         return (desired.get("type") or "Opaque") != (observed.get("type") or "Opaque")
     if desired.get("kind") == "Deployment":

@@ -298,3 +298,16 @@ def test_a_container_added_to_an_operator_deployment_is_removed(
              what="the operator to say what it removed")
     after = get(kubectl, "deployment", "web", "-n", ns) or {}
     assert after["spec"]["template"] == before["spec"]["template"]
+
+
+def test_a_class_moving_from_edit_to_devenv_owner_rebinds_its_owners(
+        kubectl: Kubectl, environments: Environments) -> None:
+    """An upgrade: a binding's roleRef cannot change in place, so the operator replaces it."""
+    ns = environments.edit_ns
+    kubectl("patch", "devenvironmentclass", environments.edit_class, "--type=merge", "-p",
+            json.dumps({"spec": {"ownerRole": "devenv-owner"}}))
+    wait_for(lambda: ((get(kubectl, "rolebinding", "devenv-owner", "-n", ns) or {})
+                      .get("roleRef") or {}).get("name") == "devenv-owner", timeout=60,
+             what="the owner's binding to follow the class")
+    assert not can(kubectl, "create", "networkpolicies.networking.k8s.io", ns)
+    assert can(kubectl, "create", "pods/exec", ns)

@@ -90,3 +90,16 @@ def test_containers_someone_else_added_to_a_deployment_are_removed_by_name_last_
         {"op": "test", "path": "/spec/template/spec/initContainers/0/name", "value": "i"},
         {"op": "remove", "path": "/spec/template/spec/initContainers/0"},
     ]
+
+
+def test_a_changed_role_of_a_binding_replaces_it() -> None:
+    """roleRef is immutable: an owner binding from before ownerRole devenv-owner (edit) is
+    deleted and created again, not refused at every reconcile."""
+    def binding(role: str) -> dict[str, Any]:
+        return {"kind": "RoleBinding", "roleRef": {"apiGroup": "rbac.authorization.k8s.io",
+                                                   "kind": "ClusterRole", "name": role},
+                "subjects": [{"kind": "User", "name": "alice"}]}
+
+    assert diff.needs_replace(binding("devenv-owner"), binding("edit"))
+    assert not diff.needs_replace(binding("devenv-owner"), binding("devenv-owner"))
+    assert not diff.needs_replace({**binding("x"), "kind": "ConfigMap"}, binding("y"))
