@@ -89,8 +89,9 @@ class DevEnvironmentClassSpec(Model):
         None, max_length=16, description="Namespaces (by labels) that may reach isolated "
         "environments.")
     owner_role: str = Field(
-        "edit", max_length=253, description="ClusterRole bound to the owner in the namespace "
-        "(default edit; empty: none).")
+        "devenv-owner", max_length=253, description="ClusterRole bound to the owner in the "
+        "namespace (default devenv-owner, from deploy/user-roles.yaml: pods, logs, exec, Jobs, "
+        "ConfigMaps, Secrets, restart and scale; empty: none).")
     lifetime: Lifetime | None = Field(None, description="Lifetime defaults and caps.")
     images: Images | None = Field(None, description="Allowed registries and pull secrets.")
     fail_fast: FailFast | None = Field(

@@ -10,7 +10,7 @@ Pure: no Kubernetes client, no clock, no environment.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 
@@ -26,6 +26,7 @@ from devenv_operator.volumes import parse_quantity
 from devenv_operator.workloads import Capability
 
 _QUANTITIES: dict[str, Any] = {"maxProperties": 32}
+_PriorityClass = Annotated[str, Field(max_length=253, pattern=DNS_SUBDOMAIN)]
 
 
 class ResourceQuotaPolicy(Model):
@@ -142,6 +143,14 @@ class WorkloadSecurity(Model):
     allow_root: bool = Field(
         True, description="Whether containers may run as UID 0. false: every container gets "
         "runAsNonRoot: true, and a service may not set runAsUser: 0 or runAsNonRoot: false.")
+    allowed_priority_classes: list[_PriorityClass] | None = Field(
+        None, max_length=16, description="PriorityClasses a pod in the namespace may name "
+        "(priorityClassName); absent or empty: none. Refused at admission "
+        "(admission/tenant-guardrails.yaml).")
+    allowed_service_types: list[Literal["NodePort", "LoadBalancer"]] | None = Field(
+        None, max_length=2, description="Service types besides ClusterIP and ExternalName "
+        "a Service in the namespace may have; absent or empty: neither NodePort nor "
+        "LoadBalancer. Refused at admission (admission/tenant-guardrails.yaml).")
 
 
 class Storage(Model):

@@ -105,7 +105,10 @@ def needs_apply(desired: Mapping[str, Any], observed: Mapping[str, Any] | None) 
 
 def needs_replace(desired: Mapping[str, Any], observed: Mapping[str, Any]) -> bool:
     """Whether applying ``desired`` over ``observed`` changes a field the API server keeps
-    immutable (a Secret's ``type``; a Deployment's ``spec.selector``): delete, then create."""
+    immutable (a Secret's ``type``; a Deployment's ``spec.selector``; a RoleBinding's
+    ``roleRef``, e.g. the owner's when the class's ownerRole changes): delete, then create."""
+    if desired.get("kind") == "RoleBinding":
+        return desired.get("roleRef") != observed.get("roleRef")
     if desired.get("kind") == "Secret":
         return (desired.get("type") or "Opaque") != (observed.get("type") or "Opaque")
     if desired.get("kind") == "Deployment":
@@ -113,3 +116,29 @@ def needs_replace(desired: Mapping[str, Any], observed: Mapping[str, Any]) -> bo
         have = (observed.get("spec") or {}).get("selector")
         return want is not None and have is not None and want != have
     return False
+
+
+_POD_LISTS = ("containers", "initContainers")
+
+
+def foreign_containers(desired: Mapping[str, Any], observed: Mapping[str, Any] | None
+                       ) -> list[dict[str, Any]]:
+    """A JSON patch that removes from an observed Deployment's pod template the containers
+    (and init containers) ``desired`` does not name: added by someone else, which a
+    server-side apply keeps (they belong to another field manager). Each removal is guarded
+    by a test of the container's name, so a stale view fails the patch instead of removing
+    the wrong one. Empty when there is none (or the object is not a Deployment)."""
+    if desired.get("kind") != "Deployment" or not observed:
+        return []
+    want = ((desired.get("spec") or {}).get("template") or {}).get("spec") or {}
+    have = ((observed.get("spec") or {}).get("template") or {}).get("spec") or {}
+    ops: list[dict[str, Any]] = []
+    for field in _POD_LISTS:
+        named = {c.get("name") for c in want.get(field) or []}
+        for index in reversed(range(len(have.get(field) or []))):
+            name = have[field][index].get("name")
+            if name not in named:
+                path = f"/spec/template/spec/{field}/{index}"
+                ops += [{"op": "test", "path": f"{path}/name", "value": name},
+                        {"op": "remove", "path": path}]
+    return ops

@@ -1,7 +1,8 @@
 """The generic apply-and-prune engine: converge objects to what the builders want.
 
 It knows nothing of DevEnvironments: given a desired object and the one observed, it
-applies (server-side, only when something differs, see ``diff``), keeps the child cache
+applies (server-side, only when something differs, see ``diff``; containers someone else
+added to a Deployment, which an apply keeps, are removed first), keeps the child cache
 current with the response, and records what it changed in the run; given what the run
 still wants, it deletes the rest. An object the API server refuses (``errors.Invalid``) is
 a per-object failure, returned as an ``ApplyFailure`` so that the run goes on, and so is
@@ -50,6 +51,7 @@ class Applier:
               observed: Mapping[str, Any] | None) -> dict[str, Any]:
         """The object as applied (or as observed, when nothing differs)."""
         desired = diff.with_hash(obj)
+        observed = self._remove_foreign(run, kind, desired, observed)
         if not diff.needs_apply(desired, observed):
             return dict(observed or {})
         if observed is not None and diff.needs_replace(desired, observed):
@@ -65,6 +67,30 @@ class Applier:
         verb: Literal["Created", "Updated"] = "Created" if observed is None else "Updated"
         log.info("%s %s %s in %s", verb, kind.kind, meta["name"], meta["namespace"])
         run.wrote(ChildChange(verb, kind.kind, meta["name"], meta["namespace"]))
+        return result
+
+    def _remove_foreign(self, run: Run, kind: kube.Kind, desired: Mapping[str, Any],
+                        observed: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+        """The observed object without the containers someone else added to it (removed
+        with a JSON patch: an apply keeps them); as observed when there are none, or when
+        the patch fails on a stale view (the next reconcile tries again)."""
+        ops = diff.foreign_containers(desired, observed)
+        if not ops or observed is None:
+            return observed
+        meta = desired["metadata"]
+        try:
+            result = self._api.patch(kind, meta["name"], ops, meta["namespace"])
+        except (errors.Invalid, errors.Conflict) as exc:
+            log.info("Not removing containers from %s %s in %s yet: %s", kind.kind,
+                     meta["name"], meta["namespace"], exc)
+            return observed
+        if result is None:  # gone: the apply creates it again
+            return None
+        self._children.put(kind, result)
+        removed = [op["value"] for op in ops if op["op"] == "test"]
+        log.info("Removed containers %s, which it did not write, from %s %s in %s",
+                 ", ".join(removed), kind.kind, meta["name"], meta["namespace"])
+        run.wrote(ChildChange("Updated", kind.kind, meta["name"], meta["namespace"]))
         return result
 
     def try_apply(self, run: Run, kind: kube.Kind, obj: Mapping[str, Any],

@@ -52,6 +52,8 @@ __all__ = ["CONFIGMAP", "DEPLOYMENT", "DEVENV", "DEVENV_CLASS", "EVENT", "FIELD_
            "transport"]
 log = logging.getLogger("devenv_operator.kube")
 FIELD_MANAGER = "devenv-operator"
+# A JSON merge patch, or a JSON patch (RFC 6902): a list of operations.
+Patch = Mapping[str, Any] | list[dict[str, Any]]
 RequestHook = Callable[[str, str], None]  # (verb, result) -> None, for metrics
 
 
@@ -254,13 +256,14 @@ class Kube:
             content_type="application/apply-patch+yaml")
         return result
 
-    def patch(self, kind: Kind, name: str, patch: Mapping[str, Any], namespace: str | None = None,
+    def patch(self, kind: Kind, name: str, patch: Patch, namespace: str | None = None,
               subresource: str | None = None) -> dict[str, Any] | None:
-        """JSON merge patch; None when the object is gone."""
+        """Merge patch, or JSON patch when a list (it removes list items); None when gone."""
+        kind_of = "json-patch" if isinstance(patch, list) else "merge-patch"
         try:
             result: dict[str, Any] = self._call(
                 "patch", "PATCH", kind.path(namespace, name, subresource), body=patch,
-                content_type="application/merge-patch+json")
+                content_type=f"application/{kind_of}+json")
         except errors.NotFound:
             return None
         return result

@@ -5,7 +5,7 @@ deploy/admission/ in force: a pipeline that follows the docs is never refused.
 The identity is a ServiceAccount (as a Tekton TaskRun's, or a pipeline's token) whose
 kubeconfig holds a token of it; its only binding is one ClusterRoleBinding of the CI role.
 Inside each environment's namespace it has what the docs promise and nothing more: the
-class's ownerRole (`edit` here, as in the shipped default class), which the operator binds
+class's ownerRole (`devenv-owner` here, as in the shipped default class), which the operator binds
 because the identity owns what it creates.
 
 Beside it, the roles for people: `devenv-operator-edit` alone is not enough for a
@@ -124,7 +124,7 @@ def pipeline(cluster: localcluster.Cluster, kubectl: Kubectl, crds: None,
             # thresholds a test can wait for.
             {"apiVersion": "shipit.dev/v1alpha1", "kind": "DevEnvironmentClass",
              "metadata": {"name": suffix},
-             "spec": {"ownerRole": "edit", "networkPolicy": "none",
+             "spec": {"ownerRole": "devenv-owner", "networkPolicy": "none",
                       "failFast": {"crashLoopRestarts": 2, "imagePullFailAfter": "10s"}}},
             {"apiVersion": "shipit.dev/v1alpha1", "kind": "DevEnvironmentTemplate",
              "metadata": {"name": suffix},

@@ -1,12 +1,13 @@
 """Ownership of DevEnvironments and the operator's confinement, enforced by the admission
 policies in deploy/admission/ against the real API server.
 
-People are impersonated (`kubectl --as=alice --as-group=...`) with the built-in `edit` role,
-which deploy/user-roles.yaml extends to DevEnvironments: RBAC lets every one of them change
-and delete every environment, so each refusal below is the policies' doing. The operator's
-ServiceAccount is impersonated too, with its ClusterRole from deploy/rbac.yaml, mostly in
-server-side dry runs (nothing is written). It also gets `get` on DevEnvironments here, which
-the operator does not need (Kopf watches) but `kubectl patch` does (it reads first).
+People are impersonated (`kubectl --as=alice --as-group=...`) with the project's roles for
+people, devenv-operator-view and devenv-operator-edit (deploy/user-roles.yaml; never the
+cluster-wide `edit`): RBAC lets every one of them change and delete every environment, so
+each refusal below is the policies' doing. The operator's ServiceAccount is impersonated
+too, with its ClusterRole from deploy/rbac.yaml, mostly in server-side dry runs (nothing is
+written). It also gets `get` on DevEnvironments here, which the operator does not need (Kopf
+watches) but `kubectl patch` does (it reads first).
 
 The module applies the policies and removes them at its end, with everything else it made.
 """
@@ -29,7 +30,7 @@ pytestmark = pytest.mark.e2e
 
 ADMISSION = ROOT / "deploy" / "admission"
 SA = "system:serviceaccount:devenv-system:devenv-operator"
-USERS_GROUP = "own-e2e-users"  # bound to `edit` cluster-wide by the fixture
+USERS_GROUP = "own-e2e-users"  # bound to the project's user roles by the fixture
 MANAGED_BY = "app.kubernetes.io/managed-by=devenv-operator"
 CONFINED = f"may only write in namespaces labelled {MANAGED_BY}"
 
@@ -141,7 +142,7 @@ def policies(kubectl: Kubectl, crds: None) -> Iterator[Setup]:
         what="earlier admission policies to stop acting")
     kubectl("create", "-f", "-", input=json.dumps(manifest(setup.legacy)))
     assert owner_of(kubectl, setup.legacy) is None
-    # RBAC: the operator's (deploy/rbac.yaml, with its namespace), people's `edit`.
+    # RBAC: the operator's (deploy/rbac.yaml, with its namespace), people's user roles.
     ours = _absent(kubectl, _docs("deploy/namespace.yaml") + _docs("deploy/rbac.yaml")
                    + _docs("deploy/user-roles.yaml"))
     bindings = [
@@ -150,7 +151,10 @@ def policies(kubectl: Kubectl, crds: None) -> Iterator[Setup]:
          "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
                      "name": role},
          "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": who}]}
-        for name, role, kind, who in [(USERS_GROUP, "edit", "Group", USERS_GROUP),
+        for name, role, kind, who in [(f"{USERS_GROUP}-view", "devenv-operator-view", "Group",
+                                       USERS_GROUP),
+                                      (f"{USERS_GROUP}-edit", "devenv-operator-edit", "Group",
+                                       USERS_GROUP),
                                       ("own-e2e-operator-get", "devenv-operator-view", "User",
                                        SA)]]
     namespaces = [
@@ -163,7 +167,7 @@ def policies(kubectl: Kubectl, crds: None) -> Iterator[Setup]:
                                                       "items": made}))
         wait_for(lambda: as_user(kubectl, ALICE, "auth", "can-i", "patch",
                                  "devenvironments.shipit.dev").stdout.strip() == "yes",
-                 timeout=30, what="DevEnvironment rights to aggregate into edit")
+                 timeout=30, what="the user roles to be bound")
         kubectl("apply", "-k", str(ADMISSION))
         wait_for(lambda: _active(kubectl), timeout=30, interval=0.5,
                  what="the admission policies to act")
@@ -483,7 +487,19 @@ def test_the_operator_creates_and_deletes_only_labelled_namespaces(
 
 
 def test_nobody_else_is_confined(kubectl: Kubectl, policies: Setup) -> None:
-    """The confinement applies to the operator's ServiceAccount only."""
-    assert _dry_run_create(kubectl, ALICE, secret("default")).returncode == 0
+    """The confinement applies to the operator's ServiceAccount only: alice, with a Role of
+    her own in `default` (the user roles give her none there), may write there."""
+    role = unique("own-alice-secrets")
+    kubectl("create", "role", role, "-n", "default", "--verb=create", "--resource=secrets")
+    try:
+        kubectl("create", "rolebinding", role, "-n", "default", f"--role={role}",
+                "--user=alice")
+        wait_for(lambda: as_user(kubectl, ALICE, "auth", "can-i", "create", "secrets", "-n",
+                                 "default").stdout.strip() == "yes",
+                 timeout=30, what="alice's Role in default to be bound")
+        assert _dry_run_create(kubectl, ALICE, secret("default")).returncode == 0
+    finally:
+        kubectl("delete", "rolebinding", role, "-n", "default", "--ignore-not-found")
+        kubectl("delete", "role", role, "-n", "default", "--ignore-not-found")
     assert kubectl("create", "--dry-run=server", "-f", "-",
                    input=json.dumps(secret("kube-system"))).returncode == 0

@@ -37,20 +37,25 @@ USERS_GROUP = "devenv-users"
 
 @pytest.fixture(scope="module")
 def ordinary_users(kubectl: Kubectl) -> Iterator[None]:
-    """Developers as a platform team sets them up: the built-in `edit` role (which
-    deploy/user-roles.yaml extends to DevEnvironments) for the group devenv-users."""
+    """Developers as a platform team sets them up: the project's roles for people
+    (deploy/user-roles.yaml: devenv-operator-view and devenv-operator-edit) bound to the
+    group devenv-users, never the cluster-wide `edit`."""
     from tests.e2e.helpers import ROOT
 
     kubectl("apply", "-f", str(ROOT / "deploy" / "user-roles.yaml"))
-    kubectl("create", "clusterrolebinding", "e2e-devenv-users", "--clusterrole=edit",
-            f"--group={USERS_GROUP}")
+    bindings = {"e2e-devenv-users-view": "devenv-operator-view",
+                "e2e-devenv-users-edit": "devenv-operator-edit"}
+    for binding, role in bindings.items():
+        kubectl("create", "clusterrolebinding", binding, f"--clusterrole={role}",
+                f"--group={USERS_GROUP}")
     try:
         wait_for(lambda: kubectl("auth", "can-i", "create", "devenvironments", "--as=alice",
                                  f"--as-group={USERS_GROUP}", check=False).stdout.strip()
-                 == "yes", 30, interval=0.5, what="edit to aggregate DevEnvironment rights")
+                 == "yes", 30, interval=0.5, what="the user roles to be bound")
         yield
     finally:
-        kubectl("delete", "clusterrolebinding", "e2e-devenv-users", "--ignore-not-found")
+        for binding in bindings:
+            kubectl("delete", "clusterrolebinding", binding, "--ignore-not-found")
 
 
 def as_user(kubectl: Kubectl, user: str, *groups: str) -> Kubectl:

@@ -84,6 +84,8 @@ WHY: dict[tuple[str, str], str] = {
                                              "for people (below)",
     ("ClusterRole", "devenv-operator-edit"): "writing DevEnvironments, for people (below)",
     ("ClusterRole", "devenv-operator-ci"): "what a pipeline's `kubectl devenv` needs (below)",
+    ("ClusterRole", "devenv-owner"): "an environment's owner in its namespace (the shipped "
+                                     "classes' ownerRole, below)",
     ("Service", "devenv-operator-metrics"): "`/metrics` on port `metrics` (8080)",
     ("Deployment", "devenv-operator"): "the operator, one replica",
     ("MutatingAdmissionPolicy", "devenv-owner-default"):
@@ -102,6 +104,12 @@ WHY: dict[tuple[str, str], str] = {
         "who may choose a class: RBAC `use`, or its allowedUsers/allowedGroups",
     ("ValidatingAdmissionPolicy", "devenv-template-class-use"):
         "choosing a class through a template needs RBAC `use` on it",
+    ("ValidatingAdmissionPolicy", "devenv-tenant-guardrails"):
+        "an environment's owner may not add externalIPs, PodDisruptionBudgets, NetworkPolicies "
+        "or containers to the operator's Deployments",
+    ("ValidatingAdmissionPolicy", "devenv-tenant-class-rules"):
+        "Service types, priority classes and image registries of every pod in an environment, "
+        "per class",
     ("NetworkPolicy", "devenv-operator"): "who may reach the metrics port",
 }
 

@@ -98,6 +98,19 @@ def _without_dropped(stored: Any, before: Any, now: Any) -> Any:
     return kept
 
 
+def _json_patch_op(obj: Any, op: Mapping[str, Any]) -> None:
+    """One ``test`` or ``remove`` of a JSON patch, in place; ValueError when a test fails."""
+    *parents, last = op["path"].lstrip("/").split("/")
+    node: Any = obj
+    for part in parents:
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    index: Any = int(last) if isinstance(node, list) else last
+    if op["op"] == "test" and node[index] != op["value"]:
+        raise ValueError("test failed")
+    if op["op"] == "remove":
+        del node[index]
+
+
 def _selected(labels: Mapping[str, str], selector: str | None) -> bool:
     for term in (t.strip() for t in (selector or "").split(",")):
         if not term:
@@ -270,10 +283,15 @@ class FakeKube:
             found.applied = desired
             return _copy(self._update(key, merged))
 
-    def patch(self, kind: Kind, name: str, patch: Mapping[str, Any], namespace: str | None = None,
-              subresource: str | None = None) -> dict[str, Any] | None:
-        """JSON merge patch; the status subresource changes only ``.status``, the object
-        itself everything but it. None when the object is gone."""
+    def patch(self, kind: Kind, name: str, patch: Mapping[str, Any] | list[dict[str, Any]],
+              namespace: str | None = None, subresource: str | None = None
+              ) -> dict[str, Any] | None:
+        """JSON merge patch (or with a list a JSON patch); the status subresource changes only
+        ``.status``, the object itself everything but it. None when the object is gone."""
+        if isinstance(patch, list):
+            return self._json_patch(Request("patch", kind.kind, namespace, name,
+                                            [dict(op) for op in patch]),
+                                    kind, name, patch, namespace)
         request = Request("patch", kind.kind, namespace, name, _copy(patch), subresource)
         with self._serving(request), self._lock:
             key = self._key(kind, namespace, name)
@@ -289,6 +307,24 @@ class FakeKube:
             else:
                 part = {k: v for k, v in patch.items() if k != "status"}
             return _copy(self._update(key, merge_patch(found.obj, part)))
+
+    def _json_patch(self, request: Request, kind: Kind, name: str, ops: list[dict[str, Any]],
+                    namespace: str | None) -> dict[str, Any] | None:
+        """JSON patch with ``test`` and ``remove`` (what the operator sends): a failed test
+        is errors.Invalid, as the API server answers 422; None when the object is gone."""
+        with self._serving(request), self._lock:
+            key = self._key(kind, namespace, name)
+            found = self.objects.get(key)
+            if found is None:
+                return None
+            obj = _copy(found.obj)
+            for op in ops:
+                try:
+                    _json_patch_op(obj, op)
+                except (IndexError, KeyError, ValueError) as exc:
+                    raise errors.from_status(422, "Invalid", f"{op['op']} {op['path']}: {exc}",
+                                             f"PATCH {kind.kind} {name}") from exc
+            return _copy(self._update(key, obj))
 
     def delete(self, kind: Kind, name: str, namespace: str | None = None,
                uid: str | None = None) -> bool:

@@ -79,10 +79,11 @@ def test_every_policy_is_bound_and_denies() -> None:
         assert policies[name]["spec"]["failurePolicy"] == "Fail"
 
 
-@pytest.mark.parametrize("name", ["devenv-ownership", "devenv-operator-confinement"])
+@pytest.mark.parametrize("name", ["devenv-ownership", "devenv-operator-confinement",
+                                  "devenv-tenant-guardrails", "devenv-tenant-class-rules"])
 def test_the_operator_identity_is_its_service_account(name: str) -> None:
     named = {m for e in expressions(policy(name)["spec"])
-             for m in re.findall(r"system:serviceaccount:[^'\s]+", e)}
+             for m in re.findall(r"system:serviceaccount:[^'\s:]+:[^'\s:]+", e)}
     assert named == {operator_username()}
     # ... the one deploy/rbac.yaml gives the operator's rights to.
     (binding,) = [d for d in load(DEPLOY / "rbac.yaml") if d["kind"] == "ClusterRoleBinding"]
@@ -140,3 +141,40 @@ def test_files_say_what_they_are_for_and_keep_to_100_columns() -> None:
         assert lines[0].startswith("# "), f"{path.name}: no header comment"
         long = [i for i, line in enumerate(lines, 1) if len(line) > 100]
         assert not long, f"{path.name}: lines longer than 100: {long}"
+
+
+GUARDED = {"devenv-tenant-guardrails", "devenv-tenant-class-rules"}
+
+
+@pytest.mark.parametrize("name", sorted(GUARDED))
+def test_the_tenant_policies_act_only_in_environment_namespaces(name: str) -> None:
+    spec = policy(name)["spec"]
+    selector = spec["matchConstraints"]["namespaceSelector"]
+    assert selector == {"matchLabels": {common.MANAGED_BY_LABEL: common.MANAGED_BY_VALUE}}
+    conditions = {c["name"]: c["expression"] for c in spec["matchConditions"]}
+    assert f"!= '{operator_username()}'" in conditions["not-the-operator"]
+    assert set(re.findall(r"g == '([^']+)'", conditions["not-a-platform-admin"])) == set(ADMINS)
+    assert spec["failurePolicy"] == "Fail"
+    assert all(v["reason"] == "Forbidden" for v in spec["validations"])
+
+
+def test_the_tenant_policies_cover_each_finding() -> None:
+    rules = {(group, resource): set(rule["operations"])
+             for n in GUARDED for rule in policy(n)["spec"]["matchConstraints"]["resourceRules"]
+             for group in rule["apiGroups"] for resource in rule["resources"]}
+    assert rules[("", "services")] == {"CREATE", "UPDATE"}  # externalIPs, types
+    assert rules[("policy", "poddisruptionbudgets")] == {"CREATE", "UPDATE"}
+    assert rules[("networking.k8s.io", "networkpolicies")] == {"CREATE", "UPDATE", "DELETE"}
+    assert "UPDATE" in rules[("apps", "deployments")]  # containers added
+    for workload in [("", "pods"), ("batch", "jobs"), ("batch", "cronjobs"),
+                     ("apps", "replicasets"), ("apps", "statefulsets")]:
+        assert "CREATE" in rules[workload], workload  # registries, priority classes
+    # Pods are created by the cluster's controllers (a Job's, a ReplicaSet's): the class
+    # rules do not exempt them.
+    conditions = " ".join(c["expression"] for c in
+                          policy("devenv-tenant-class-rules")["spec"]["matchConditions"])
+    assert "kube-system" not in conditions
+    # The class of a namespace is the label the operator sets on it.
+    mine = next(v["expression"] for v in policy("devenv-tenant-class-rules")["spec"][
+        "variables"] if v["name"] == "mine")
+    assert common.CLASS_LABEL in mine

@@ -1,6 +1,7 @@
 """When a desired object needs an apply, and when the observed one already has it."""
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -68,3 +69,37 @@ def test_secret_data_is_compared_exactly_but_never_hashed() -> None:
     assert not diff.needs_apply(hashed, hashed)
     extra = {**hashed, "data": {"k": "c2VjcmV0", "more": "eA=="}}
     assert diff.needs_apply(hashed, extra)
+
+
+def test_containers_someone_else_added_to_a_deployment_are_removed_by_name_last_first() -> None:
+    def deployment(containers: list[str], init: list[str] | None = None) -> dict[str, Any]:
+        spec: dict[str, Any] = {"containers": [{"name": n} for n in containers]}
+        if init is not None:
+            spec["initContainers"] = [{"name": n} for n in init]
+        return {"kind": "Deployment", "spec": {"template": {"spec": spec}}}
+
+    want = deployment(["web"])
+    assert diff.foreign_containers(want, deployment(["web"])) == []
+    assert diff.foreign_containers(want, None) == []
+    assert diff.foreign_containers({**want, "kind": "Job"}, deployment(["web", "x"])) == []
+    assert diff.foreign_containers(want, deployment(["a", "web", "b"], ["i"])) == [
+        {"op": "test", "path": "/spec/template/spec/containers/2/name", "value": "b"},
+        {"op": "remove", "path": "/spec/template/spec/containers/2"},
+        {"op": "test", "path": "/spec/template/spec/containers/0/name", "value": "a"},
+        {"op": "remove", "path": "/spec/template/spec/containers/0"},
+        {"op": "test", "path": "/spec/template/spec/initContainers/0/name", "value": "i"},
+        {"op": "remove", "path": "/spec/template/spec/initContainers/0"},
+    ]
+
+
+def test_a_changed_role_of_a_binding_replaces_it() -> None:
+    """roleRef is immutable: an owner binding from before ownerRole devenv-owner (edit) is
+    deleted and created again, not refused at every reconcile."""
+    def binding(role: str) -> dict[str, Any]:
+        return {"kind": "RoleBinding", "roleRef": {"apiGroup": "rbac.authorization.k8s.io",
+                                                   "kind": "ClusterRole", "name": role},
+                "subjects": [{"kind": "User", "name": "alice"}]}
+
+    assert diff.needs_replace(binding("devenv-owner"), binding("edit"))
+    assert not diff.needs_replace(binding("devenv-owner"), binding("devenv-owner"))
+    assert not diff.needs_replace({**binding("x"), "kind": "ConfigMap"}, binding("y"))

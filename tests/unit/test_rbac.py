@@ -68,7 +68,7 @@ OPERATOR_NEEDS: dict[Resource, set[str]] = {
 }
 # The only grant limited to named objects: `bind` of the roles the shipped classes name.
 NAMED_GRANTS: dict[Resource, set[str]] = {("rbac.authorization.k8s.io", "clusterroles"):
-                                          {"edit"}}
+                                          {"devenv-owner"}}
 
 # Kube method -> the RBAC verbs its HTTP request needs. A server-side apply is a PATCH, but
 # when the object does not exist yet the API server also authorizes it as a create.
@@ -251,7 +251,7 @@ def test_the_operator_has_no_role_in_default() -> None:
 
 
 def test_bind_is_limited_to_the_roles_the_shipped_classes_name() -> None:
-    roles = {(d.get("spec") or {}).get("ownerRole", "edit") for d in deploy_docs()
+    roles = {(d.get("spec") or {}).get("ownerRole", "devenv-owner") for d in deploy_docs()
              if d["kind"] == "DevEnvironmentClass"}
     assert roles, "deploy/ ships no DevEnvironmentClass"
     rule = next(r for d in deploy_docs() if d["kind"] == "ClusterRole"

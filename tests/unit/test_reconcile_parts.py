@@ -246,3 +246,49 @@ def test_the_steps_are_the_contracts_order() -> None:
         "storage", "workloads", "settle", "prune"]
     for row in childkinds.TABLE:  # every kind is applied by a step that exists
         assert row.step in dict(STEPS), row.name
+
+
+# -- containers someone else added -----------------------------------------------------------
+
+
+def test_a_container_someone_else_added_is_removed_then_nothing_is_written(
+        world: World) -> None:
+    body = world.environment()
+    world.reconcile(body)
+    stored = world.api.stored(kube.DEPLOYMENT, "web", "dev-pr-1") or {}
+    ours = stored["spec"]["template"]["spec"]["containers"]
+    sidecar = {"name": "sidecar", "image": "evil.example.com/miner:1"}
+    # Another field manager's patch (the watch brings it to the operator's cache).
+    patched = world.api.patch(kube.DEPLOYMENT, "web", {"spec": {"template": {"spec": {
+        "containers": [*ours, sidecar], "initContainers": [sidecar]}}}}, "dev-pr-1")
+    assert patched is not None
+    world.children.put(kube.DEPLOYMENT, patched)
+    world.now += timedelta(seconds=1)
+    applies = world.api.count("apply")
+    world.reconcile(world.api.stored(kube.DEVENV, "pr-1") or body)
+    template = (world.api.stored(kube.DEPLOYMENT, "web", "dev-pr-1") or {})["spec"][
+        "template"]["spec"]
+    assert [c["name"] for c in template["containers"]] == [c["name"] for c in ours]
+    assert template.get("initContainers") == []
+    (removal,) = [r for r in world.api.served("patch") if isinstance(r.body, list)]
+    assert [op["op"] for op in removal.body] == ["test", "remove", "test", "remove"]
+    assert world.api.count("apply") == applies  # the rest was as the operator wrote it
+    # Idempotent again: the next run writes nothing.
+    world.now += timedelta(seconds=1)
+    writes = sum(world.api.count(v) for v in ("create", "apply", "patch", "delete"))
+    world.reconcile(world.api.stored(kube.DEVENV, "pr-1") or body)
+    assert sum(world.api.count(v) for v in ("create", "apply", "patch", "delete")) == writes
+
+
+def test_a_stale_view_of_an_added_container_fails_the_removal_and_the_run_goes_on(
+        world: World) -> None:
+    run = Run()
+    deployment = {"apiVersion": "apps/v1", "kind": "Deployment",
+                  "metadata": {"name": "web", "namespace": "dev-pr-1"},
+                  "spec": {"template": {"spec": {"containers": [{"name": "web"}]}}}}
+    applied = world.applier.apply(run, kube.DEPLOYMENT, deployment, None)
+    stale = {**applied, "spec": {"template": {"spec": {"containers": [
+        {"name": "web"}, {"name": "gone"}]}}}}
+    again = world.applier.apply(run, kube.DEPLOYMENT, deployment, stale)
+    assert [c["name"] for c in again["spec"]["template"]["spec"]["containers"]] == ["web"]
+    assert [c.verb for c in run.changes] == ["Created", "Updated"]  # by the apply

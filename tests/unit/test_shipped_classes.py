@@ -131,3 +131,31 @@ def test_the_restricted_class_refuses_what_restricted_would_refuse_naming_its_ne
     assert "runAsUser" in message
     assert "CHOWN" in message
     assert "numeric non-root USER" in message  # the class's description says what to do
+
+
+@pytest.mark.parametrize("name", ["default", "restricted"])
+def test_a_namespace_names_its_class_for_the_tenant_policies(name: str) -> None:
+    policy = classes.DevEnvironmentClassSpec.model_validate(shipped(name)["spec"])
+    spec = models.DevEnvironmentSpec.model_validate(
+        {"services": [{"name": "db", "image": "postgres:16"}]})
+    env = builders.Env(name="pr-1", uid="u", spec=spec, namespace="dev-pr-1",
+                       class_name=name, policy=policy)
+    labels = builders.build_namespace(env)["metadata"]["labels"]
+    assert labels["shipit.dev/class"] == name
+    # Nothing reaches out of the cluster, and no pod takes a priority class, unless a class
+    # says so.
+    assert policy.workload_security.allowed_service_types is None
+    assert policy.workload_security.allowed_priority_classes is None
+    unclassed = builders.Env(name="pr-1", uid="u", spec=spec, namespace="dev-pr-1",
+                             class_name=None, policy=builders.UNCLASSED)
+    assert "shipit.dev/class" not in builders.build_namespace(unclassed)["metadata"]["labels"]
+
+
+def test_the_class_fields_of_the_tenant_policies_are_checked() -> None:
+    security = classes.WorkloadSecurity.model_validate(
+        {"allowedServiceTypes": ["NodePort"], "allowedPriorityClasses": ["team-batch"]})
+    assert security.allowed_service_types == ["NodePort"]
+    for bad in ({"allowedServiceTypes": ["ExternalName"]},
+                {"allowedPriorityClasses": ["Not_A_Name"]}):
+        with pytest.raises(ValueError, match="validation error"):
+            classes.WorkloadSecurity.model_validate(bad)

@@ -34,7 +34,8 @@ Resource = tuple[str, str]  # (apiGroup, resource[/subresource])
 
 # Where each right the plugin needs comes from.
 CI = "the devenv-operator-ci ClusterRole"
-NAMESPACE = "the class's ownerRole in the environment's namespace (the default class: edit)"
+NAMESPACE = ("the class's ownerRole in the environment's namespace "
+             "(the default class: devenv-owner)")
 EVERYONE = "every authenticated user (system:basic-user)"
 
 # What `kubectl devenv` does with each resource, and which grant lets it. Update this
@@ -189,3 +190,60 @@ def test_the_ci_docs_name_the_ci_role() -> None:
     tekton = (ROOT / "examples" / "ci" / "tekton" / "devenv-task.yaml").read_text()
     assert CI_ROLE in tekton
     assert "devenv-operator-edit" not in tekton
+
+
+OWNER_ROLE = "devenv-owner"
+WRITES = {"create", "update", "patch", "delete", "deletecollection"}
+# Writes that would let an owner widen what the class set up: reach other namespaces,
+# open ports on nodes, block drains, grant rights, lift the quota, or run pods of their own.
+NEVER_WRITTEN_BY_OWNERS: set[Resource] = {
+    ("networking.k8s.io", "networkpolicies"), ("policy", "poddisruptionbudgets"),
+    ("rbac.authorization.k8s.io", "rolebindings"), ("rbac.authorization.k8s.io", "roles"),
+    ("", "resourcequotas"), ("", "limitranges"), ("", "services"), ("", "pods"),
+    ("", "pods/ephemeralcontainers"), ("", "serviceaccounts"), ("", "namespaces"),
+    ("apps", "replicasets"), ("apps", "statefulsets"), ("apps", "daemonsets"),
+}
+
+
+def test_the_owner_role_widens_no_isolation() -> None:
+    granted = grants(roles()[OWNER_ROLE])
+    widening = {res: verbs & WRITES for res, verbs in granted.items()
+                if res in NEVER_WRITTEN_BY_OWNERS and verbs & WRITES}
+    # Deleting a pod is allowed (its controller makes a new one); creating one is not.
+    assert widening == {("", "pods"): {"delete"}}
+    assert not [res for res in granted if res[1].endswith("/status")]
+    assert "bind" not in {v for verbs in granted.values() for v in verbs}
+    assert "escalate" not in {v for verbs in granted.values() for v in verbs}
+    # Bound by the operator per namespace, never aggregated into a built-in role.
+    labels = roles()[OWNER_ROLE]["metadata"].get("labels", {})
+    assert not [k for k in labels if k.startswith(AGGREGATE)]
+
+
+def test_the_owner_role_lets_a_developer_work() -> None:
+    granted = grants(roles()[OWNER_ROLE])
+    needs: dict[Resource, set[str]] = {
+        ("", "pods"): {"get", "list", "watch", "delete"}, ("", "pods/exec"): {"create"},
+        ("", "pods/log"): {"get"}, ("", "pods/portforward"): {"create"},
+        ("batch", "jobs"): {"create", "delete", "get", "list"},
+        ("", "configmaps"): {"create", "patch", "get"}, ("", "secrets"): {"create", "get"},
+        ("", "services"): {"get", "list"}, ("apps", "deployments"): {"get", "list", "patch"},
+        ("apps", "deployments/scale"): {"update", "patch"}, ("", "events"): {"list"},
+        ("", "persistentvolumeclaims"): {"get", "list"},
+    }
+    missing = {res: verbs - granted.get(res, set()) for res, verbs in needs.items()
+               if verbs - granted.get(res, set())}
+    assert not missing
+    # What `kubectl devenv` reads in the environment's namespace, the owner may.
+    plugin = {res: verbs for res, (verbs, where) in PLUGIN_NEEDS.items() if where == NAMESPACE}
+    assert plugin
+    assert all(verbs <= granted.get(res, set()) for res, verbs in plugin.items()), plugin
+
+
+def test_the_shipped_classes_and_the_default_bind_the_owner_role() -> None:
+    from devenv_operator.classes import DevEnvironmentClassSpec
+
+    assert DevEnvironmentClassSpec().owner_role == OWNER_ROLE
+    for path in sorted((ROOT / "deploy" / "classes").glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc and doc["kind"] == "DevEnvironmentClass":
+                assert doc["spec"]["ownerRole"] == OWNER_ROLE, path.name
