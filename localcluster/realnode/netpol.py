@@ -14,7 +14,7 @@ set) and ipset hash:ip/hash:net, which the kernel has, and no nftables queueing,
 lacks. A test-tier component only: the Go module proxy serves this module at one version,
 with security flaws reported for it; it is pinned in ``tools/netpol`` and never shipped.
 
-It starts through :func:`main` (``python -m localcluster.realnode.netpol``), which waits
+It starts through ``python -m localcluster.realnode.netpol_launch``, which waits
 until kubelet has registered the node with its InternalIP (kube-router reads both once, at
 start, and exits without them), then becomes kube-router (exec). The health and metrics
 servers stay off (kube-router would bind them on every address);
@@ -25,8 +25,6 @@ readiness is read from the filter table. When it exits it leaves its rules in pl
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import re
 import shlex
 import shutil
@@ -34,10 +32,8 @@ import sys
 import time
 from pathlib import Path
 
-from ..api import Api
 from ..builder import cached_build, go_version, run_go_build
 from ..config import BUILD_RECIPE, SERVICE_CIDR, TOOLS_DIR, LocalClusterError
-from ..pki import Pki
 from . import host
 from .config import NODE_NAME
 
@@ -53,7 +49,6 @@ FORWARD_CHAIN = "KUBE-ROUTER-FORWARD"
 # Its ipsets: policy peers, and the temporary sets of an atomic swap (16 base32 letters).
 IPSET_NAME = re.compile(r"^(inet6:)?(KUBE-SRC-|KUBE-DST-|TMP-)[A-Z2-7]{16}$")
 ENFORCING_TIMEOUT_S = 60.0
-NODE_WAIT_S = 300.0
 
 
 def version() -> str:
@@ -90,8 +85,8 @@ def build_netpol() -> Path:
 
 
 def launcher_argv(bin_dir: Path, kubeconfig: Path, server: str, pki_dir: Path) -> list[str]:
-    """The supervisor's command line: :func:`main`, which then runs :func:`argv`."""
-    return [sys.executable, "-m", "localcluster.realnode.netpol", server, str(pki_dir),
+    """The supervisor's command line: the launcher, which then runs :func:`argv`."""
+    return [sys.executable, "-m", "localcluster.realnode.netpol_launch", server, str(pki_dir),
             "--", *argv(bin_dir, kubeconfig)]
 
 
@@ -177,39 +172,3 @@ def remove_state() -> None:
         host.run(["iptables", "-t", "filter", "-X", chain], check=False)
     for name in ipsets():
         host.run(["ipset", "destroy", name], check=False)
-
-
-# -- the launcher ------------------------------------------------------------------------
-
-
-def node_registered(api: Api) -> bool:
-    """The node exists and has an InternalIP (kube-router's node address)."""
-    try:
-        code, text = api.request("GET", f"/api/v1/nodes/{NODE_NAME}", timeout=5.0)
-    except OSError:
-        return False
-    if code != 200:
-        return False
-    addresses = json.loads(text).get("status", {}).get("addresses", [])
-    return any(a.get("type") == "InternalIP" for a in addresses)
-
-
-def main(args: list[str]) -> int:
-    """``SERVER PKI_DIR -- KUBE-ROUTER-ARGV...``: wait for the node, then exec kube-router."""
-    if len(args) < 4 or args[2] != "--":
-        print("usage: python -m localcluster.realnode.netpol SERVER PKI_DIR -- ARGV...",
-              file=sys.stderr)
-        return 2
-    api = Api(args[0], Pki(Path(args[1])))
-    deadline = time.monotonic() + NODE_WAIT_S
-    while not node_registered(api):
-        if time.monotonic() > deadline:
-            print(f"node {NODE_NAME} not registered after {NODE_WAIT_S:.0f}s", flush=True)
-            return 1
-        time.sleep(1)
-    print(f"node {NODE_NAME} registered; starting {' '.join(args[3:])}", flush=True)
-    os.execv(args[3], args[3:])  # noqa: S606 - our own argv, from the plan
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

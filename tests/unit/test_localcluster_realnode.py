@@ -16,7 +16,7 @@ import yaml
 from localcluster.components import Layout, component_specs
 from localcluster.config import SERVICE_CIDR, LocalClusterError, Settings, settings_from_env
 from localcluster.realnode import config as rc
-from localcluster.realnode import images, install, lookalikes, netpol, node
+from localcluster.realnode import images, install, lookalikes, netpol, netpol_launch, node
 
 
 def layout(tmp_path: Path) -> rc.NodeLayout:
@@ -91,7 +91,7 @@ def test_the_policy_enforcer_runs_the_firewall_alone_and_listens_nowhere(
     specs = node.component_specs(node.NodeBins(Path("/bin"), Path("/np")), s, Layout(tmp_path))
     launcher = specs[-1].argv
     # The launcher waits for the node on the apiserver, then becomes kube-router.
-    assert launcher[1:5] == ["-m", "localcluster.realnode.netpol", "https://127.0.0.1:23000",
+    assert launcher[1:5] == ["-m", "localcluster.realnode.netpol_launch", "https://127.0.0.1:23000",
                              str(tmp_path / "pki")]
     sep = launcher.index("--")
     kube_router = launcher[sep + 1:]
@@ -104,7 +104,7 @@ def test_the_policy_enforcer_runs_the_firewall_alone_and_listens_nowhere(
     assert f"--service-cluster-ip-range={SERVICE_CIDR}" in flags
     assert f"--hostname-override={rc.NODE_NAME}" in flags
     assert f"--kubeconfig={tmp_path / 'kubeconfig'}" in flags
-    assert netpol.main(["x"]) == 2
+    assert netpol_launch.main(["x"]) == 2
 
 
 def test_the_policy_enforcer_is_pinned_and_its_state_is_told_apart() -> None:
