@@ -54,7 +54,10 @@ MIGRATION = ("psql -v ON_ERROR_STOP=1 "
 # api checks the table at start (and is not ready, crash-looping, until it can), then idles.
 CHECK = ("psql -v ON_ERROR_STOP=1 -tA -c 'select count(*) from migrated' > /tmp/migrated "
          "&& echo \"migrated rows: $(cat /tmp/migrated)\" && exec sleep 100000")
-BROKEN = ('echo "migrate: applying 0002_users"; '
+# stdout, then stderr: containerd copies the two streams apart, so two lines written in the
+# same instant can reach the log in either order (seen under load); a second between them
+# makes the order the log shows the order they were written in.
+BROKEN = ('echo "migrate: applying 0002_users"; sleep 1; '
           'echo "ERROR: relation \\"users\\" does not exist" >&2; exit 3')
 
 
