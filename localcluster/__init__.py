@@ -13,7 +13,7 @@ See ``python -m localcluster --help`` for the command line.
 """
 
 from .builder import build
-from .cluster import Cluster, down, restart_components, status, up
+from .cluster import Cluster, down, restart_components, status, stop_components, up
 from .config import (
     DEFAULT_NODES,
     DEFAULT_PORT_BASE,
@@ -39,5 +39,6 @@ __all__ = [
     "down",
     "restart_components",
     "status",
+    "stop_components",
     "up",
 ]

@@ -144,6 +144,13 @@ def _component_pids(layout: Layout) -> list[procs.ProcId]:
     return [p for p in found if p is not None]
 
 
+def _named_pids(layout: Layout) -> list[tuple[str, procs.ProcId]]:
+    data = _read_json(layout.pids)
+    entries = [e for e in data if isinstance(e, dict)] if isinstance(data, list) else []
+    found = [(str(e.get("name", "")), _proc_id(e)) for e in entries]
+    return [(n, p) for n, p in found if p is not None]
+
+
 def _saved_cluster(layout: Layout) -> Cluster | None:
     data = _read_json(layout.root / "cluster.json")
     try:
@@ -273,7 +280,8 @@ def down(state_dir: Path | None = None, timeout: float = 30.0) -> bool:
     return was_running
 
 
-def _prepare(s: Settings, layout: Layout, bin_dir: Path, node_bin: Path | None) -> Cluster:
+def _prepare(s: Settings, layout: Layout, bin_dir: Path,
+             node_bin: realnode.NodeBins | None) -> Cluster:
     pins = read_pins()
     server = f"https://127.0.0.1:{s.ports.apiserver}"
     layout.root.mkdir(parents=True, exist_ok=True)
@@ -554,6 +562,20 @@ def up(
             raise _fail(layout, f"real node did not start: {e}", "kubelet") from e
     _say(f"cluster ready in {time.monotonic() - start:.1f}s: {cluster.server}")
     return cluster
+
+
+def stop_components(state_dir: Path, names: list[str], timeout: float = 30.0) -> None:
+    """Stop some components of a running cluster and leave them stopped (the supervisor
+    does not count them as exited); :func:`restart_components` starts them again."""
+    layout = Layout(state_dir)
+    supervisor = _supervisor(layout)
+    if supervisor is None or not procs.alive(supervisor):
+        raise LocalClusterError(f"no running cluster in {state_dir}")
+    running = [p for p in _named_pids(layout) if p[0] in names]
+    layout.restart.write_text(json.dumps({"stop": names}))
+    os.kill(supervisor.pid, signal.SIGUSR1)
+    if procs.wait_gone([p for _, p in running], timeout):
+        raise LocalClusterError(f"{names} still running {timeout:.0f}s after the request")
 
 
 def restart_components(state_dir: Path, names: list[str], timeout: float = 120.0) -> None:

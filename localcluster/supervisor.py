@@ -8,7 +8,9 @@ even if it is SIGKILLed. It stops everything (reverse order, SIGTERM then SIGKIL
 SIGTERM/SIGINT or when the optional owner process disappears, and records progress in
 ``status.json`` and the component pids in ``pids.json``. On SIGUSR1 it restarts the
 components named in ``restart.json`` (chaos tests: an apiserver or etcd that goes away
-and comes back), in plan order, waiting for each to be healthy again.
+and comes back), in plan order, waiting for each to be healthy again; when the file is
+``{"stop": [names]}`` it only stops them (the real node's tests: an enforcer taken away),
+and a later restart of the same names starts them again.
 """
 
 from __future__ import annotations
@@ -87,14 +89,20 @@ class Supervisor:
         """Stop the components named in restart.json, then start them again in plan order."""
         self.restart_requested = False
         try:
-            names = set(json.loads(self.layout.restart.read_text()))
+            request = json.loads(self.layout.restart.read_text())
         except (OSError, ValueError):
             return
+        stop_only = isinstance(request, dict)
+        names = set(request.get("stop", []) if stop_only else request)
         plan = [c for c in self.plan["components"] if c["name"] in names]
         for comp in reversed(plan):
             for name, proc in [(n, p) for n, p in self.children if n == comp["name"]]:
                 self._stop(name, proc)
                 self.children.remove((name, proc))
+        if stop_only:
+            self.record_pids()
+            _log(f"stopped on request: {', '.join(c['name'] for c in plan)}")
+            return
         for comp in plan:
             self.exited.discard(comp["name"])
             proc = self.start(comp["name"], comp["argv"])

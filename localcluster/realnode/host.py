@@ -28,6 +28,7 @@ PACKAGES = {
     "runc": "/usr/sbin/runc",
     "containernetworking-plugins": "/usr/lib/cni/bridge",
     "iptables": "/usr/sbin/iptables",
+    "ipset": "/usr/sbin/ipset",  # kube-router's firewall (netpol.py) runs it
     "busybox-static": "/bin/busybox",
     "buildah": "/usr/bin/buildah",
     "debootstrap": "/usr/sbin/debootstrap",

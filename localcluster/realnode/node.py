@@ -2,9 +2,10 @@
 
 ``cluster.up`` with ``real_node`` calls :func:`prepare` before the supervisor starts (host
 packages, node binaries, configuration, the bridge), appends :func:`component_specs` to
-the supervisor's plan (containerd, the apiserver forwarder, kubelet, kube-proxy), and calls
-:func:`after_start` once everything runs (images imported, the ``kubernetes`` Service given
-its endpoint, the node Ready). ``cluster.down`` calls :func:`drain` while the node still
+the supervisor's plan (containerd, the apiserver forwarder, kubelet, kube-proxy, and
+kube-router's NetworkPolicy firewall: see :mod:`.netpol`), and calls :func:`after_start`
+once everything runs (images imported, the ``kubernetes`` Service given its endpoint, the
+node Ready, NetworkPolicy enforced). ``cluster.down`` calls :func:`drain` while the node still
 runs and :func:`clean` after the supervisor has stopped it.
 """
 
@@ -14,13 +15,14 @@ import contextlib
 import json
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..api import Api, ApiError
 from ..components import ComponentSpec, Layout
 from ..config import LocalClusterError, Settings
-from . import host, images
+from . import host, images, netpol
 from .build import build_node
 from .config import (
     GATEWAY,
@@ -37,22 +39,30 @@ from .config import (
     proxy_config,
 )
 
-__all__ = ["NODE_NAME", "NodePorts", "after_start", "clean", "component_specs", "drain",
+__all__ = ["NODE_NAME", "NodeBins", "NodePorts", "after_start", "clean", "component_specs", "drain",
            "leftovers", "node_layout", "prepare"]
 
 NODE_READY_TIMEOUT_S = 180.0
 DRAIN_TIMEOUT_S = 90.0
 
 
+@dataclass(frozen=True)
+class NodeBins:
+    """Where the node's binaries are: kubelet and kube-proxy; kube-router."""
+
+    node: Path
+    netpol: Path
+
+
 def node_layout(layout: Layout) -> NodeLayout:
     return NodeLayout(layout.root / "node")
 
 
-def prepare(s: Settings, layout: Layout) -> Path:
-    """Everything the node needs before its daemons start; return the node's bin dir."""
+def prepare(s: Settings, layout: Layout) -> NodeBins:
+    """Everything the node needs before its daemons start; return its binaries' dirs."""
     host.require_root("a real node")
     host.install_packages(layout.log("packages"))
-    bin_dir = build_node()
+    bins = NodeBins(build_node(), netpol.build_netpol())
     nl = node_layout(layout)
     ports = NodePorts.from_base(s.port_base)
     for d in (nl.containerd_root, nl.containerd_state, nl.cni_conf_dir, nl.cni_ipam_dir,
@@ -63,10 +73,11 @@ def prepare(s: Settings, layout: Layout) -> Path:
     nl.kubelet_config.write_text(json_text(kubelet_config(nl, ports, layout.pki.ca_crt)))
     nl.proxy_config.write_text(json_text(proxy_config(layout.kubeconfig, ports)))
     host.prepare_network()
-    return bin_dir
+    return bins
 
 
-def component_specs(bin_dir: Path, s: Settings, layout: Layout) -> list[ComponentSpec]:
+def component_specs(bins: NodeBins, s: Settings, layout: Layout) -> list[ComponentSpec]:
+    bin_dir = bins.node
     nl = node_layout(layout)
     ports = NodePorts.from_base(s.port_base)
     forward = [sys.executable, "-m", "localcluster.realnode.forward",
@@ -79,6 +90,9 @@ def component_specs(bin_dir: Path, s: Settings, layout: Layout) -> list[Componen
                       f"http://127.0.0.1:{ports.kubelet_healthz}/healthz"),
         ComponentSpec("kube-proxy", proxy_argv(bin_dir, nl),
                       f"http://127.0.0.1:{ports.proxy_metrics}/metrics"),
+        ComponentSpec(netpol.COMPONENT, netpol.launcher_argv(
+            bins.netpol, layout.kubeconfig, f"https://127.0.0.1:{s.ports.apiserver}",
+            layout.pki.dir)),
     ]
 
 
@@ -121,6 +135,7 @@ def after_start(api: Api, s: Settings, layout: Layout) -> None:
         code, text = api.request("GET", f"/api/v1/nodes/{NODE_NAME}")
         if code == 200 and '"type":"Ready","status":"True"' in text.replace(" ", ""):
             _say(f"real node {NODE_NAME} Ready after {time.monotonic() - start:.0f}s")
+            _wait_enforcing(layout)
             return
         if time.monotonic() >= next_note:
             _say(f"waiting for the real node {NODE_NAME} to become Ready "
@@ -131,6 +146,15 @@ def after_start(api: Api, s: Settings, layout: Layout) -> None:
         f"real node {NODE_NAME} not Ready after {NODE_READY_TIMEOUT_S:.0f}s; "
         f"see {layout.log('kubelet')} and {layout.log('containerd')}"
     )
+
+
+def _wait_enforcing(layout: Layout) -> None:
+    try:
+        took = netpol.wait_enforcing()
+    except LocalClusterError as e:
+        raise LocalClusterError(f"{e}; see {layout.log(netpol.COMPONENT)}") from e
+    _say(f"NetworkPolicy enforced on {NODE_NAME} by kube-router {netpol.version()} "
+         f"({took:.0f}s after Ready)")
 
 
 def drain(api: Api, layout: Layout) -> None:
@@ -176,8 +200,9 @@ def clean(layout: Layout) -> None:
         plan = json.loads(layout.plan.read_text())
         argv = next(c["argv"] for c in plan["components"] if c["name"] == "kube-proxy")
         proxy = Path(argv[0])
+    netpol.remove_state()  # its chains first, then its ipsets (which they reference)
     host.clean(nl, proxy)
 
 
 def leftovers(layout: Layout) -> dict[str, list[str]]:
-    return host.leftovers(node_layout(layout))
+    return {**host.leftovers(node_layout(layout)), "ipsets": netpol.ipsets()}

@@ -1,17 +1,21 @@
 """What the real-node tests share: where the cluster lives, containerd as seen from the
-host, HTTP from the host, and figures for the summary."""
+host, HTTP from the host, the NetworkPolicy enforcer, and figures for the summary."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 import urllib.request
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import localcluster
+from localcluster import procs
+from localcluster.components import Layout
+from localcluster.realnode import netpol, realup
 from localcluster.realnode import node as realnode
-from localcluster.realnode import realup
 from localcluster.realnode.config import NodeLayout
 
 STATE_DIR = realup.state_dir()
@@ -41,9 +45,35 @@ class RealCluster:
         return out.split()
 
     def leftovers(self) -> dict[str, list[str]]:
-        from localcluster.components import Layout
-
         return realnode.leftovers(Layout(STATE_DIR))
+
+    def enforcer_pid(self) -> int | None:
+        """kube-router's pid when the supervisor runs it and it is alive (not the launcher
+        still waiting for the node: the process must have become kube-router)."""
+        entries = json.loads(Layout(STATE_DIR).pids.read_text())
+        for entry in entries:
+            if entry.get("name") != netpol.COMPONENT:
+                continue
+            proc = procs.ProcId.from_json(entry)
+            try:
+                exe = Path(f"/proc/{proc.pid}/exe").resolve().name
+            except OSError:
+                return None
+            return proc.pid if procs.alive(proc) and exe == netpol.BINARY else None
+        return None
+
+    def stop_enforcer(self) -> None:
+        """Take the enforcer away as if the node had none: stop kube-router and remove the
+        rules and ipsets it leaves (it fails closed when it merely exits)."""
+        localcluster.stop_components(STATE_DIR, [netpol.COMPONENT])
+        netpol.remove_state()
+
+    def start_enforcer(self) -> float:
+        """Start kube-router again; seconds until its chains are in place."""
+        start = time.monotonic()
+        localcluster.restart_components(STATE_DIR, [netpol.COMPONENT])
+        netpol.wait_enforcing()
+        return time.monotonic() - start
 
 
 def http_get(url: str, timeout: float = 3.0, patience: float = 30.0) -> str:

@@ -7,6 +7,12 @@ The real node has no cluster DNS yet (and the operator turns Service links off),
 job and api find db through a ConfigMap the test writes with db's ClusterIP once its
 Service exists; until then their pods wait (CreateContainerConfigError), as a pod does for
 any ConfigMap that is not there yet.
+
+A new pod's first connection can come before the node's NetworkPolicy enforcer has let it
+in: db's namespace admits its own pods, and kube-router adds a pod's address to that list
+when the API server reports it, which is after the container has started. Kubernetes
+asks the same of any client under NetworkPolicy: the job and api retry their first
+connection for a few seconds (WAIT_FOR_DB) instead of failing on it.
 """
 
 from __future__ import annotations
@@ -39,6 +45,8 @@ CLIENT_ENV = [
     {"name": "PGHOST", "valueFrom": {"configMapKeyRef": {"name": "db-address", "key": "host"}}},
     {"name": "PGUSER", "value": "shop"}, {"name": "PGDATABASE", "value": "shopdb"},
     {"name": "PGPASSWORD", "valueFrom": PASSWORD}]
+WAIT_FOR_DB = ("for i in $(seq 40); do psql -tA -c 'select 1' >/dev/null 2>&1 && break; "
+               "sleep 0.25; done; ")
 MIGRATION = ("psql -v ON_ERROR_STOP=1 "
              "-c 'create table if not exists migrated (id int primary key, at timestamptz "
              "default now())' -c 'insert into migrated (id) values (1) on conflict do nothing'"
@@ -46,7 +54,10 @@ MIGRATION = ("psql -v ON_ERROR_STOP=1 "
 # api checks the table at start (and is not ready, crash-looping, until it can), then idles.
 CHECK = ("psql -v ON_ERROR_STOP=1 -tA -c 'select count(*) from migrated' > /tmp/migrated "
          "&& echo \"migrated rows: $(cat /tmp/migrated)\" && exec sleep 100000")
-BROKEN = ('echo "migrate: applying 0002_users"; '
+# stdout, then stderr: containerd copies the two streams apart, so two lines written in the
+# same instant can reach the log in either order (seen under load); a second between them
+# makes the order the log shows the order they were written in.
+BROKEN = ('echo "migrate: applying 0002_users"; sleep 1; '
           'echo "ERROR: relation \\"users\\" does not exist" >&2; exit 3')
 
 
@@ -58,12 +69,13 @@ def stack() -> dict[str, Any]:
                      {"name": "POSTGRES_USER", "value": "shop"},
                      {"name": "POSTGRES_DB", "value": "shopdb"}],
              "readinessProbe": {"tcpSocket": {"port": 5432}, "periodSeconds": 1}},
-            {"name": "api", "image": "postgres:16", "command": ["sh", "-c", CHECK],
+            {"name": "api", "image": "postgres:16", "command": ["sh", "-c", WAIT_FOR_DB + CHECK],
              "env": CLIENT_ENV, "dependsOn": ["db", "migrate"],
              "readinessProbe": {"exec": {"command": ["test", "-s", "/tmp/migrated"]},
                                 "periodSeconds": 1}}],
-        "jobs": [{"name": "migrate", "image": "postgres:16", "command": ["sh", "-c", MIGRATION],
-                  "env": CLIENT_ENV, "dependsOn": ["db"], "backoffLimit": 3}],
+        "jobs": [{"name": "migrate", "image": "postgres:16",
+                  "command": ["sh", "-c", WAIT_FOR_DB + MIGRATION], "env": CLIENT_ENV,
+                  "dependsOn": ["db"], "backoffLimit": 3}],
         "config": {"secrets": [{"name": "db", "generate": {"keys": ["password"]}}]},
     }
 

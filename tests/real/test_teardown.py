@@ -30,10 +30,11 @@ def test_down_leaves_no_container_mount_link_or_cgroup(
     assert before["links"]
     assert before["cgroups"]
     assert before["mounts"]
+    assert before["ipsets"], "kube-router (NetworkPolicy) made no ipset for the operator's policy"
 
     assert localcluster.down(STATE_DIR)
     real_cluster.stopped = True
     left = real_cluster.leftovers()
     assert left == {"shims": [], "mounts": [], "cgroups": [], "links": [], "netns": [],
-                    "iptables": [], "files": []}
+                    "iptables": [], "files": [], "ipsets": []}
     assert not STATE_DIR.exists()

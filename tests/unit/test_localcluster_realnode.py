@@ -16,7 +16,7 @@ import yaml
 from localcluster.components import Layout, component_specs
 from localcluster.config import SERVICE_CIDR, LocalClusterError, Settings, settings_from_env
 from localcluster.realnode import config as rc
-from localcluster.realnode import images, install, lookalikes, node
+from localcluster.realnode import images, install, lookalikes, netpol, netpol_launch, node
 
 
 def layout(tmp_path: Path) -> rc.NodeLayout:
@@ -74,14 +74,50 @@ def test_node_components_start_after_containerd_and_forward_to_the_apiserver(
     tmp_path: Path,
 ) -> None:
     s = Settings(state_dir=tmp_path, port_base=23000, real_node=True)
-    specs = node.component_specs(Path("/bin"), s, Layout(tmp_path))
+    specs = node.component_specs(node.NodeBins(Path("/bin"), Path("/np")), s, Layout(tmp_path))
     assert [c.name for c in specs] == ["containerd", "apiserver-forward", "kubelet",
-                                       "kube-proxy"]
+                                       "kube-proxy", "netpol"]
     forward = specs[1].argv
     assert forward[-2:] == [f"{rc.GATEWAY}:23000", "127.0.0.1:23000"]
     endpoints = node.kubernetes_endpoints(23000)
     assert endpoints["endpoints"][0]["addresses"] == [rc.GATEWAY]
     assert endpoints["ports"][0]["port"] == 23000
+
+
+def test_the_policy_enforcer_runs_the_firewall_alone_and_listens_nowhere(
+    tmp_path: Path,
+) -> None:
+    s = Settings(state_dir=tmp_path, port_base=23000, real_node=True)
+    specs = node.component_specs(node.NodeBins(Path("/bin"), Path("/np")), s, Layout(tmp_path))
+    launcher = specs[-1].argv
+    # The launcher waits for the node on the apiserver, then becomes kube-router.
+    assert launcher[1:5] == ["-m", "localcluster.realnode.netpol_launch", "https://127.0.0.1:23000",
+                             str(tmp_path / "pki")]
+    sep = launcher.index("--")
+    kube_router = launcher[sep + 1:]
+    assert kube_router[0] == "/np/kube-router"
+    flags = set(kube_router[1:])
+    assert {"--run-firewall=true", "--run-router=false", "--run-service-proxy=false",
+            "--run-loadbalancer=false", "--enable-cni=false"} <= flags
+    # Its health and metrics servers would bind every address: both off.
+    assert {"--health-port=0", "--metrics-port=0"} <= flags
+    assert f"--service-cluster-ip-range={SERVICE_CIDR}" in flags
+    assert f"--hostname-override={rc.NODE_NAME}" in flags
+    assert f"--kubeconfig={tmp_path / 'kubeconfig'}" in flags
+    assert netpol_launch.main(["x"]) == 2
+
+
+def test_the_policy_enforcer_is_pinned_and_its_state_is_told_apart() -> None:
+    assert re.fullmatch(r"v\d+\.\d+\.\d+", netpol.version())
+    assert netpol.ldflags("v9.9.9").endswith("/pkg/version.Version=v9.9.9")
+    ours = ["KUBE-SRC-ABCDEFGHIJKLMNOP", "KUBE-DST-ABCDEFGHIJKLMNO2",
+            "TMP-ABCDEFGHIJKLMNOP", "inet6:KUBE-SRC-ABCDEFGHIJKLMNOP"]
+    theirs = ["KUBE-SRC-short", "my-set", "TMP-lowercaseletters1", "KUBE-DST-ABCDEFGHIJKLMNOP9"]
+    assert [n for n in ours + theirs if netpol.IPSET_NAME.match(n)] == ours
+    assert all(netpol._ours(c) for c in ("KUBE-ROUTER-FORWARD", "KUBE-POD-FW-X",
+                                          "KUBE-NWPLCY-DEFAULT"))
+    # kube-proxy's chains are not its own: stopping the enforcer leaves Services working.
+    assert not any(netpol._ours(c) for c in ("KUBE-SERVICES", "KUBE-FORWARD", "KUBE-SVC-X"))
 
 
 def test_an_oci_archive_names_its_image_and_its_blobs_match_their_digests(
