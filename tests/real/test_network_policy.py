@@ -205,29 +205,34 @@ ALLOW_ALL = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
 def test_an_owners_allow_all_policy_does_not_open_the_environment(
     envs: tuple[Env, Env], kubectl: Kubectl
 ) -> None:
-    """The owner of B (the class's ownerRole, `edit`, lets them write NetworkPolicies in
-    their namespace) adds a policy admitting everyone. NetworkPolicies add up, so only
-    admission can keep B closed. PENDING: no policy in deploy/admission/ refuses it yet
-    (issue 26; being added in parallel): until one does, this test shows the hole and
-    ends as an expected failure; once one does, it asserts A is still kept out."""
+    """The owner of B adds a policy admitting everyone. NetworkPolicies add up, so only
+    admission keeps B closed: the shipped ownerRole (devenv-owner) grants no NetworkPolicy
+    writes, and even an owner a platform gave `edit` in the namespace is refused by
+    devenv-tenant-guardrails. A is kept out all along."""
     a, b = envs
     target = b.service_ip(kubectl, "web")
     blocked(kubectl, a.ns, target)
     body = json.dumps({**ALLOW_ALL, "metadata": {**ALLOW_ALL["metadata"], "namespace": b.ns}})
-    applied = kubectl(f"--as={OWNER}", "apply", "-f", "-", input=body, check=False)
+    grant = json.dumps({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": {"name": "owner-edit", "namespace": b.ns},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                    "name": "edit"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User",
+                      "name": OWNER}]})
     try:
-        if applied.returncode != 0:
-            assert "denied" in applied.stderr or "forbidden" in applied.stderr.lower(), (
-                applied.stderr)
-            assert get(kubectl, "networkpolicy", "allow-all", "-n", b.ns) is None
-            blocked(kubectl, a.ns, target)
-            return
-        # Accepted: the enforcer honours it, so A now reaches B.
-        opened = reaches(kubectl, a.ns, target)
-        pytest.xfail("PENDING admission (issue 26): an owner's allow-all NetworkPolicy is "
-                     f"accepted and opens the environment ({opened.said!r} from {a.ns})")
+        as_owner = kubectl(f"--as={OWNER}", "apply", "-f", "-", input=body, check=False)
+        assert as_owner.returncode != 0
+        assert "forbidden" in as_owner.stderr.lower(), as_owner.stderr
+        kubectl("apply", "-f", "-", input=grant)  # a platform's wider ownerRole
+        with_edit = kubectl(f"--as={OWNER}", "apply", "-f", "-", input=body, check=False)
+        assert with_edit.returncode != 0
+        assert "devenv-tenant-guardrails" in with_edit.stderr, with_edit.stderr
+        assert get(kubectl, "networkpolicy", "allow-all", "-n", b.ns) is None
+        blocked(kubectl, a.ns, target)
     finally:
         kubectl("delete", "networkpolicy", "allow-all", "-n", b.ns, "--ignore-not-found")
+        kubectl("delete", "rolebinding", "owner-edit", "-n", b.ns, "--ignore-not-found")
 
 
 def test_without_the_enforcer_the_isolation_is_only_objects(
