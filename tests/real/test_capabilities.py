@@ -46,7 +46,7 @@ def bare_class(installed: dict[str, float], kubectl: Kubectl) -> Iterator[str]:
     apply(kubectl, {
         "apiVersion": "shipit.dev/v1alpha1", "kind": "DevEnvironmentClass",
         "metadata": {"name": CLASS},
-        "spec": {"podSecurity": "baseline", "ownerRole": "edit", "workloadSecurity": {}}})
+        "spec": {"podSecurity": "baseline", "workloadSecurity": {}}})
     yield CLASS
     kubectl("delete", "devenvironmentclass", CLASS, "--ignore-not-found", "--wait=false")
 

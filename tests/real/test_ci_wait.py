@@ -29,7 +29,7 @@ def fail_fast_class(installed: dict[str, float], kubectl: Kubectl) -> Iterator[s
     apply(kubectl, {
         "apiVersion": "shipit.dev/v1alpha1", "kind": "DevEnvironmentClass",
         "metadata": {"name": CLASS},
-        "spec": {"podSecurity": "baseline", "ownerRole": "edit",
+        "spec": {"podSecurity": "baseline",
                  "failFast": {"crashLoopRestarts": 1}}})
     yield CLASS
     kubectl("delete", "devenvironmentclass", CLASS, "--ignore-not-found", "--wait=false")
