@@ -72,8 +72,10 @@ def test_hostnames_are_one_label_cut_with_a_hash_and_never_shared() -> None:
     assert routes.label_choices("pr-1", "u", items[1])[0] == "api-admin-pr-1"
     long_env = "e" * 63
     choices = routes.label_choices(long_env, "u", items[0])
-    assert all(len(c) <= 63 for c in choices) and len(set(choices)) == 2
-    assert choices[0].startswith("api-eee") and len(choices[0]) == 63
+    assert all(len(c) <= 63 for c in choices)
+    assert len(set(choices)) == 2
+    assert choices[0].startswith("api-eee")
+    assert len(choices[0]) == 63
     # The same text cut from different parts gets different hashes.
     a = routes.Exposed("api", 80, None, "/", True)
     b = routes.Exposed("api-x", 80, None, "/", True)
@@ -89,7 +91,8 @@ def test_a_hostname_another_environment_holds_is_hashed_and_kept_after_it_goes()
     assert live.claim(first, records.HOSTNAME, [routes.label_choices("x-pr", "u1", a)]) == [
         "api-x-pr"]
     got = live.claim(second, records.HOSTNAME, [routes.label_choices("pr", "u2", b)])
-    assert got != ["api-x-pr"] and str(got[0]).startswith("api-x-pr-")
+    assert got != ["api-x-pr"]
+    assert str(got[0]).startswith("api-x-pr-")
     # Claiming again gives each the same, and the first keeps its own.
     assert live.claim(first, records.HOSTNAME, [routes.label_choices("x-pr", "u1", a)]) == [
         "api-x-pr"]
@@ -205,12 +208,15 @@ def test_endpoints_ready_gates_ready_and_fills_status() -> None:
                                   "url": url, "ready": False, "reason": "RoutePending"}]
     ready = status.compute(_observation(RouteObservation(
         "web/8080", url, True, Reason.ROUTE_ACCEPTED, "routed")), {}, now)
-    assert ready.phase == "Ready" and ready.ready.true
+    assert ready.phase == "Ready"
+    assert ready.ready.true
     assert _conditions(ready)["EndpointsReady"].true
     refused = status.compute(_observation(RouteObservation(
         "web/8080", url, False, Reason.ROUTE_NOT_ACCEPTED, "Gateway g refused it: X: y")),
         {}, now)
-    assert refused.phase == "Failed" and refused.ready.reason == Reason.ROUTE_NOT_ACCEPTED
+    assert refused.phase == "Failed"
+    assert refused.ready.reason == Reason.ROUTE_NOT_ACCEPTED
     assert "web/8080: Gateway g refused it: X: y" in refused.ready.message
     plain = status.compute(_observation(), {}, now)
-    assert "EndpointsReady" not in _conditions(plain) and "url" not in plain.as_dict()
+    assert "EndpointsReady" not in _conditions(plain)
+    assert "url" not in plain.as_dict()
