@@ -25,6 +25,7 @@ HASH_LENGTH = 8
 HOSTNAMES_ANNOTATION = "shipit.dev/hostnames"  # comma-separated, on the namespace
 GATEWAY_ANNOTATION = "shipit.dev/gateway"  # <namespace>/<name> routes may attach to
 INGRESS_CLASS_ANNOTATION = "shipit.dev/ingress-class"  # the IngressClass an Ingress may name
+EXPOSURE_ANNOTATIONS = (HOSTNAMES_ANNOTATION, GATEWAY_ANNOTATION, INGRESS_CLASS_ANNOTATION)
 INGRESS_NAME = "devenv"
 GATEWAY_GROUP = "gateway.networking.k8s.io"
 
