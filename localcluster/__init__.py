@@ -2,7 +2,8 @@
 
 kube-apiserver, etcd, kube-controller-manager, kube-scheduler and kwok (simulated nodes
 and pods) are built from pinned Go modules (``localcluster/tools``), cached per version,
-and run on 127.0.0.1 under a detached supervisor. Typical use::
+and run on 127.0.0.1 under a detached supervisor; every cluster serves the Gateway API CRDs
+(standard channel, see ``localcluster.gatewayapi``). Typical use::
 
     cluster = localcluster.up(state_dir=Path(".localcluster/test"), port_base=16443,
                               owner_pid=os.getpid())

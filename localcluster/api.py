@@ -30,14 +30,14 @@ class Api:
 
     def request(
         self, method: str, path: str, body: Any = None, timeout: float = 10.0,
-        content_type: str = "application/json",
+        content_type: str = "application/json", accept: str = "application/json",
     ) -> tuple[int, str]:
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(  # noqa: S310 - https URL built from our own server
             self.server + path,
             data=data,
             method=method,
-            headers={"Content-Type": content_type, "Accept": "application/json"},
+            headers={"Content-Type": content_type, "Accept": accept},
         )
         try:
             with urllib.request.urlopen(req, timeout=timeout, context=self._ctx) as resp:  # noqa: S310

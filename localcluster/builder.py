@@ -9,6 +9,7 @@ leaves a half-filled cache entry. A file lock serialises concurrent builds.
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import shutil
 import subprocess
@@ -91,6 +92,30 @@ def go_env() -> dict[str, str]:
         flags.append("-buildvcs=false")
     env["GOFLAGS"] = " ".join(flags)
     return env
+
+
+def download_module(module: str, version: str, timeout: float = 900.0) -> Path:
+    """``go mod download -json MODULE@VERSION`` (the module proxy, checked against the
+    checksum database) from outside any module; the read-only directory of its source."""
+    go_version()  # says clearly when Go is missing
+    with tempfile.TemporaryDirectory(prefix="localcluster-download-") as tmp:
+        env = go_env()
+        env["GOFLAGS"] = " ".join(f for f in env["GOFLAGS"].split() if not f.startswith("-mod="))
+        try:
+            out = subprocess.run(["go", "mod", "download", "-json", f"{module}@{version}"],
+                                 capture_output=True, text=True, check=False, env=env,
+                                 cwd=tmp, timeout=timeout)
+        except subprocess.TimeoutExpired as e:
+            raise LocalClusterError(f"downloading {module}@{version} took over "
+                                    f"{timeout:.0f}s") from e
+    try:
+        info = json.loads(out.stdout) if out.stdout.strip() else {}
+    except json.JSONDecodeError:
+        info = {}
+    if out.returncode != 0 or not info.get("Dir"):
+        why = info.get("Error") or out.stderr.strip()[-800:]
+        raise LocalClusterError(f"go mod download {module}@{version} failed: {why}")
+    return Path(info["Dir"])
 
 
 def go_version() -> str:

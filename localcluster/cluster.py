@@ -28,8 +28,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from . import gatewayapi, procs, stages
 from . import pki as pkimod
-from . import procs, stages
 from .api import Api, ApiError
 from .builder import build
 from .components import Layout, component_specs
@@ -491,6 +491,19 @@ def _existing(layout: Layout, wait_timeout: float) -> Cluster | None:
         time.sleep(min(0.5, max(0.0, deadline - now)))
 
 
+def _install_gateway_api(api: Api, layout: Layout, reused: bool = False) -> None:
+    """The Gateway API CRDs, in a new cluster and in a reused one (quick when present).
+
+    A failure stops a cluster this call started, never one it reused."""
+    try:
+        gatewayapi.install(api)
+    except (LocalClusterError, ApiError, OSError) as e:
+        message = f"installing the Gateway API CRDs failed: {e}"
+        if reused:
+            raise LocalClusterError(message) from e
+        raise _fail(layout, message, "kube-apiserver") from e
+
+
 def up(
     state_dir: Path | None = None,
     nodes: int | None = None,
@@ -512,6 +525,7 @@ def up(
     existing = _existing(layout, wait)
     if existing is not None:
         _say(f"cluster in {layout.root} is already up ({existing.server}); using it")
+        _install_gateway_api(Api(existing.server, layout.pki), layout, reused=True)
         return replace(existing, started=False)
     ports = dict(s.ports.all())
     if s.real_node:
@@ -522,6 +536,7 @@ def up(
             f"ports in use: {busy}; is another cluster running? choose another --port-base"
         )
     bin_dir = build()
+    gatewayapi.bundle_path()  # fetched (once per version) before anything starts
     start = time.monotonic()
     layout.root.mkdir(parents=True, exist_ok=True)
     (layout.root / MARKER).write_text("state dir of a localcluster; removed by `down`\n")
@@ -555,6 +570,7 @@ def up(
 
     if not _wait("the default ServiceAccount", default_sa, READY_TIMEOUT_S):
         raise _fail(layout, "default ServiceAccount was not created", "kube-controller-manager")
+    _install_gateway_api(api, layout)
     if s.real_node:
         try:
             realnode.after_start(api, s, layout)

@@ -149,6 +149,7 @@ class _Readyz(BaseHTTPRequestHandler):
 class _SlowServer(ThreadingHTTPServer):
     daemon_threads = True
     delay = 0.0
+    gateway_installs: list[str]
 
 
 @pytest.fixture
@@ -194,8 +195,13 @@ def live(
 
 
 @pytest.fixture
-def answering(live: State, apiserver_port: socket.socket) -> Iterator[_SlowServer]:
+def answering(live: State, apiserver_port: socket.socket,
+              monkeypatch: pytest.MonkeyPatch) -> Iterator[_SlowServer]:
     server = serve_readyz(apiserver_port, live.layout, delay=0.0)
+    # This apiserver answers only /readyz; the CRD install has its own tests.
+    server.gateway_installs = []
+    monkeypatch.setattr(cluster.gatewayapi, "install",
+                        lambda api: server.gateway_installs.append(api.server) or {})
     try:
         yield server
     finally:
@@ -210,6 +216,26 @@ def test_up_reuses_a_running_cluster(live: State, answering: _SlowServer) -> Non
     c = cluster.up(live.root, wait_timeout=10)
     assert not c.started
     assert c.kubeconfig == live.layout.kubeconfig
+    assert live.supervisor_alive()
+    assert live.intact()
+
+
+def test_a_reused_cluster_gets_the_gateway_api_crds_too(
+    live: State, answering: _SlowServer
+) -> None:
+    c = cluster.up(live.root, wait_timeout=10)
+    assert answering.gateway_installs == [c.server]
+
+
+def test_a_failed_crd_install_leaves_a_reused_cluster_running(
+    live: State, answering: _SlowServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(api: Any) -> dict[str, Any]:
+        raise LocalClusterError("not served")
+
+    monkeypatch.setattr(cluster.gatewayapi, "install", refuse)
+    with pytest.raises(LocalClusterError, match="Gateway API CRDs failed: not served"):
+        cluster.up(live.root, wait_timeout=10)
     assert live.supervisor_alive()
     assert live.intact()
 
