@@ -284,3 +284,27 @@ def test_an_owner_may_not_route_another_environment_s_hostname_or_gateway(
     finally:
         kubectl("delete", "-f", str(GUARDRAILS), "--ignore-not-found")
         kubectl("delete", "clusterrole", "e2e-route-writer", "--ignore-not-found")
+
+
+def test_a_template_exposes_a_port_and_the_class_gives_the_domain(
+        kubectl: Kubectl, running_operator: Operator, names: list[str], make_class: Any,
+        gateway: str) -> None:
+    cls = gateway_class(make_class)
+    template = unique("tpl-reach")
+    apply(kubectl, {"apiVersion": "shipit.dev/v1alpha1", "kind": "DevEnvironmentTemplate",
+                    "metadata": {"name": template},
+                    "spec": {"services": [web({"name": "http", "port": 8080,
+                                               "expose": {"path": "/app"}})]}})
+    try:
+        name = unique("from-tpl")
+        names.append(name)
+        apply(kubectl, {"apiVersion": "shipit.dev/v1alpha1", "kind": "DevEnvironment",
+                        "metadata": {"name": name},
+                        "spec": {"templateRef": {"name": template}, "className": cls}})
+        env = wait_reason(kubectl, name, "RoutePending")
+        assert env["status"]["url"] == f"http://web-{name}.{DOMAIN}/app"
+        route = get(kubectl, "httproute", "web-8080", "-n", f"dev-{name}") or {}
+        assert route["spec"]["rules"][0]["matches"][0]["path"] == {
+            "type": "PathPrefix", "value": "/app"}
+    finally:
+        kubectl("delete", "devenvironmenttemplate", template, "--ignore-not-found")
