@@ -29,6 +29,7 @@ from devenv_operator.classparts import (
     ResourceQuotaPolicy,
     SecretsPolicy,
     Storage,
+    URLCheck,
     WorkloadSecurity,
 )
 from devenv_operator.fields import Model, bounded_duration, cel_rules
@@ -36,12 +37,34 @@ from devenv_operator.reasons import Reason
 from devenv_operator.volumes import parse_quantity
 
 __all__ = [
-    "COPYABLE_TO_ANNOTATION", "DEFAULT_CLASS_ANNOTATION", "KIND", "PLURAL",
-    "RESERVED_NAMESPACES", "SHORT_NAMES", "SINGULAR", "ClassIndex", "DevEnvironmentClassSpec",
-    "Exposure", "FailFast", "GatewayRef", "Images", "Lifetime", "LimitRangePolicy", "Limits",
+    "COPYABLE_TO_ANNOTATION",
+    "DEFAULT_CLASS_ANNOTATION",
+    "KIND",
+    "PLURAL",
+    "RESERVED_NAMESPACES",
+    "SHORT_NAMES",
+    "SINGULAR",
+    "ClassIndex",
+    "DevEnvironmentClassSpec",
+    "Exposure",
+    "FailFast",
+    "GatewayRef",
+    "Images",
+    "Lifetime",
+    "LimitRangePolicy",
+    "Limits",
     "NamespaceSelector",
-    "Resolved", "ResourceQuotaPolicy", "SecretsPolicy", "Storage", "Violation",
-    "WorkloadSecurity", "default_class", "refusal", "shared_with", "violations",
+    "Resolved",
+    "ResourceQuotaPolicy",
+    "SecretsPolicy",
+    "Storage",
+    "URLCheck",
+    "Violation",
+    "WorkloadSecurity",
+    "default_class",
+    "refusal",
+    "shared_with",
+    "violations",
 ]
 
 KIND = "DevEnvironmentClass"

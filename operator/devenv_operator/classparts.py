@@ -189,6 +189,22 @@ class GatewayRef(Model):
         "to (absent: every listener that allows the routes).")
 
 
+class URLCheck(Model):
+    """An HTTP GET of each exposed port's URL before EndpointsReady is True: the route is
+    accepted, and the gateway really serves it."""
+
+    address: str | None = Field(
+        None, max_length=261, pattern=r"^[-a-zA-Z0-9.:\[\]]+:[0-9]{1,5}$",
+        description="host:port to connect to instead of the hostname's own address, with "
+        "the URL's hostname as Host header (and TLS server name), for an operator that "
+        "cannot resolve the base domain: e.g. the gateway's Service, "
+        "traefik.devenv-gateway.svc:80.")
+    path: str | None = Field(
+        None, max_length=256, pattern=r"^/", description="Path to GET instead of the "
+        "port's own (its expose.path).")
+    timeout_seconds: int = Field(2, ge=1, le=10, description="Per request (default 2).")
+
+
 class Exposure(Model):
     """How exposed ports (services[].ports[].expose) are reached from outside the cluster:
     an HTTPRoute per port attached to a Gateway, or one Ingress of an IngressClass, under
@@ -213,6 +229,9 @@ class Exposure(Model):
     scheme: Literal["http", "https"] = Field(
         "https", description="Scheme of the URLs in status (https, the default, when the "
         "gateway terminates TLS for the base domain).")
+    check: URLCheck | None = Field(
+        None, description="GET every URL once its route is accepted; EndpointsReady waits "
+        "for a 2xx or 3xx answer (absent: the route's status is enough).")
 
     @model_validator(mode="after")
     def _one_way(self) -> Exposure:

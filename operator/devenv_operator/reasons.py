@@ -89,6 +89,7 @@ class Reason(StrEnum):
     INGRESS_PENDING = "IngressPending"
     EXPOSURE_UNAVAILABLE = "ExposureUnavailable"
     HOSTNAME_TAKEN = "HostnameTaken"
+    URL_NOT_ANSWERING = "URLNotAnswering"  # the class's exposure.check got no 2xx/3xx
     # Why a whole run failed (condition Reconciled); the run is retried with backoff.
     FORBIDDEN = "Forbidden"
     API_ERROR = "ApiError"

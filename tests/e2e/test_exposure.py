@@ -8,7 +8,9 @@ tests/real/test_reach.py.
 
 from __future__ import annotations
 
+import http.server
 import json
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -308,3 +310,44 @@ def test_a_template_exposes_a_port_and_the_class_gives_the_domain(
             "type": "PathPrefix", "value": "/app"}
     finally:
         kubectl("delete", "devenvironmenttemplate", template, "--ignore-not-found")
+
+
+class _Gateway(http.server.BaseHTTPRequestHandler):
+    """What a gateway would answer: a code the test sets, and the Host asked for."""
+
+    code = 503
+    hosts: list[str] = []  # noqa: RUF012 (one at a time)
+
+    def do_GET(self) -> None:
+        _Gateway.hosts.append(self.headers.get("Host", ""))
+        self.send_response(_Gateway.code)
+        self.end_headers()
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+def test_a_class_check_waits_for_the_url_to_answer(
+        kubectl: Kubectl, running_operator: Operator, names: list[str], make_class: Any,
+        gateway: str) -> None:
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Gateway)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    _Gateway.code, _Gateway.hosts = 503, []
+    try:
+        cls = gateway_class(make_class, check={
+            "address": f"127.0.0.1:{httpd.server_address[1]}", "path": "/healthz"})
+        name = unique("checked")
+        names.append(name)
+        ns = f"dev-{name}"
+        apply(kubectl, manifest(name, className=cls, services=[web()]))
+        wait_reason(kubectl, name, "RoutePending")
+        route_status(kubectl, ns, "web-8080")
+        env = wait_reason(kubectl, name, "URLNotAnswering")
+        assert "answered 503" in condition(env, "EndpointsReady")["message"]
+        assert f"web-{name}.{DOMAIN}" in _Gateway.hosts
+        _Gateway.code = 200
+        env = wait_ready(kubectl, name)
+        assert "GET answered 200" in condition(env, "EndpointsReady")["message"]
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

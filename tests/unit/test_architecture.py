@@ -144,7 +144,7 @@ if __name__ == "__main__":  # `make manifests`
 IMPURE = {
     "devenv_operator": {"children", "controller", "crdgen", "engine", "fanout", "kube",
                         "logs", "main", "metrics", "orphans", "recorder", "reconcile", "settings",
-                        "statuswriter", "steps", "teardown", "__main__", "__init__"},
+                        "statuswriter", "steps", "teardown", "urlcheck", "__main__", "__init__"},
     "devenv_cli": {"api", "app", "commands", "diagnose", "inputs", "rerun", "waiting",
                    "__init__", "__main__"},
 }

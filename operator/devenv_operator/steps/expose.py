@@ -21,7 +21,7 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
-from devenv_operator import classes, errors, kinds, records, status
+from devenv_operator import classes, errors, kinds, records, status, urlcheck
 from devenv_operator.builders import routes
 from devenv_operator.builders.common import Env
 from devenv_operator.reasons import Reason
@@ -83,8 +83,30 @@ def expose(parts: Parts, ctx: Context) -> Stop | None:
         observed = _gateway_routes(parts, ctx, env, items, exposure, exposure.gateway)
     else:
         observed = _ingress(parts, ctx, env, items, exposure, str(exposure.ingress_class_name))
+    if exposure is not None and exposure.check is not None:
+        answered = answered_before(ctx.previous)
+        observed = [_checked(exposure.check, o, answered) for o in observed]
     ctx.obs = replace(ctx.obs, routes=observed)
     return None
+
+
+def answered_before(previous: Mapping[str, Any]) -> set[str]:
+    """The URLs the last status had as ready (checked then: not checked again)."""
+    return {str(e["url"]) for e in previous.get("endpoints") or []
+            if e.get("url") and e.get("ready") is True}
+
+
+def _checked(check: classes.URLCheck, seen: RouteObservation, answered: set[str]
+             ) -> RouteObservation:
+    """A routed port, once its URL answers the class's check (GET: 2xx or 3xx)."""
+    if not seen.ready or seen.url is None or seen.url in answered:
+        return seen
+    answer = urlcheck.get(seen.url, address=check.address, path=check.path,
+                          timeout=check.timeout_seconds)
+    if answer.ok:
+        return replace(seen, message=f"{seen.message}; GET {answer.detail}")
+    return RouteObservation(seen.key, seen.url, False, Reason.URL_NOT_ANSWERING,
+                            f"{seen.message}, but GET {seen.url} {answer.detail}")
 
 
 def _unrouted(item: routes.Exposed) -> RouteObservation:
