@@ -18,7 +18,7 @@ from devenv_operator import kinds
 from devenv_operator.status import deployment_available
 
 Readiness = Callable[[Mapping[str, Any]], bool]
-StepName = Literal["config", "tenancy", "storage", "workloads"]
+StepName = Literal["config", "tenancy", "storage", "workloads", "expose"]
 
 
 def applied(_: Mapping[str, Any]) -> bool:
@@ -75,6 +75,10 @@ TABLE: tuple[ChildKind, ...] = (
     # Named after a hash of its rendered spec: a changed job is a new Job, and the older
     # one is pruned (its pods go with it, in the background).
     ChildKind(kinds.JOB, "workloads", watched=True, ready=completed),
+    # Exposed ports: watched, since the gateway (or ingress controller) reports in their
+    # status whether it routes them. Their readiness is judged by ``status.endpoints``.
+    ChildKind(kinds.HTTPROUTE, "expose", watched=True),
+    ChildKind(kinds.INGRESS, "expose", watched=True),
 )
 BY_KIND = {row.name: row for row in TABLE}
 WATCHED = tuple(row for row in TABLE if row.watched)

@@ -18,7 +18,9 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, StringConstraints, ValidationError
 
 from devenv_operator.classparts import (
+    Exposure,
     FailFast,
+    GatewayRef,
     Images,
     Lifetime,
     LimitRangePolicy,
@@ -36,7 +38,8 @@ from devenv_operator.volumes import parse_quantity
 __all__ = [
     "COPYABLE_TO_ANNOTATION", "DEFAULT_CLASS_ANNOTATION", "KIND", "PLURAL",
     "RESERVED_NAMESPACES", "SHORT_NAMES", "SINGULAR", "ClassIndex", "DevEnvironmentClassSpec",
-    "FailFast", "Images", "Lifetime", "LimitRangePolicy", "Limits", "NamespaceSelector",
+    "Exposure", "FailFast", "GatewayRef", "Images", "Lifetime", "LimitRangePolicy", "Limits",
+    "NamespaceSelector",
     "Resolved", "ResourceQuotaPolicy", "SecretsPolicy", "Storage", "Violation",
     "WorkloadSecurity", "default_class", "refusal", "shared_with", "violations",
 ]
@@ -103,6 +106,9 @@ class DevEnvironmentClassSpec(Model):
         default_factory=WorkloadSecurity, description="Hardening of pods and containers.")
     storage: Storage | None = Field(
         None, description="StorageClass and size limits of persistent volumes.")
+    exposure: Exposure | None = Field(
+        None, description="How exposed ports get URLs: a Gateway or an IngressClass, and the "
+        "base domain (absent: an environment exposing a port fails ExposureUnavailable).")
 
     def duration(self, which: Literal["default_ttl", "max_ttl"]) -> str | None:
         value = getattr(self.lifetime, which) if self.lifetime else None

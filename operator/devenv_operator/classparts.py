@@ -1,5 +1,5 @@
 """PURE the parts of a DevEnvironmentClass's spec: quota, limits, lifetime, fail-fast,
-images, size limits, Secret rules, workload hardening and storage.
+images, size limits, Secret rules, workload hardening, storage and exposure.
 
 ``classes`` assembles them into ``DevEnvironmentClassSpec`` and re-exports them, so
 ``classes.WorkloadSecurity`` keeps working; their descriptions are what ``kubectl explain
@@ -12,14 +12,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from devenv_operator.fields import (
+    DNS_LABEL,
     DNS_SUBDOMAIN,
     DURATION,
     Model,
     Quantity,
     bounded_duration,
+    cel_rules,
 )
 from devenv_operator.seeds import SecretSource
 from devenv_operator.volumes import parse_quantity
@@ -174,3 +176,46 @@ class Storage(Model):
         if value is not None:
             parse_quantity(value)
         return value
+
+
+class GatewayRef(Model):
+    """A Gateway API Gateway (gateway.networking.k8s.io/v1) the environments' routes attach
+    to."""
+
+    name: str = Field(max_length=253, pattern=DNS_SUBDOMAIN, description="Gateway name.")
+    namespace: str = Field(max_length=63, pattern=DNS_LABEL, description="Its namespace.")
+    section_name: str | None = Field(
+        None, max_length=253, pattern=DNS_SUBDOMAIN, description="The listener to attach "
+        "to (absent: every listener that allows the routes).")
+
+
+class Exposure(Model):
+    """How exposed ports (services[].ports[].expose) are reached from outside the cluster:
+    an HTTPRoute per port attached to a Gateway, or one Ingress of an IngressClass, under
+    hostnames <service>-<environment>.<baseDomain> (one DNS label, so a wildcard
+    certificate covers them)."""
+
+    model_config = ConfigDict(json_schema_extra=cel_rules((
+        "has(self.gateway) != has(self.ingressClassName)",
+        "exposure needs exactly one of gateway and ingressClassName",
+    )))
+
+    gateway: GatewayRef | None = Field(
+        None, description="Gateway API: an HTTPRoute per exposed port, attached to this "
+        "Gateway (and listener).")
+    ingress_class_name: str | None = Field(
+        None, max_length=253, pattern=DNS_SUBDOMAIN, description="For clusters without "
+        "Gateway API: one Ingress per environment, of this IngressClass.")
+    base_domain: str = Field(
+        max_length=190, pattern=DNS_SUBDOMAIN, description="The domain under which "
+        "hostnames are made, e.g. preview.example.com (a wildcard DNS record and "
+        "certificate for *.preview.example.com point at the gateway).")
+    scheme: Literal["http", "https"] = Field(
+        "https", description="Scheme of the URLs in status (https, the default, when the "
+        "gateway terminates TLS for the base domain).")
+
+    @model_validator(mode="after")
+    def _one_way(self) -> Exposure:
+        if (self.gateway is None) == (self.ingress_class_name is None):
+            raise ValueError("exposure needs exactly one of gateway and ingressClassName")
+        return self

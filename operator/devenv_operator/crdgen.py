@@ -40,7 +40,8 @@ _SKIPPED = _DROP | {"anyOf", "required", "propertyNames"}  # propertyNames: the 
 
 
 def _union(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
-    """An ``anyOf``: an optional (one type or null) or int-or-string; nothing else."""
+    """An ``anyOf``: an optional (one type or null), int-or-string, or boolean-or-object
+    (such as ``expose: true | {path: /}``: kept as it comes, the operator validates it)."""
     variants = schema["anyOf"]
     non_null = [v for v in variants if not _is_null(v)]
     rest = {k: v for k, v in schema.items() if k != "anyOf"}
@@ -51,6 +52,9 @@ def _union(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
         either = _convert(rest, defs)
         either["x-kubernetes-int-or-string"] = True
         return either
+    if types == {"boolean", "object"}:
+        return {**{k: v for k, v in rest.items() if k == "description"},
+                "x-kubernetes-preserve-unknown-fields": True}
     raise ValueError(f"unsupported union in schema: {variants}")
 
 
@@ -107,6 +111,7 @@ def _printer_columns() -> list[dict[str, Any]]:
         # A "date" column renders future times as <invalid>; show the timestamp instead.
         {"name": "Expires", "type": "string", "jsonPath": ".status.expiresAt"},
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+        {"name": "URL", "type": "string", "jsonPath": ".status.url"},  # the first exposed
         {"name": "Message", "type": "string", "jsonPath": ".status.message", "priority": 1},
     ]
 

@@ -51,6 +51,12 @@ LIMITRANGE = Kind("v1", "LimitRange", "limitranges", namespaced=True)
 NETWORKPOLICY = Kind("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies", namespaced=True)
 ROLEBINDING = Kind("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings",
                    namespaced=True)
+# Exposure: Gateway API (a CRD: may be missing from a cluster) and Ingress.
+HTTPROUTE = Kind("gateway.networking.k8s.io/v1", "HTTPRoute", "httproutes", namespaced=True)
+GATEWAY = Kind("gateway.networking.k8s.io/v1", "Gateway", "gateways", namespaced=True)
+INGRESS = Kind("networking.k8s.io/v1", "Ingress", "ingresses", namespaced=True)
+INGRESSCLASS = Kind("networking.k8s.io/v1", "IngressClass", "ingressclasses", namespaced=False)
 KINDS = {k.kind: k for k in (NAMESPACE, CONFIGMAP, SECRET, SERVICE, POD, EVENT, DEPLOYMENT,
                              JOB, DEVENV, DEVENV_CLASS, TEMPLATE, RESOURCEQUOTA, LIMITRANGE,
-                             NETWORKPOLICY, ROLEBINDING, PVC)}
+                             NETWORKPOLICY, ROLEBINDING, PVC, HTTPROUTE, GATEWAY, INGRESS,
+                             INGRESSCLASS)}

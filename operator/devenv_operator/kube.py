@@ -29,6 +29,10 @@ from devenv_operator.kinds import (  # re-exported: callers name kinds as kube.X
     DEVENV,
     DEVENV_CLASS,
     EVENT,
+    GATEWAY,
+    HTTPROUTE,
+    INGRESS,
+    INGRESSCLASS,
     JOB,
     KINDS,
     LIMITRANGE,
@@ -44,7 +48,8 @@ from devenv_operator.kinds import (  # re-exported: callers name kinds as kube.X
     Kind,
 )
 
-__all__ = ["CONFIGMAP", "DEPLOYMENT", "DEVENV", "DEVENV_CLASS", "EVENT", "FIELD_MANAGER", "JOB",
+__all__ = ["CONFIGMAP", "DEPLOYMENT", "DEVENV", "DEVENV_CLASS", "EVENT", "FIELD_MANAGER",
+           "GATEWAY", "HTTPROUTE", "INGRESS", "INGRESSCLASS", "JOB",
            "KINDS",
            "LIMITRANGE", "NAMESPACE", "NETWORKPOLICY", "POD", "PVC", "RESOURCEQUOTA",
            "ROLEBINDING",

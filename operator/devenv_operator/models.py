@@ -55,6 +55,7 @@ from devenv_operator.workloads import (
     EnvVar,
     EnvVarSource,
     ExecAction,
+    Expose,
     FieldRef,
     GRPCAction,
     HTTPGetAction,
@@ -80,7 +81,7 @@ __all__ = [
     "PORT_NAME", "QUANTITY_RE",
     "SHORT_NAMES", "SINGULAR", "VERSION", "Capabilities", "Condition", "Config", "ConfigMapSeed",
     "DevEnvironmentSpec", "DevEnvironmentStatus", "EmptyDir", "EndpointStatus", "EnvFromSource",
-    "EnvVar", "EnvVarSource", "ExecAction", "FieldRef", "GRPCAction", "GenerateSpec",
+    "EnvVar", "EnvVarSource", "ExecAction", "Expose", "FieldRef", "GRPCAction", "GenerateSpec",
     "HTTPGetAction", "HTTPHeader", "IntOrString", "Job", "JobState", "JobStatus", "KeySelector",
     "LivenessProbe", "LocalRef",
     "Model", "Phase", "Probe", "Quantity", "ResourceFieldRef", "Resources", "SecretSeed",
@@ -274,7 +275,8 @@ class Condition(Model):
     """A metav1.Condition."""
 
     type: str = Field(description="Ready, NamespaceReady, ConfigSeeded, ServicesReady, "
-                      "JobsComplete, ExpiringSoon, Reconciled, Stalled or TemplateResolved.")
+                      "JobsComplete, EndpointsReady, ExpiringSoon, Reconciled, Stalled or "
+                      "TemplateResolved.")
     status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
     reason: str = Field(description="CamelCase reason, e.g. DependencyNotReady.")
     message: str = Field("", description="Human-readable detail naming what blocks it.")
@@ -325,12 +327,21 @@ class JobStatus(Model):
 
 
 class EndpointStatus(Model):
-    """Where a service port is reached inside the cluster."""
+    """Where a service port is reached: inside the cluster, and from outside if exposed."""
 
     service: str = Field(description="Service name.")
     port: int = Field(description="Port number.")
     internal: str = Field(description="In-cluster address, e.g. api.dev-pr-1.svc.cluster.local"
                           ":8080.")
+    url: str | None = Field(
+        None, description="Exposed ports: the URL, https://<service>-<environment>."
+        "<baseDomain>/<path>.")
+    ready: bool | None = Field(
+        None, description="Exposed ports: whether the gateway accepted its route (or the "
+        "ingress controller gave its Ingress an address).")
+    reason: str | None = Field(
+        None, description="Exposed ports: RouteAccepted, or why not: RoutePending, "
+        "RouteNotAccepted, GatewayNotFound, IngressClassNotFound...")
 
 
 class TemplateStatusRef(Model):
@@ -370,7 +381,9 @@ class DevEnvironmentStatus(Model):
     )
     endpoints: list[EndpointStatus] | None = Field(
         None, json_schema_extra={"x-kubernetes-list-type": "atomic"},
-        description="The in-cluster address of every service port.")
+        description="The in-cluster address of every service port, and the URL of every "
+        "exposed one.")
+    url: str | None = Field(None, description="The URL of the first exposed port.")
     template: TemplateStatusRef | None = Field(
         None, description="The template rendered: its name and generation.")
     class_name: str | None = Field(

@@ -32,6 +32,7 @@ class Condition(StrEnum):
     STALLED = "Stalled"  # kstatus: True whenever the phase is Failed
     TEMPLATE_RESOLVED = "TemplateResolved"
     JOBS_COMPLETE = "JobsComplete"  # only on environments with spec.jobs
+    ENDPOINTS_READY = "EndpointsReady"  # only on environments that expose a port
 
 
 class Reason(StrEnum):
@@ -77,6 +78,17 @@ class Reason(StrEnum):
     JOB_RUNNING = "JobRunning"
     JOB_FAILED = "JobFailed"
     JOB_NOT_COMPLETE = "JobNotComplete"
+    # Exposed ports (status.endpoints[].reason, condition EndpointsReady).
+    ENDPOINTS_READY = "EndpointsReady"
+    ROUTE_ACCEPTED = "RouteAccepted"
+    ROUTE_PENDING = "RoutePending"
+    ROUTE_NOT_ACCEPTED = "RouteNotAccepted"
+    GATEWAY_NOT_FOUND = "GatewayNotFound"
+    GATEWAY_API_MISSING = "GatewayAPIMissing"
+    INGRESS_CLASS_NOT_FOUND = "IngressClassNotFound"
+    INGRESS_PENDING = "IngressPending"
+    EXPOSURE_UNAVAILABLE = "ExposureUnavailable"
+    HOSTNAME_TAKEN = "HostnameTaken"
     # Why a whole run failed (condition Reconciled); the run is retried with backoff.
     FORBIDDEN = "Forbidden"
     API_ERROR = "ApiError"
@@ -90,10 +102,14 @@ FAILED = frozenset({
     Reason.POLICY_VIOLATION, Reason.CLASS_NOT_FOUND, Reason.TEMPLATE_NOT_FOUND,
     Reason.PARAMETER_INVALID, Reason.TEMPLATE_INVALID, Reason.IMAGE_PULL_FAILED,
     Reason.CRASH_LOOPING, Reason.CONTAINER_CREATE_FAILED, Reason.JOB_FAILED,
+    Reason.ROUTE_NOT_ACCEPTED, Reason.GATEWAY_NOT_FOUND, Reason.GATEWAY_API_MISSING,
+    Reason.INGRESS_CLASS_NOT_FOUND, Reason.EXPOSURE_UNAVAILABLE, Reason.HOSTNAME_TAKEN,
 })
 # Failed reasons that may clear by themselves (the cause goes away): re-checked often.
 RECOVERABLE = frozenset({Reason.READY_TIMEOUT, Reason.IMAGE_PULL_FAILED, Reason.CRASH_LOOPING,
-                         Reason.CONTAINER_CREATE_FAILED})
+                         Reason.CONTAINER_CREATE_FAILED, Reason.ROUTE_NOT_ACCEPTED,
+                         Reason.GATEWAY_NOT_FOUND, Reason.GATEWAY_API_MISSING,
+                         Reason.INGRESS_CLASS_NOT_FOUND, Reason.HOSTNAME_TAKEN})
 # Service reasons that fail the environment early (pods.FailFast thresholds passed).
 STUCK = (Reason.IMAGE_PULL_FAILED, Reason.CONTAINER_CREATE_FAILED, Reason.CRASH_LOOPING)
 # Why a whole run failed; the run is retried with backoff.

@@ -19,7 +19,7 @@ environments costs a dict lookup.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Hashable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -33,6 +33,7 @@ TEMPLATE = "template"  # template name -> environments rendered from it
 CLASS = "class"  # class name (None: no class) -> environments of that class
 COPIES = "copies"  # (namespace, name) of a Secret -> environments copying it
 OWNER = "owner"  # owner -> environments of any class, for the classes' per-owner limit
+HOSTNAME = "hostname"  # hostname label -> the one environment holding it
 
 
 @dataclass(eq=False)
@@ -89,6 +90,22 @@ class Records:
         with self._lock:
             if self._by_uid.get(record.uid) is record:
                 self._retag(record, index, keys)
+
+    def claim(self, record: EnvRecord, index: str,
+              choices: Iterable[Sequence[Hashable]]) -> list[Hashable | None]:
+        """For each list of choices, the first key no other record holds in ``index``
+        (None when every one is held), and file the record under exactly those keys: one
+        atomic step, so two environments never take the same key."""
+        with self._lock:
+            table = self._index.get(index, {})
+            mine = self._tags.get((record.uid, index), frozenset())
+            taken: list[Hashable | None] = []
+            for options in choices:
+                taken.append(next((key for key in options if key not in taken and (
+                    key in mine or not table.get(key))), None))
+            if self._by_uid.get(record.uid) is record:
+                self._retag(record, index, [key for key in taken if key is not None])
+            return taken
 
     def tagged(self, index: str, key: Hashable) -> list[EnvRecord]:
         """The records filed under ``key`` in ``index``."""

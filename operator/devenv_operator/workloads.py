@@ -37,6 +37,15 @@ MAX_JOBS = 20  # spec.jobs (the jobs module, which builds on this one)
 ServiceName = Annotated[str, Field(max_length=63, pattern=DNS1035_LABEL)]
 
 
+class Expose(Model):
+    """How a port is reached over HTTP from outside the cluster (the class decides through
+    what: a Gateway or an IngressClass, and under which base domain)."""
+
+    path: str = Field(
+        "/", min_length=1, max_length=256, pattern=r"^/[-A-Za-z0-9/._~%!$&'()*+,;=:@]*$",
+        description="Path prefix routed to the port (default /).")
+
+
 class ServicePort(Model):
     """A port a service listens on; exposed through its ClusterIP Service."""
 
@@ -47,6 +56,22 @@ class ServicePort(Model):
     port: int = Field(ge=1, le=65535, description="Port number, used for container and Service.")
     protocol: Literal["TCP", "UDP", "SCTP"] = Field(
         "TCP", description="TCP (default), UDP or SCTP.")
+    expose: bool | Expose | None = Field(
+        None, description="Reach the port over HTTP at https://<service>-<environment>."
+        "<baseDomain> (the class's exposure): true, or {path: /prefix}. The URL is in "
+        "status.endpoints[].url and status.url. TCP ports only.")
+
+    @model_validator(mode="after")
+    def _exposable(self) -> ServicePort:
+        if self.exposure() is not None and self.protocol != "TCP":
+            raise ValueError(f"port {self.port}: only a TCP port can be exposed over HTTP")
+        return self
+
+    def exposure(self) -> Expose | None:
+        """How the port is exposed (None: it is not)."""
+        if isinstance(self.expose, Expose):
+            return self.expose
+        return Expose() if self.expose else None
 
 
 class KeySelector(Model):

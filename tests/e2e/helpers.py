@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import pytest
+import yaml
 
 from localcluster.operator_process import OperatorProcess
 
@@ -229,3 +230,17 @@ def unique(prefix: str) -> str:
 
 def delete_env(kubectl: Any, name: str, wait: bool = False) -> None:
     kubectl("delete", "devenvironment", name, "--ignore-not-found", f"--wait={str(wait).lower()}")
+
+
+def yaml_docs(path: str | Path) -> list[dict[str, Any]]:
+    """The documents of a YAML file of the project (``path`` relative to its root)."""
+    return [d for d in yaml.safe_load_all((ROOT / path).read_text()) if d]
+
+
+def absent(kubectl: Any, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The documents whose object is not in the cluster (so a test may create, then delete,
+    them without touching what was there before it)."""
+    def ref(d: dict[str, Any]) -> list[str]:
+        where = ["-n", d["metadata"]["namespace"]] if "namespace" in d["metadata"] else []
+        return [f"{d['kind'].lower()}/{d['metadata']['name']}", *where]
+    return [d for d in docs if get(kubectl, *ref(d)) is None]

@@ -26,7 +26,6 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
@@ -45,6 +44,7 @@ from tests.e2e.helpers import (
     run_kubectl,
     unique,
     wait_for,
+    yaml_docs,
 )
 
 pytestmark = pytest.mark.e2e
@@ -82,17 +82,13 @@ def token_kubeconfig(admin_kubeconfig: Path, token: str, path: Path) -> Path:
     return path
 
 
-def _docs(path: Path) -> list[dict[str, Any]]:
-    return [d for d in yaml.safe_load_all(path.read_text()) if d]
-
-
 @pytest.fixture(scope="module")
 def pipeline(cluster: localcluster.Cluster, kubectl: Kubectl, crds: None,
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
     suffix = unique("ci-role")
     namespace, account = suffix, "runner"
     username = f"system:serviceaccount:{namespace}:{account}"
-    roles = [d for d in _docs(USER_ROLES) if get(kubectl, "clusterrole",
+    roles = [d for d in yaml_docs(USER_ROLES) if get(kubectl, "clusterrole",
                                                  d["metadata"]["name"]) is None]
     policies_before = get(kubectl, "validatingadmissionpolicy", "devenv-ownership")
     made: list[tuple[str, str]] = []  # (resource, name), deleted at the end in reverse

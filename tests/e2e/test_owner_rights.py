@@ -18,18 +18,19 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-import yaml
 
 from tests.e2e.helpers import (
     ROOT,
     Kubectl,
     Operator,
+    absent,
     apply,
     get,
     manifest,
     unique,
     wait_for,
     wait_ready,
+    yaml_docs,
 )
 
 pytestmark = pytest.mark.e2e
@@ -50,17 +51,6 @@ class Environments:
     owner_ns: str
     edit_ns: str
     edit_class: str
-
-
-def _docs(path: str) -> list[dict[str, Any]]:
-    return [d for d in yaml.safe_load_all((ROOT / path).read_text()) if d]
-
-
-def _absent(kubectl: Kubectl, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    def ref(d: dict[str, Any]) -> list[str]:
-        where = ["-n", d["metadata"]["namespace"]] if "namespace" in d["metadata"] else []
-        return [f"{d['kind'].lower()}/{d['metadata']['name']}", *where]
-    return [d for d in docs if get(kubectl, *ref(d)) is None]
 
 
 def _binding(name: str, role: str) -> dict[str, Any]:
@@ -127,7 +117,7 @@ def refused(result: subprocess.CompletedProcess[str], *words: str) -> bool:
 def environments(kubectl: Kubectl, crds: None, operator: Operator) -> Iterator[Environments]:
     # RBAC: the project's roles for people (bound to a group, not `edit`), and the operator's
     # (deploy/rbac.yaml: its ServiceAccount is impersonated below).
-    ours = _absent(kubectl, _docs("deploy/rbac.yaml") + _docs("deploy/user-roles.yaml"))
+    ours = absent(kubectl, yaml_docs("deploy/rbac.yaml") + yaml_docs("deploy/user-roles.yaml"))
     made = [*ours, _binding("owner-rights-view", "devenv-operator-view"),
             _binding("owner-rights-edit", "devenv-operator-edit")]
     classes = [unique("own-role"), unique("own-edit")]

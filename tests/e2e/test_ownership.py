@@ -22,9 +22,18 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-import yaml
 
-from tests.e2e.helpers import ROOT, Kubectl, devenv, get, manifest, unique, wait_for
+from tests.e2e.helpers import (
+    ROOT,
+    Kubectl,
+    absent,
+    devenv,
+    get,
+    manifest,
+    unique,
+    wait_for,
+    yaml_docs,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -99,17 +108,6 @@ class Setup:
     plain: str  # a namespace without it
 
 
-def _docs(path: str) -> list[dict[str, Any]]:
-    return [d for d in yaml.safe_load_all((ROOT / path).read_text()) if d]
-
-
-def _absent(kubectl: Kubectl, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    def ref(d: dict[str, Any]) -> list[str]:
-        where = ["-n", d["metadata"]["namespace"]] if "namespace" in d["metadata"] else []
-        return [f"{d['kind'].lower()}/{d['metadata']['name']}", *where]
-    return [d for d in docs if get(kubectl, *ref(d)) is None]
-
-
 def _dry_run_create(kubectl: Kubectl, user: User, obj: dict[str, Any]
                     ) -> subprocess.CompletedProcess[str]:
     return as_user(kubectl, user, "create", "--dry-run=server", "-o", "json", "-f", "-",
@@ -143,8 +141,8 @@ def policies(kubectl: Kubectl, crds: None) -> Iterator[Setup]:
     kubectl("create", "-f", "-", input=json.dumps(manifest(setup.legacy)))
     assert owner_of(kubectl, setup.legacy) is None
     # RBAC: the operator's (deploy/rbac.yaml, with its namespace), people's user roles.
-    ours = _absent(kubectl, _docs("deploy/namespace.yaml") + _docs("deploy/rbac.yaml")
-                   + _docs("deploy/user-roles.yaml"))
+    ours = absent(kubectl, yaml_docs("deploy/namespace.yaml") + yaml_docs("deploy/rbac.yaml")
+                   + yaml_docs("deploy/user-roles.yaml"))
     bindings = [
         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
          "metadata": {"name": name},

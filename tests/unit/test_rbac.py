@@ -63,6 +63,13 @@ OPERATOR_NEEDS: dict[Resource, set[str]] = {
     ("rbac.authorization.k8s.io", "rolebindings"): {"list", "create", "patch", "delete"},
     # The claims of persistent volumes: list at resync, apply, prune.
     ("", "persistentvolumeclaims"): {"list", "create", "patch", "delete"},
+    # Exposed ports: routes like the other watched children; the class's Gateway or
+    # IngressClass read while a route is not accepted.
+    ("gateway.networking.k8s.io", "httproutes"): {"list", "watch", "create", "patch",
+                                                  "delete"},
+    ("gateway.networking.k8s.io", "gateways"): {"get"},
+    ("networking.k8s.io", "ingresses"): {"list", "watch", "create", "patch", "delete"},
+    ("networking.k8s.io", "ingressclasses"): {"get"},
     # Binding an owner to the class's ownerRole (an authorization check, not a call).
     ("rbac.authorization.k8s.io", "clusterroles"): {"bind"},
 }

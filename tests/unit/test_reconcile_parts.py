@@ -242,8 +242,8 @@ def test_a_zero_expiry_warning_means_no_expiring_soon(warning: str, expiring: st
 
 def test_the_steps_are_the_contracts_order() -> None:
     assert [name for name, _ in STEPS] == [
-        "render", "expire", "admit", "namespace", "children", "config", "tenancy",
-        "storage", "workloads", "settle", "prune"]
+        "render", "expire", "admit", "hostnames", "namespace", "children", "config",
+        "tenancy", "storage", "workloads", "expose", "settle", "prune"]
     for row in childkinds.TABLE:  # every kind is applied by a step that exists
         assert row.step in dict(STEPS), row.name
 

@@ -33,6 +33,7 @@ from devenv_operator.builders.namespace import (
     orphan_creator,
     owned_by,
 )
+from devenv_operator.builders.routes import EXPOSURE_ANNOTATIONS
 from devenv_operator.builders.services import (
     build_deployment,
     build_service,
@@ -45,6 +46,7 @@ from devenv_operator.jobs import RERUN_PREFIX
 __all__ = [
     "COPYABLE_LABEL",
     "ENVIRONMENT_LABEL",
+    "EXPOSURE_ANNOTATIONS",
     "MANAGED_BY_LABEL",
     "MANAGED_BY_VALUE",
     "NAME_LABEL",

@@ -46,6 +46,9 @@ class Env:
     # Reruns asked for (``kubectl devenv rerun-job``): job name -> the nonce of the latest
     # request, from the DevEnvironment's rerun.shipit.dev/<job> annotations.
     reruns: Mapping[str, str] = field(default_factory=dict)
+    # The hostname of each exposed port (``<service>/<port>`` -> hostname), as the
+    # hostnames step chose them (``builders.routes``).
+    hostnames: Mapping[str, str] = field(default_factory=dict)
 
     def owner_reference(self) -> dict[str, Any]:
         return {

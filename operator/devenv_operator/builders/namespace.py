@@ -15,6 +15,7 @@ from devenv_operator.builders.common import (
     child_annotations,
     child_labels,
 )
+from devenv_operator.builders.routes import exposure_annotations
 from devenv_operator.builders.tenancy import namespace_labels
 from devenv_operator.classes import RESERVED_NAMESPACES
 
@@ -34,7 +35,8 @@ def build_namespace(env: Env) -> dict[str, Any]:
         "metadata": {
             "name": env.namespace,
             "labels": {**child_labels(env), **namespace_labels(env)},
-            "annotations": {**child_annotations(env), UID_ANNOTATION: env.uid},
+            "annotations": {**child_annotations(env), UID_ANNOTATION: env.uid,
+                            **exposure_annotations(env)},
             "ownerReferences": [env.owner_reference()],
         },
     }

@@ -79,7 +79,20 @@ def build_network_policy(env: Env) -> dict[str, Any] | None:
     return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
             "metadata": metadata(env, NETWORK_POLICY_NAME),
             "spec": {"podSelector": {}, "policyTypes": ["Ingress"],
-                     "ingress": [{"from": peers}]}}
+                     "ingress": [{"from": peers}, *_from_gateway(env)]}}
+
+
+def _from_gateway(env: Env) -> list[dict[str, Any]]:
+    """The class's Gateway may reach the exposed ports (and only those) of an isolated
+    environment: its routes lead there."""
+    exposure = env.policy.exposure
+    ports = sorted({p.port for s in env.spec.services for p in s.ports or []
+                    if p.exposure() is not None})
+    if exposure is None or exposure.gateway is None or not ports:
+        return []
+    gateway_namespace = {"kubernetes.io/metadata.name": exposure.gateway.namespace}
+    return [{"from": [{"namespaceSelector": {"matchLabels": gateway_namespace}}],
+             "ports": [{"protocol": "TCP", "port": port} for port in ports]}]
 
 
 def owner_subject(owner: str) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from devenv_operator.lifecycle import shift
 from devenv_operator.models import format_duration
 from devenv_operator.reasons import FAILED, STUCK, Condition, Phase, Reason
+from devenv_operator.status.endpoints import endpoint_entries, endpoints_condition
 from devenv_operator.status.jobs import job_status, jobs_condition
 from devenv_operator.status.observe import Observation, parse_time, rfc3339
 from devenv_operator.status.services import service_status
@@ -65,6 +66,7 @@ class EnvStatus:
     template: Mapping[str, Any] | None = None
     jobs: tuple[Mapping[str, Any], ...] = ()
     class_name: str | None = None
+    url: str | None = None
 
     @property
     def ready(self) -> Cond:
@@ -84,7 +86,7 @@ class EnvStatus:
             "expiresAt": self.expires_at, "message": self.message,
             "endpoints": [dict(e) for e in self.endpoints] if self.endpoints else None,
             "template": dict(self.template) if self.template else None,
-            "className": self.class_name,
+            "className": self.class_name, "url": self.url,
         }
         return {k: v for k, v in out.items() if v is not None}
 
@@ -153,37 +155,47 @@ def _jobs_condition(obs: Observation, jobs: Sequence[Mapping[str, Any]],
     return condition(ctype, ok, reason, message)
 
 
-def _all_ready(services: Sequence[Mapping[str, Any]],
+def _endpoints_condition(obs: Observation, timed_out: bool) -> Cond:
+    ok, reason, message = endpoints_condition(obs.routes, timed_out,
+                                              format_duration(obs.ready_timeout))
+    return condition(Condition.ENDPOINTS_READY, ok, reason, message)
+
+
+def _all_ready(obs: Observation, services: Sequence[Mapping[str, Any]],
                jobs: Sequence[Mapping[str, Any]]) -> str:
     text = f"All {len(services)} services are available"
     if jobs:
         text += f" and {len(jobs)} job{'s' if len(jobs) != 1 else ''} complete"
+    if obs.routes:
+        text += f"; {obs.routes[0].url or 'exposed ports routed'}"
     return text
 
 
 def _readiness_conditions(obs: Observation, services: Sequence[Mapping[str, Any]],
                           jobs: Sequence[Mapping[str, Any]], timed_out: bool) -> list[Cond]:
-    """Ready, NamespaceReady, ConfigSeeded, ServicesReady and (with jobs) JobsComplete."""
+    """Ready, NamespaceReady, ConfigSeeded, ServicesReady, (with jobs) JobsComplete and
+    (with exposed ports) EndpointsReady."""
     ns_cond = _namespace_condition(obs)
     with_jobs = obs.with_jobs or bool(obs.jobs)
+    optional = [*([Condition.JOBS_COMPLETE] if with_jobs else []),
+                *([Condition.ENDPOINTS_READY] if obs.routes else [])]
     if obs.invalid is not None:
         text = (f"Invalid spec: {obs.invalid}" if obs.invalid_reason == Reason.INVALID_SPEC
                 else obs.invalid)
-        parts = [Condition.CONFIG_SEEDED, Condition.SERVICES_READY,
-                 *([Condition.JOBS_COMPLETE] if with_jobs else [])]
+        parts = [Condition.CONFIG_SEEDED, Condition.SERVICES_READY, *optional]
         return [condition(Condition.READY, False, obs.invalid_reason, text), ns_cond,
                 *(condition(c, None, obs.invalid_reason, text) for c in parts)]
     if obs.namespace_state != "ready":
         waiting = "Waiting for the namespace"
         rest = [condition(c, None, Reason.NAMESPACE_PENDING, waiting) for c in (
-            Condition.CONFIG_SEEDED, Condition.SERVICES_READY,
-            *([Condition.JOBS_COMPLETE] if with_jobs else []))]
+            Condition.CONFIG_SEEDED, Condition.SERVICES_READY, *optional)]
     else:
         rest = [_config_condition(obs), _services_condition(services, obs, timed_out),
-                *([_jobs_condition(obs, jobs, timed_out)] if with_jobs else [])]
+                *([_jobs_condition(obs, jobs, timed_out)] if with_jobs else []),
+                *([_endpoints_condition(obs, timed_out)] if obs.routes else [])]
     blockers = [c for c in (ns_cond, *rest) if not c.true]
     if not blockers:
-        ready = condition(Condition.READY, True, Reason.READY, _all_ready(services, jobs))
+        ready = condition(Condition.READY, True, Reason.READY, _all_ready(obs, services, jobs))
     else:
         blocker = next((c for c in blockers if c.reason in FAILED), blockers[0])
         ready = condition(Condition.READY, False, blocker.reason, blocker.message)
@@ -268,17 +280,18 @@ def compute(obs: Observation, previous: Mapping[str, Any], now: datetime) -> Env
                      and bool(previous.get("readyAt")))
     timed_out = (not already_ready and now >= shift(started, obs.ready_timeout)
                  and (any(not s["ready"] for s in services)
-                      or any(j["state"] not in ("Complete", "Failed") for j in jobs)))
+                      or any(j["state"] not in ("Complete", "Failed") for j in jobs)
+                      or any(not r.ready for r in obs.routes)))
     conditions = carry_transition_times(_all_conditions(obs, services, jobs, timed_out),
                                         previous.get("conditions") or [], now, obs.generation)
     ready = conditions[0]
     ready_at = previous.get("readyAt") if already_ready else None
     if ready.true and not ready_at:
         ready_at = rfc3339(now)
-    endpoints = tuple(
-        {"service": service, "port": port,
-         "internal": f"{service}.{obs.namespace}.svc.cluster.local:{port}"}
-        for service, port in obs.endpoints) if obs.namespace_state == "ready" else ()
+    ready_ns = obs.namespace_state == "ready"
+    endpoints = tuple(endpoint_entries(obs.namespace, obs.endpoints, obs.routes)
+                      ) if ready_ns else ()
+    url = next((r.url for r in obs.routes if r.url), None) if ready_ns else None
     template = None if obs.template is None else {"name": obs.template.name, **(
         {"generation": obs.template.generation} if obs.template.generation else {})}
     return EnvStatus(
@@ -287,7 +300,7 @@ def compute(obs: Observation, previous: Mapping[str, Any], now: datetime) -> Env
         provisioning_started_at=rfc3339(started), message=ready.message, ready_at=ready_at,
         expires_at=rfc3339(obs.expires_at) if obs.expires_at else None,
         endpoints=endpoints or None, template=template, jobs=tuple(jobs),
-        class_name=obs.class_name)
+        class_name=obs.class_name, url=url)
 
 
 def ready_deadline(obs: Observation, status: Mapping[str, Any]) -> datetime | None:

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from devenv_operator.builders import Ownership, SecretProblem
 from devenv_operator.pods import FailFast
 from devenv_operator.reasons import FAILED, RECOVERABLE, RUN_FAILURE, STUCK, Condition, Reason
+from devenv_operator.status.endpoints import RouteObservation
 
 READY = Condition.READY
 NAMESPACE_READY = Condition.NAMESPACE_READY
@@ -25,6 +26,7 @@ RECONCILED = Condition.RECONCILED
 TEMPLATE_RESOLVED = Condition.TEMPLATE_RESOLVED
 STALLED = Condition.STALLED
 JOBS_COMPLETE = Condition.JOBS_COMPLETE
+ENDPOINTS_READY = Condition.ENDPOINTS_READY
 CONDITION_TYPES = tuple(Condition)
 FAILED_REASONS = FAILED
 RECOVERABLE_FAILURES = RECOVERABLE
@@ -129,4 +131,5 @@ class Observation:
     template: TemplateObservation | None = None
     class_name: str | None = None  # the effective class (named, the template's, the default)
     endpoints: Sequence[tuple[str, int]] = ()  # (service, port) of every service port
+    routes: Sequence[RouteObservation] = ()  # each exposed port (condition EndpointsReady)
     fail_fast: FailFast = field(default_factory=FailFast)

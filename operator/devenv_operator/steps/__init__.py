@@ -16,6 +16,7 @@ from devenv_operator.steps import (
     children,
     config,
     expire,
+    expose,
     namespace,
     prune,
     render,
@@ -29,12 +30,14 @@ STEPS: tuple[tuple[str, Step], ...] = (
     ("render", render.render),  # validate and render; class; expiry
     ("expire", expire.expire),  # delete it when due (whatever its spec)
     ("admit", admit.admit),  # an invalid spec or a refusing class stops here
+    ("hostnames", expose.hostnames),  # of the exposed ports (the namespace lists them)
     ("namespace", namespace.namespace),  # create it, or check that it is ours
     ("children", children.observe),  # what is there (cache; LIST when due)
     ("config", config.config),  # ConfigMaps, Secrets (started)
     ("tenancy", tenancy.tenancy),  # the class's quota, limits, policy, binding (started)
     ("storage", storage.storage),  # the persistent volumes' claims (started)
     ("workloads", workloads.workloads),  # Deployments and Services, wave by wave
+    ("expose", expose.expose),  # HTTPRoutes or the Ingress of the exposed ports
     ("settle", config.settle),  # the config, tenancy and storage applies done
     ("prune", prune.prune),  # what the spec no longer wants
 )

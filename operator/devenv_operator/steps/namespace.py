@@ -8,7 +8,9 @@ checked on, so the operator never writes to a namespace that changed hands in be
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import replace
+from typing import Any
 
 from devenv_operator import builders, diff, errors, kube, status
 from devenv_operator.reasons import Reason
@@ -50,11 +52,25 @@ def ensure(parts: Parts, ctx: Context, *, recorded: bool) -> status.NamespaceSta
             return "ready"
     state = status.namespace_state(builders.namespace_ownership(observed, env.name, env.uid))
     if state == "ready" and diff.needs_apply(desired, observed):
-        guarded = {**desired, "metadata": {
-            **desired["metadata"],
-            "resourceVersion": observed["metadata"]["resourceVersion"]}}
+        version = observed["metadata"]["resourceVersion"]
+        stale = stale_annotations(desired, observed)
+        if stale:  # set at creation (not by an apply), so an apply would not remove them
+            observed = parts.api.patch(kube.NAMESPACE, env.namespace, {"metadata": {
+                "resourceVersion": version, "annotations": dict.fromkeys(stale)}})
+            if observed is None:
+                return "missing"
+            version = observed["metadata"]["resourceVersion"]
+        guarded = {**desired, "metadata": {**desired["metadata"], "resourceVersion": version}}
         parts.api.apply(kube.NAMESPACE, guarded)
     return state
+
+
+def stale_annotations(desired: Mapping[str, Any], observed: Mapping[str, Any]) -> list[str]:
+    """Annotations the operator sets only while they apply (the exposed ports' hostnames,
+    gateway, IngressClass) that the namespace has and no longer should."""
+    want = desired["metadata"].get("annotations") or {}
+    have = observed["metadata"].get("annotations") or {}
+    return [key for key in builders.EXPOSURE_ANNOTATIONS if key in have and key not in want]
 
 
 def refusal(exc: errors.KubeError) -> str:
