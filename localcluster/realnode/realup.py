@@ -61,10 +61,13 @@ def real_up(owner_pid: int | None = None) -> RealUp:
     start = time.monotonic()
     build()
     log = images.images_dir() / "build.log"
+    gateway_start = time.monotonic()
     traefik_bin = traefik.build_traefik()
+    gateway_image = {"traefik_build_s": round(time.monotonic() - gateway_start, 1)}
     archives, image_stats = images.build_images(log)
-    gateway_archive, gateway_image = gateway.build_image(
+    gateway_archive, built = gateway.build_image(
         traefik_bin, traefik.version(), images.images_dir(), log)
+    gateway_image.update(built)
     archives.append(gateway_archive)
     figures: dict[str, Any] = {"images": image_stats, "gateway_image": gateway_image}
     up_start = time.monotonic()
@@ -76,7 +79,9 @@ def real_up(owner_pid: int | None = None) -> RealUp:
         images.import_images(NodeLayout(c.state_dir / "node").containerd_socket, archives)
     # The gateway's pod starts while the operator is installed; it is waited for after.
     gateway_port = NodePorts.from_base(c.port_base).gateway_http
+    apply_start = time.monotonic()
     gateway.apply(c.kubeconfig, traefik.version(), gateway_port)
+    figures["gateway_apply_s"] = round(time.monotonic() - apply_start, 1)
     figures["operator_install_to_ready_s"] = install.install(
         c.kubeconfig, install.operator_image_id(images.images_dir()))
     figures["gateway_ready_s"] = gateway.wait_ready(c.kubeconfig, c.state_dir, gateway_port)

@@ -4,16 +4,19 @@ Independent of the operator: a namespace of the test's own with a busybox web se
 body unique to the test), its Service, and an HTTPRoute under ``devenv.localtest`` attached
 to Gateway ``devenv-gateway/devenv`` (listener ``http``); every request goes from this
 machine to the listener's ``host:port`` (the ``gateway`` fixture) with a Host header. Then
-the same through the IngressClass ``traefik``, and through the shipped default class's
-NetworkPolicy, which admits the gateway's namespace (``allowIngressFrom``).
+the same through the IngressClass ``traefik``; through the shipped default class's
+NetworkPolicy, which admits the gateway's namespace (``allowIngressFrom``), and not through
+the restricted class's, which does not (the negative control: Traefik's connection is
+refused, a 502); and an exposed port of an environment under the installed default class
+(whose ``exposure`` names this Gateway) answering at its ``status.url``.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -154,33 +157,96 @@ def test_an_ingress_of_class_traefik_answers_through_the_same_listener(
         kubectl("-n", ns, "delete", "ingress/web", "--ignore-not-found")
 
 
+def env_web(name: str, expose: bool = False) -> dict[str, Any]:
+    """A busybox web server as an environment's service; its body names the environment."""
+    port: dict[str, Any] = {"name": "http", "port": PORT}
+    if expose:
+        port["expose"] = True
+    return {"name": "web", "image": IMAGE,
+            "command": ["sh", "-c", f"mkdir -p /tmp/www; echo env-{name} > "
+                                    f"/tmp/www/index.html; exec httpd -f -p {PORT} -h /tmp/www"],
+            "ports": [port],
+            "readinessProbe": {"httpGet": {"path": "/index.html", "port": PORT},
+                               "periodSeconds": 1}}
+
+
+@pytest.fixture
+def environment(installed: dict[str, float], kubectl: Kubectl) -> Iterator[Any]:
+    """Make environments with one web service; all deleted at the end."""
+    made: list[str] = []
+
+    def make(prefix: str, **spec: Any) -> tuple[str, str]:
+        name = unique(prefix)
+        made.append(name)
+        service = env_web(name, expose=spec.pop("expose", False))
+        apply(kubectl, manifest(name, **spec, services=[service]))
+        wait_ready(kubectl, name, timeout=180)
+        return name, f"dev-{name}"
+
+    try:
+        yield make
+    finally:
+        for name in made:
+            delete_env(kubectl, name)
+
+
+def route_to_isolated_env(kubectl: Kubectl, name: str, ns: str) -> str:
+    """An HTTPRoute (written as an admin) to the web service of an environment whose class
+    isolates it; the route's hostname once the gateway has Accepted it."""
+    assert get(kubectl, "networkpolicy", "devenv-isolation", "-n", ns) is not None
+    hostname = f"web-{name}.{DOMAIN}"  # the hostname the operator derives for web
+    apply(kubectl, route(ns, "web", hostname))
+    wait_for(lambda: route_accepted(kubectl, ns, "web"), 30, interval=0.2,
+             what=f"HTTPRoute {ns}/web Accepted")
+    return hostname
+
+
 def test_the_default_class_lets_the_gateway_through_its_network_policy(
-    installed: dict[str, float], kubectl: Kubectl, gateway: str,
+    kubectl: Kubectl, gateway: str, environment: Any,
 ) -> None:
     cls = get(kubectl, "devenvironmentclass", "default") or {}
     assert {"matchLabels": {"kubernetes.io/metadata.name": "devenv-gateway"}} in \
         cls["spec"]["allowIngressFrom"]
-    name = unique("gwnp")
-    ns, body = f"dev-{name}", f"env-{name}"
-    service = {"name": "web", "image": IMAGE,
-               "command": ["sh", "-c", f"mkdir -p /tmp/www; echo {body} > /tmp/www/index.html;"
-                                       f" exec httpd -f -p {PORT} -h /tmp/www"],
-               "ports": [{"name": "http", "port": PORT}],
-               "readinessProbe": {"httpGet": {"path": "/index.html", "port": PORT},
-                                  "periodSeconds": 1}}
-    apply(kubectl, manifest(name, services=[service]))
-    try:
-        wait_ready(kubectl, name, timeout=180)
-        policy = get(kubectl, "networkpolicy", "devenv-isolation", "-n", ns)
-        assert policy is not None, json.dumps(get(kubectl, "networkpolicies", "-n", ns))
-        # The hostname the operator derives for web of this environment.
-        hostname = f"web-{name}.{DOMAIN}"
-        apply(kubectl, route(ns, "web", hostname))
-        wait_for(lambda: route_accepted(kubectl, ns, "web"), 30, interval=0.2,
-                 what=f"HTTPRoute {ns}/web Accepted")
-        timings["gateway_through_class_netpol_first_2xx_s"] = first_answer(gateway, hostname,
-                                                                           body)
-    finally:
-        kubectl("-n", ns, "delete", f"httproutes.v1.{GROUP}/web", "--ignore-not-found",
-                check=False)
-        delete_env(kubectl, name)
+    name, ns = environment("gwnp")
+    hostname = route_to_isolated_env(kubectl, name, ns)
+    timings["gateway_through_class_netpol_first_2xx_s"] = first_answer(gateway, hostname,
+                                                                       f"env-{name}")
+
+
+def test_a_class_that_does_not_admit_the_gateway_keeps_it_out(
+    kubectl: Kubectl, gateway: str, environment: Any,
+) -> None:
+    """The negative control: the restricted class is isolated too but admits no gateway."""
+    cls = get(kubectl, "devenvironmentclass", "restricted") or {}
+    assert not cls["spec"].get("allowIngressFrom")
+    name, ns = environment("gwnx", className="restricted")
+    hostname = route_to_isolated_env(kubectl, name, ns)
+    # Traefik's connection to the pod is refused by the policy: a 502, never the body.
+    status = wait_for(lambda: (s := via_gateway(gateway, hostname, timeout=10)[0]) != 404 and s,
+                      ANSWER_WITHIN_S, interval=0.2, what=f"{hostname} routed")
+    assert status == 502
+    time.sleep(1)
+    assert via_gateway(gateway, hostname, timeout=10)[0] == 502
+
+
+def test_an_exposed_port_of_the_default_class_answers_at_its_url_through_the_gateway(
+    kubectl: Kubectl, gateway: str, environment: Any,
+) -> None:
+    """The installed default class's exposure names this gateway: the operator's route for
+    an exposed port answers at status.url, sent to the listener's address."""
+    cls = get(kubectl, "devenvironmentclass", "default") or {}
+    assert cls["spec"]["exposure"] == {
+        "gateway": {"name": "devenv", "namespace": "devenv-gateway", "sectionName": "http"},
+        "baseDomain": DOMAIN, "scheme": "http"}
+    start = time.monotonic()
+    name, _ = environment("gwex", expose=True)
+    ready_s = time.monotonic() - start
+    env = get(kubectl, "devenvironment", name) or {}
+    url = env["status"]["url"]
+    host = urlsplit(url).hostname
+    assert url.startswith("http://")
+    assert host
+    assert host.endswith(f".{DOMAIN}")
+    timings["gateway_exposed_url"] = {"apply_to_ready_s": round(ready_s, 2),
+                                      "ready_to_first_2xx_s": first_answer(gateway, host,
+                                                                           f"env-{name}")}
