@@ -31,24 +31,37 @@ PAUSE_IMAGE = f"{IMAGE_DOMAIN}/pause:1"
 TEST_IMAGE = f"{IMAGE_DOMAIN}/busybox:1"
 ROOT_TEST_IMAGE = f"{IMAGE_DOMAIN}/busybox-root:1"
 OPERATOR_IMAGE = f"{IMAGE_DOMAIN}/devenv-operator:dev"
+# The gateway of the real-node cluster (Traefik, see .gateway): where it runs, the Gateway
+# and listener the installed default class exposes environments through, and its domain.
+GATEWAY_NAMESPACE = "devenv-gateway"
+GATEWAY_NAME = "devenv"
+GATEWAY_SECTION = "http"
+GATEWAY_BASE_DOMAIN = "devenv.localtest"
+# The IngressClass of the same Traefik (its Ingress provider), for classes in Ingress mode.
+INGRESS_CLASS = "traefik"
 # Offsets from the cluster's port base; the control plane uses base .. base+5.
 KUBELET_PORT_OFFSET = 10
+# The gateway's HTTP listener on the host's loopback (a hostPort of the gateway's pod).
+GATEWAY_HTTP_PORT_OFFSET = 20
 
 
 @dataclass(frozen=True)
 class NodePorts:
-    """TCP ports of the node's daemons (kubelet on GATEWAY, the rest on 127.0.0.1)."""
+    """TCP ports of the node's daemons (kubelet on GATEWAY, the rest on 127.0.0.1) and of
+    the gateway's HTTP listener (127.0.0.1, mapped to the gateway pod)."""
 
     kubelet: int
     kubelet_healthz: int
     proxy_healthz: int
     proxy_metrics: int
     containerd_metrics: int
+    gateway_http: int
 
     @classmethod
     def from_base(cls, base: int) -> NodePorts:
         first = base + KUBELET_PORT_OFFSET
-        return cls(first, first + 1, first + 2, first + 3, first + 4)
+        return cls(first, first + 1, first + 2, first + 3, first + 4,
+                   base + GATEWAY_HTTP_PORT_OFFSET)
 
     def all(self) -> dict[str, int]:
         return {
@@ -57,6 +70,7 @@ class NodePorts:
             "kube-proxy (healthz)": self.proxy_healthz,
             "kube-proxy (metrics)": self.proxy_metrics,
             "containerd (metrics)": self.containerd_metrics,
+            "gateway (http)": self.gateway_http,
         }
 
 

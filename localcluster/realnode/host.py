@@ -43,6 +43,8 @@ FIXED_DIRS = (KUBELET_SOCKET.parent, KUBELET_SOCKET.parent.parent,
               Path("/run/containerd/runc/k8s.io"), Path("/run/containerd/runc"),
               Path("/run/containerd/s"), Path("/run/containerd"))
 PROGRESS_EVERY_S = 15.0
+# The CNI portmap plugin's chains in the nat table (a hostPort: the gateway's listener).
+HOSTPORT_CHAINS = ("CNI-HOSTPORT-", "CNI-DN-")
 
 
 def _say(msg: str) -> None:
@@ -234,7 +236,7 @@ def _kube_chains() -> list[str]:
     for table in ("nat", "filter", "mangle"):
         out = run(["iptables-save", "-t", table], check=False).stdout
         found |= {f"{table}/{line.split()[0][1:]}" for line in out.splitlines()
-                  if line.startswith(":KUBE-")}
+                  if line.startswith((":KUBE-", *(f":{p}" for p in HOSTPORT_CHAINS)))}
     return sorted(found)
 
 
@@ -280,23 +282,41 @@ def remove_cni_cache() -> None:
                 f.unlink()
 
 
+def _remove_chains(table: str, prefixes: tuple[str, ...], saved: str) -> None:
+    """Delete the chains of ``table`` named with ``prefixes`` (from ``iptables-save``)."""
+    chains = [line.split()[0][1:] for line in saved.splitlines()
+              if line.startswith(":") and line[1:].startswith(prefixes)]
+    # Jumps into them from the other chains first, or they cannot be deleted.
+    for line in saved.splitlines():
+        rule = shlex.split(line)
+        if (rule[:1] == ["-A"] and not rule[1].startswith(prefixes) and "-j" in rule
+                and rule[rule.index("-j") + 1].startswith(prefixes)):
+            run(["iptables", "-t", table, "-D", *rule[1:]], check=False)
+    for chain in chains:
+        run(["iptables", "-t", table, "-F", chain], check=False)
+    for chain in chains:
+        run(["iptables", "-t", table, "-X", chain], check=False)
+
+
+def ours_only_hostport_chains(saved_nat: str) -> bool:
+    """Every jump of the portmap plugin's ``CNI-HOSTPORT-DNAT`` to a container's chain is
+    commented with this node's network, or there is none: then its shared chains are ours
+    to remove (another CNI runtime's host ports would still need them)."""
+    jumps = [line for line in saved_nat.splitlines()
+             if line.startswith("-A CNI-HOSTPORT-DNAT ") and "-j CNI-DN-" in line]
+    return all(f'dnat name: \\"{CNI_NETWORK}\\"' in line for line in jumps)
+
+
 def remove_kube_chains() -> None:
-    """kube-proxy's chains (its own --cleanup) and kubelet's canaries it leaves."""
+    """kube-proxy's chains (its own --cleanup) and kubelet's canaries it leaves; the portmap
+    plugin's (the gateway's hostPort) when no other network uses them."""
     if shutil.which("iptables") is None:
         return
     for table in ("nat", "filter", "mangle"):
-        out = run(["iptables-save", "-t", table], check=False).stdout
-        chains = [line.split()[0][1:] for line in out.splitlines() if line.startswith(":KUBE-")]
-        # Jumps into them from the built-in chains first, or they cannot be deleted.
-        for line in out.splitlines():
-            rule = shlex.split(line)
-            if (rule[:1] == ["-A"] and not rule[1].startswith("KUBE-") and "-j" in rule
-                    and rule[rule.index("-j") + 1].startswith("KUBE-")):
-                run(["iptables", "-t", table, "-D", *rule[1:]], check=False)
-        for chain in chains:
-            run(["iptables", "-t", table, "-F", chain], check=False)
-        for chain in chains:
-            run(["iptables", "-t", table, "-X", chain], check=False)
+        saved = run(["iptables-save", "-t", table], check=False).stdout
+        _remove_chains(table, ("KUBE-",), saved)
+        if table == "nat" and ours_only_hostport_chains(saved):
+            _remove_chains(table, HOSTPORT_CHAINS, saved)
 
 
 def kill_pod_processes() -> None:

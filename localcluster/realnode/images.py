@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import PROJECT_ROOT, LocalClusterError, cache_root
-from . import lookalikes
+from . import gateway, lookalikes
 from .config import OPERATOR_IMAGE, PAUSE_IMAGE, ROOT_TEST_IMAGE, TEST_IMAGE, NodeLayout
 from .host import _say, install_packages, require_root, run, run_with_progress
 
@@ -345,8 +345,10 @@ def build_images(log: Path) -> tuple[list[Path], dict[str, Any]]:
 
 
 def archives_built() -> list[Path]:
-    """The operator's and the lookalikes' archives that a build has left in the cache."""
-    found = [images_dir() / "devenv-operator.tar", *lookalikes.archives(images_dir())]
+    """The operator's, the lookalikes' and the gateway's archives that a build has left in
+    the cache."""
+    found = [images_dir() / "devenv-operator.tar", *lookalikes.archives(images_dir()),
+             images_dir() / gateway.ARCHIVE]
     return [p for p in found if p.is_file()]
 
 
@@ -364,7 +366,7 @@ def import_images(socket: Path, archives: list[Path]) -> None:
         # Those written here name their images (io.containerd.image.name); buildah's
         # archive of the operator gives a tag that ctr completes with the base name.
         operator = not archive.name.startswith(
-            ("pause", "busybox", lookalikes.ARCHIVE_PREFIX))
+            ("pause", "busybox", lookalikes.ARCHIVE_PREFIX, gateway.ARCHIVE))
         extra = ["--base-name", OPERATOR_IMAGE.rsplit(":", 1)[0]] if operator else []
         run([*ctr, "images", "import", *extra, str(archive)], timeout=900)
         if operator:

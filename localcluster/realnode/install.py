@@ -3,8 +3,12 @@ as docs/install.md says, through a kustomize overlay that names the image built 
 
 The overlay also sets ``imagePullPolicy: Never`` (nothing can be pulled), quicker rechecks
 for tests, and an annotation with the image's ID on the pod template: the tag stays
-``:dev``, so without it a rebuilt image would not roll the Deployment. Used by
-``make real-up`` and by the real-node tests (which reuse a running ``real-up`` cluster).
+``:dev``, so without it a rebuilt image would not roll the Deployment. The classes go in
+through a second overlay: the ``default`` class exposes environments through the real
+node's gateway (Gateway ``devenv-gateway/devenv``, listener ``http``, base domain
+``devenv.localtest``, see :mod:`.gateway`) and admits the gateway's namespace in its
+NetworkPolicy (``allowIngressFrom``). Used by ``make real-up`` and by the real-node tests
+(which reuse a running ``real-up`` cluster).
 """
 
 from __future__ import annotations
@@ -17,9 +21,18 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from ..config import PROJECT_ROOT, LocalClusterError
-from .config import OPERATOR_IMAGE
+from .config import (
+    GATEWAY_BASE_DOMAIN,
+    GATEWAY_NAME,
+    GATEWAY_NAMESPACE,
+    GATEWAY_SECTION,
+    OPERATOR_IMAGE,
+)
 
 OVERLAY = """\
 apiVersion: kustomize.config.k8s.io/v1beta1
@@ -46,6 +59,20 @@ patches:
         path: /spec/template/metadata/annotations
         value: {{localcluster.dev/image-id: "{image_id}"}}
 """
+# deploy/classes/ as shipped, with the default class exposing environments through the
+# real node's gateway (see .gateway) and admitting its namespace through the class's
+# NetworkPolicy (kube-router enforces it on the node).
+CLASSES_OVERLAY = """\
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  - {classes}
+patches:
+  - target: {{group: shipit.dev, kind: DevEnvironmentClass, name: default}}
+    patch: |
+{patch}
+"""
+CLASS_CRD = PROJECT_ROOT / "deploy" / "crds" / "devenvironmentclasses.shipit.dev.yaml"
 ROLLOUT_TIMEOUT = "110s"
 ADMISSION_WAIT_S = 60.0
 
@@ -54,6 +81,33 @@ def overlay_text(overlay_dir: Path, image_id: str, deploy: Path = PROJECT_ROOT /
     name, tag = OPERATOR_IMAGE.rsplit(":", 1)
     return OVERLAY.format(deploy=os.path.relpath(deploy, overlay_dir), name=name, tag=tag,
                           image_id=image_id)
+
+
+def class_schema_has(field: str, crd: Path = CLASS_CRD) -> bool:
+    """The class CRD deploy/ installs knows ``spec.<field>`` (else the field is left out:
+    strict field validation would refuse the whole class)."""
+    doc = yaml.safe_load(crd.read_text())
+    return any(field in v["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+               for v in doc["spec"]["versions"])
+
+
+def default_class_patch(exposure: bool) -> list[dict[str, Any]]:
+    """JSON patch ops for the default class on the real-node cluster."""
+    ops: list[dict[str, Any]] = [{"op": "add", "path": "/spec/allowIngressFrom", "value": [
+        {"matchLabels": {"kubernetes.io/metadata.name": GATEWAY_NAMESPACE}}]}]
+    if exposure:
+        ops.append({"op": "add", "path": "/spec/exposure", "value": {
+            "gateway": {"name": GATEWAY_NAME, "namespace": GATEWAY_NAMESPACE,
+                        "sectionName": GATEWAY_SECTION},
+            "baseDomain": GATEWAY_BASE_DOMAIN, "scheme": "http"}})
+    return ops
+
+
+def classes_overlay_text(overlay_dir: Path, exposure: bool,
+                         classes: Path = PROJECT_ROOT / "deploy" / "classes") -> str:
+    patch = "\n".join("      " + line for line in
+                      json.dumps(default_class_patch(exposure), indent=2).splitlines())
+    return CLASSES_OVERLAY.format(classes=os.path.relpath(classes, overlay_dir), patch=patch)
 
 
 def kubectl_path() -> str:
@@ -84,12 +138,16 @@ def install(kubeconfig: Path, image_id: str) -> float:
     admission policies accept a DevEnvironment; return the seconds it took."""
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="localcluster-install-") as tmp:
-        overlay = Path(tmp)
+        overlay, classes = Path(tmp) / "deploy", Path(tmp) / "classes"
+        overlay.mkdir()
+        classes.mkdir()
         (overlay / "kustomization.yaml").write_text(overlay_text(overlay, image_id))
+        (classes / "kustomization.yaml").write_text(
+            classes_overlay_text(classes, class_schema_has("exposure")))
         _kubectl(kubeconfig, "apply", "--server-side", "-k", str(overlay))
-    _kubectl(kubeconfig, "wait", "--for=condition=Established", "--timeout=60s",
-             "crd/devenvironments.shipit.dev", "crd/devenvironmentclasses.shipit.dev")
-    _kubectl(kubeconfig, "apply", "--server-side", "-k", str(PROJECT_ROOT / "deploy" / "classes"))
+        _kubectl(kubeconfig, "wait", "--for=condition=Established", "--timeout=60s",
+                 "crd/devenvironments.shipit.dev", "crd/devenvironmentclasses.shipit.dev")
+        _kubectl(kubeconfig, "apply", "--server-side", "-k", str(classes))
     _kubectl(kubeconfig, "-n", "devenv-system", "rollout", "status",
              "deployment/devenv-operator", f"--timeout={ROLLOUT_TIMEOUT}")
     # The admission policies fail closed until the API server has loaded the new kinds

@@ -133,12 +133,18 @@ def _remove_superseded() -> None:
 
 def write_archive(x: Lookalike, path: Path) -> None:
     """Push one lookalike into an OCI layout, name it as ``x.names`` say, tar it as ``path``."""
+    write_named_archive(x.local_tag, x.target, x.names, path)
+
+
+def write_named_archive(local_tag: str, ref: str, names: tuple[str, ...], path: Path) -> None:
+    """Push a buildah image into an OCI layout (as ``ref``), name it ``names`` there
+    (``io.containerd.image.name``), tar the layout as ``path``."""
     with tempfile.TemporaryDirectory(prefix="localcluster-lookalike-") as tmp:
         layout = Path(tmp) / "layout"
-        run(["buildah", "push", x.local_tag, f"oci:{layout}:{x.target}"], timeout=900)
+        run(["buildah", "push", local_tag, f"oci:{layout}:{ref}"], timeout=900)
         index_path = layout / "index.json"
         index = json.loads(index_path.read_text())
-        index_path.write_text(json.dumps(named_index(index, {x.target: x.names})))
+        index_path.write_text(json.dumps(named_index(index, {ref: names})))
         part = path.with_name(path.name + ".tmp")
         with tarfile.open(part, mode="w") as tar:
             for f in sorted(p for p in layout.rglob("*") if p.is_file()):

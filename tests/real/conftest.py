@@ -23,7 +23,7 @@ import pytest
 import localcluster
 from localcluster.realnode import realup
 from tests.e2e.helpers import Kubectl, run_kubectl
-from tests.real.helpers import STATE_DIR, RealCluster, timings
+from tests.real.helpers import STATE_DIR, RealCluster, gateway_address, timings
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -79,6 +79,14 @@ def installed(real_cluster: RealCluster) -> dict[str, float]:
     here (``realup`` does it, see ``localcluster.realnode.install``); how long the operator
     took to become Ready."""
     return {"seconds": timings["operator_install_to_ready_s"]}
+
+
+@pytest.fixture(scope="session")
+def gateway(real_cluster: RealCluster) -> str:
+    """``host:port`` of the gateway's HTTP listener on this machine, as ``make real-up``
+    writes it to ``gateway`` in the state dir (Gateway ``devenv-gateway/devenv``, listener
+    ``http``; IngressClass ``traefik``). Hostnames resolve nowhere: send the Host header."""
+    return gateway_address(real_cluster.cluster.state_dir)
 
 
 @pytest.fixture

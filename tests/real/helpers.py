@@ -1,11 +1,13 @@
 """What the real-node tests share: where the cluster lives, containerd as seen from the
-host, HTTP from the host, the NetworkPolicy enforcer, and figures for the summary."""
+host, HTTP from the host (directly and through the gateway), the NetworkPolicy enforcer,
+and figures for the summary."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +19,7 @@ from localcluster.components import Layout
 from localcluster.realnode import netpol, realup
 from localcluster.realnode import node as realnode
 from localcluster.realnode.config import NodeLayout
+from localcluster.realnode.gateway import STATE_FILE as GATEWAY_STATE_FILE
 
 STATE_DIR = realup.state_dir()
 PORT_BASE = realup.port_base()
@@ -74,6 +77,23 @@ class RealCluster:
         localcluster.restart_components(STATE_DIR, [netpol.COMPONENT])
         netpol.wait_enforcing()
         return time.monotonic() - start
+
+
+def gateway_address(state_dir: Path) -> str:
+    """The gateway listener's ``host:port`` that ``make real-up`` wrote in the state dir."""
+    return (state_dir / GATEWAY_STATE_FILE).read_text().strip()
+
+
+def via_gateway(address: str, host: str, path: str = "/",
+                timeout: float = 3.0) -> tuple[int, str]:
+    """GET ``http://<address><path>`` with ``Host: host``; the status and the body."""
+    req = urllib.request.Request(f"http://{address}{path}", headers={"Host": host})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310
+            return int(resp.status), str(resp.read().decode(errors="replace"))
+    except urllib.error.HTTPError as e:
+        with e:
+            return int(e.code), str(e.read().decode(errors="replace"))
 
 
 def http_get(url: str, timeout: float = 3.0, patience: float = 30.0) -> str:
