@@ -35,7 +35,7 @@ def table(output: str) -> tuple[list[str], list[list[str]]]:
 
 def test_get_devenv_shows_the_printer_columns(kubectl: Kubectl, ready_env: str) -> None:
     header, rows = table(kubectl("get", "devenv").stdout)
-    assert header == ["NAME", "NAMESPACE", "PHASE", "READY", "EXPIRES", "AGE"]
+    assert header == ["NAME", "NAMESPACE", "PHASE", "READY", "EXPIRES", "AGE", "URL"]
     row = next(r for r in rows if r[0] == ready_env)
     assert row[1:4] == [f"dev-{ready_env}", "Ready", "1/1"]
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", row[4]), row[4]
