@@ -172,8 +172,8 @@ def test_port_forward_command_lines() -> None:
     port = reach.Port(8080, "http")
     assert reach.port_forward([], NS, "web", port, None) == [
         "port-forward", "-n", NS, "svc/web", "8080:8080"]
-    assert reach.port_forward(FLAGS, NS, "web", port, "0", "0.0.0.0") == [
-        "port-forward", *FLAGS, "-n", NS, "svc/web", "0:8080", "--address", "0.0.0.0"]
+    assert reach.port_forward(FLAGS, NS, "web", port, "0", "127.0.0.2") == [
+        "port-forward", *FLAGS, "-n", NS, "svc/web", "0:8080", "--address", "127.0.0.2"]
 
 
 def test_logs_command_lines() -> None:
