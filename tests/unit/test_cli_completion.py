@@ -28,12 +28,12 @@ ENV = {"metadata": {"name": "pr-1"}, "status": {
     "jobs": [{"name": "migrate", "state": "Complete", "jobName": "migrate-1"}]}}
 
 
-CONNECTIONS: list[Connection] = []  # every connection a FakeCluster was made for
+made: list[Connection] = []  # every connection a FakeCluster was made for
 
 
 class FakeCluster:
     def __init__(self, connection: Connection) -> None:
-        CONNECTIONS.append(connection)
+        made.append(connection)
 
     def names(self, kind: kinds.Kind) -> list[str]:
         return {kinds.DEVENV: ["pr-1", "pr-2", "main"], kinds.TEMPLATE: ["shop"],
@@ -93,9 +93,9 @@ def test_environments_services_ports_and_jobs_come_from_the_cluster() -> None:
 
 
 def test_the_cluster_is_the_one_the_typed_flags_name() -> None:
-    CONNECTIONS.clear()
+    made.clear()
     values("logs", "--context", "prod", "--as=alice", "-f", "pr-1", "")
-    assert CONNECTIONS == [Connection(None, "prod", "alice", None)]
+    assert made == [Connection(None, "prod", "alice", None)]
 
 
 def test_a_cluster_that_fails_gives_no_candidates_and_no_error() -> None:
