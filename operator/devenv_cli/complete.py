@@ -7,10 +7,11 @@ shows what it prints: one candidate a line (``VALUE<TAB>DESCRIPTION``), then
 when there is no candidate). The scripts of ``kubectl devenv completion`` ask it too.
 
 Commands, flags and flag values come from the plugin's own parser, so they never drift
-from it. Environment names, services, ports, jobs, templates and classes come from the
+from it. Environment names, and an environment's services, ports and jobs, come from the
 cluster the typed words (``--kubeconfig``, ``--context``, ``--as``) or KUBECONFIG name, in
-at most one or two reads with a short timeout; whatever fails gives no candidates, never
-a message in the middle of a command line.
+one read (a list of DevEnvironments, or one of them) with a short timeout, with the rights
+the other commands need already; whatever fails gives no candidates, never a message in
+the middle of a command line.
 """
 
 from __future__ import annotations
@@ -42,12 +43,14 @@ class Cluster:
             self._api = Api(api_client(self._connection), timeout=TIMEOUT)
         return self._api
 
-    def names(self, kind: kinds.Kind) -> list[str]:
-        items, _ = self.api().list(kind)
+    def environments(self) -> list[str]:
+        api = self.api()
+        items, _ = api.list(kinds.DEVENV)
         return sorted(str((o.get("metadata") or {}).get("name")) for o in items)
 
     def environment(self, name: str) -> dict[str, Any] | None:
-        return self.api().get(kinds.DEVENV, name)
+        api = self.api()
+        return api.get(kinds.DEVENV, name)
 
 
 ClusterFactory = Callable[[Connection], Any]  # a Cluster, or a fake of one in tests
@@ -142,10 +145,7 @@ def _option_value(command: str, typed: Typed, current: str,
         return [], DIRECTORIES
     if action.dest in ("filename", "summary", "kubeconfig"):
         return [], FILES
-    listed = {"template": kinds.TEMPLATE, "class_name": kinds.DEVENV_CLASS}.get(action.dest)
-    if listed is None:
-        return [], NO_FILES
-    return _match(_safely(lambda: cluster(typed.connection()).names(listed)), current), NO_FILES
+    return [], NO_FILES
 
 
 def _positional(command: str, dest: str, typed: Typed, current: str,
@@ -153,7 +153,7 @@ def _positional(command: str, dest: str, typed: Typed, current: str,
     if dest == "name":
         if command in ("create", "render"):  # a new name
             return [], NO_FILES
-        return _match(_safely(lambda: cluster(typed.connection()).names(kinds.DEVENV)),
+        return _match(_safely(lambda: cluster(typed.connection()).environments()),
                       current), NO_FILES
     if dest not in ("target", "service", "job") or not typed.positionals:
         return [], NO_FILES

@@ -15,7 +15,7 @@ import pytest
 
 from devenv_cli import app, complete, shells
 from devenv_cli.api import Connection
-from devenv_operator import errors, kinds
+from devenv_operator import errors
 
 BIN = Path(sys.executable).parent
 ENV = {"metadata": {"name": "pr-1"}, "status": {
@@ -35,16 +35,15 @@ class FakeCluster:
     def __init__(self, connection: Connection) -> None:
         made.append(connection)
 
-    def names(self, kind: kinds.Kind) -> list[str]:
-        return {kinds.DEVENV: ["pr-1", "pr-2", "main"], kinds.TEMPLATE: ["shop"],
-                kinds.DEVENV_CLASS: ["default", "restricted"]}[kind]
+    def environments(self) -> list[str]:
+        return ["pr-1", "pr-2", "main"]
 
     def environment(self, name: str) -> dict[str, Any] | None:
         return ENV if name == "pr-1" else None
 
 
 class DownCluster(FakeCluster):
-    def names(self, kind: kinds.Kind) -> list[str]:
+    def environments(self) -> list[str]:
         raise errors.Transient("connection refused")
 
     def environment(self, name: str) -> dict[str, Any] | None:
@@ -74,8 +73,7 @@ def test_flags_and_flag_values_come_from_the_parser() -> None:
     assert values("completion", "") == (["bash", "zsh"], complete.NO_FILES)
     assert values("diagnose", "pr-1", "-o", "") == ([], complete.DIRECTORIES)
     assert values("create", "-f", "") == ([], complete.FILES)
-    assert values("create", "--template", "") == (["shop"], complete.NO_FILES)
-    assert values("create", "--class", "r") == (["restricted"], complete.NO_FILES)
+    assert values("create", "--template", "") == ([], complete.NO_FILES)
     assert values("create", "") == ([], complete.NO_FILES)  # a new name: nothing to offer
 
 
