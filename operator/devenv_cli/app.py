@@ -8,6 +8,10 @@ Exit codes (``exits``; ``exits.Outcome`` for ``wait``; the same meanings elsewhe
     3  wait: deleted while waiting; any command: the environment does not exist
     4  usage, kubeconfig, permission or connection error
 
+``port-forward``, ``logs`` and ``exec`` check what they name first (exit 1 for a service,
+port or job the environment does not have), then become kubectl: from there on the exit
+code is kubectl's.
+
 Every error ends as one sentence on stderr and its exit code, never a traceback; this is
 the one place errors are mapped onto exit codes.
 
