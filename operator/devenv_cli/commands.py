@@ -172,7 +172,8 @@ def _write_created(out: TextIO, output: str, name: str, result: Mapping[str, Any
     status = state.status_of(result)
     namespace = status.get("namespace") or (result.get("spec") or {}).get("namespace")
     json.dump({"name": name, "namespace": namespace, "created": created,
-               "phase": status.get("phase"), "endpoints": status.get("endpoints") or []}, out)
+               "phase": status.get("phase"), "endpoints": status.get("endpoints") or [],
+               "url": status.get("url")}, out)
     out.write("\n")
 
 

@@ -96,6 +96,7 @@ def test_create_waits_until_ready_then_endpoints_reuse_and_extend(
     assert out["name"] == name
     assert out["namespace"] == ns
     assert out["created"] is True
+    assert out["url"] is None  # no port exposed
     assert out["endpoints"] == [{"service": "api", "port": 8080,
                                  "internal": f"api.{ns}.svc.cluster.local:8080"}]
     assert f"devenvironment/{name} created" in proc.stderr
