@@ -81,18 +81,18 @@ def test_port_forward_answers_http_on_loopback_and_logs_show_the_request(
         web: str, real_cluster: RealCluster) -> None:
     marker = f"/?from={web}"
     started = time.monotonic()
-    proc = subprocess.Popen(  # the plugin becomes kubectl, so this is kubectl's process
-        [kubectl_path(), "devenv", "port-forward", web, "web:http", "0"],
-        env=plugin_env(real_cluster), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True)
     body: Any = ""
-    try:
-        port = _forwarded_port(proc)
-        body = http_get(f"http://127.0.0.1:{port}{marker}", patience=20)
-        timings["cli_port_forward_first_answer_s"] = round(time.monotonic() - started, 1)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    with subprocess.Popen(  # the plugin becomes kubectl, so this is kubectl's process
+            [kubectl_path(), "devenv", "port-forward", web, "web:http", "0"],
+            env=plugin_env(real_cluster), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            text=True) as proc:
+        try:
+            port = _forwarded_port(proc)
+            body = http_get(f"http://127.0.0.1:{port}{marker}", patience=20)
+            timings["cli_port_forward_first_answer_s"] = round(time.monotonic() - started, 1)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
     assert "nginx" in body.lower(), body
     logs = plugin(real_cluster, "logs", web, "web", "--tail", "200")
     assert logs.returncode == 0, logs.stderr
