@@ -6,6 +6,7 @@ hook), and the bash script's replies."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -181,3 +182,39 @@ def test_the_completion_command_prints_the_scripts(
     zsh = capsys.readouterr().out
     assert zsh.startswith("#compdef kubectl-devenv\n")
     assert "compdef _kubectl_devenv kubectl-devenv" in zsh
+
+
+def zsh_offers(tmp_path: Path, words: list[str], hook_output: str) -> str:
+    """What the zsh script hands to _describe or _files for ``words`` (the last one being
+    completed), with those two stubbed: zsh's completion system needs a terminal."""
+    zsh = shutil.which("zsh")
+    if zsh is None:
+        pytest.skip("no zsh here")
+    hook = tmp_path / "bin" / shells.HOOK
+    hook.parent.mkdir(exist_ok=True)
+    hook.write_text(f"#!/bin/sh\nprintf '%s\\n' \"$@\" > {tmp_path}/words\n"
+                    f"printf '{hook_output}'\n")
+    hook.chmod(0o755)
+    script = tmp_path / "completion.zsh"
+    script.write_text(shells.script("zsh"))
+    probe = ("compdef() { print -r -- \"compdef $*\"; }; "
+             "_describe() { print -rl -- \"describe $1\" \"${(@P)2}\"; }; "
+             "_files() { print -r -- \"files $*\"; }; "
+             f"source {script}; words=(\"$@\"); CURRENT=$#; _kubectl_devenv")
+    proc = subprocess.run([zsh, "-f", "-c", probe, "zsh", *words], text=True,
+                          capture_output=True, timeout=30, check=True,
+                          env=clean_env(tmp_path, f"{hook.parent}{os.pathsep}/usr/bin:/bin"))
+    return proc.stdout
+
+
+def test_the_zsh_script_completes_through_the_hook(tmp_path: Path) -> None:
+    offered = zsh_offers(tmp_path, ["kubectl-devenv", "port-forward", "pr-1", "web:"],
+                         r"web:80\nweb:9090\tmetrics\n:4\n")
+    assert offered.splitlines() == ["compdef _kubectl_devenv kubectl-devenv",
+                                    "describe kubectl devenv", "web\\:80", "web\\:9090:metrics"]
+    assert (tmp_path / "words").read_text() == "port-forward\npr-1\nweb:\n"
+    assert zsh_offers(tmp_path, ["kubectl-devenv", "create", "-f", ""], r":0\n").splitlines() \
+        == ["compdef _kubectl_devenv kubectl-devenv", "files "]
+    assert zsh_offers(tmp_path, ["kubectl-devenv", "diagnose", "x", "-o", ""], r":16\n") \
+        .splitlines()[1:] == ["files -/"]
+    assert zsh_offers(tmp_path, ["kubectl-devenv", "wait", ""], r":4\n").splitlines()[1:] == []
