@@ -141,7 +141,7 @@ def crd_knows_exposure() -> bool:
     return _has_property(crds[0], "expose") and _has_property(crds[1], "exposure")
 
 
-@pytest.mark.skipif(not crd_knows_exposure(), reason="the CRD has no ports[].expose yet")
+@pytest.mark.skipif(not crd_knows_exposure(), reason="the CRD has no ports[].expose")
 def test_an_exposed_port_shows_its_url_ready_and_reason_as_the_status_has_them(
         devenv_cli: Any, kubectl: Kubectl, running_operator: Operator, names: list[str],
         make_class: Any) -> None:
@@ -160,12 +160,18 @@ def test_an_exposed_port_shows_its_url_ready_and_reason_as_the_status_has_them(
 
     obj = wait_for(with_url, 60, what=f"{name} endpoints with a url")
     (endpoint,) = obj["status"]["endpoints"]
+    assert endpoint["url"] == f"http://web-{name}.devenv.example.test/"
+    assert endpoint["ready"] is False  # the class names a Gateway that does not exist
     as_json = json.loads(devenv_cli("endpoints", name, "-o", "json").stdout)
     assert as_json == [endpoint]
-    wide = devenv_cli("endpoints", name, "-o", "wide").stdout
-    assert endpoint["url"] in wide
-    if obj["status"].get("url"):
-        assert f"URL: {obj['status']['url']}" in wide
+    assert list(as_json[0]) == ["service", "port", "internal", "url", "ready", "reason"]
+    table = devenv_cli("endpoints", name).stdout.splitlines()
+    assert table[1].split()[3:] == [endpoint["url"], "(not", "ready)"]
+    assert f"URL: {obj['status']['url']}" in table
+    cond = next(c for c in obj["status"]["conditions"] if c["type"] == "EndpointsReady")
+    assert table[-1].startswith(f"EndpointsReady=False ({cond['reason']})")
+    wide = devenv_cli("endpoints", name, "-o", "wide").stdout.splitlines()
+    assert wide[1].split()[3:] == [endpoint["url"], "false", endpoint["reason"]]
 
 
 # --- the command lines handed to kubectl ---------------------------------------------------
