@@ -1,13 +1,15 @@
-"""`kubectl devenv port-forward`, `logs` and `exec` on real containers, with no namespace or
-pod named by hand: an HTTP request from the host reaches nginx through the forwarded
-loopback port, the service's log shows that very request, a job's log shows what the job
-printed, and a command run in the service's container prints its output and returns its
-exit code. kwok has no containers, so tests/e2e/test_cli_reach.py checks only the command
-lines; here they run.
+"""`kubectl devenv endpoints`, `port-forward`, `logs` and `exec` on real containers, with no
+namespace or pod named by hand: the URL `endpoints` prints answers through the real
+gateway, an HTTP request from the host reaches nginx through the forwarded loopback port,
+the service's log shows that very request, a job's log shows what the job printed, and a
+command run in the service's container prints its output and returns its exit code. kwok
+has no containers, so tests/e2e/test_cli_reach.py checks only the command lines; here
+they run.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -16,14 +18,25 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
-from tests.e2e.helpers import Kubectl, apply, delete_env, kubectl_path, manifest, unique, wait_ready
-from tests.real.helpers import RealCluster, http_get, timings
+from tests.e2e.helpers import (
+    Kubectl,
+    apply,
+    delete_env,
+    kubectl_path,
+    manifest,
+    unique,
+    wait_for,
+    wait_ready,
+)
+from tests.real.helpers import RealCluster, http_get, timings, via_gateway
 
 JOB_SAYS = "hello from the job, 42 rows migrated"
-SERVICES = [{"name": "web", "image": "nginx:1.27", "ports": [{"name": "http", "port": 80}],
+SERVICES = [{"name": "web", "image": "nginx:1.27",
+             "ports": [{"name": "http", "port": 80, "expose": True}],
              "readinessProbe": {"httpGet": {"path": "/", "port": 80}, "periodSeconds": 1}}]
 JOBS = [{"name": "hello", "image": "nginx:1.27", "command": ["sh", "-c", f"echo '{JOB_SAYS}'"]}]
 FORWARDING = re.compile(r"Forwarding from 127\.0\.0\.1:(\d+) -> 80")
@@ -51,6 +64,24 @@ def web(installed: dict[str, float], kubectl: Kubectl) -> Iterator[str]:
         yield name
     finally:
         delete_env(kubectl, name)
+
+
+def test_the_url_endpoints_prints_answers_through_the_gateway(
+        web: str, real_cluster: RealCluster, gateway: str) -> None:
+    def ready_endpoint() -> dict[str, Any] | None:
+        listed = plugin(real_cluster, "endpoints", web, "-o", "json")
+        assert listed.returncode == 0, listed.stderr
+        (endpoint,) = json.loads(listed.stdout)
+        return endpoint if endpoint.get("ready") else None
+
+    endpoint = wait_for(ready_endpoint, 60, interval=1, what=f"{web}'s URL ready")
+    url = endpoint["url"]
+    assert url == f"http://web-{web}.devenv.localtest/"
+    assert f"URL: {url}" in plugin(real_cluster, "endpoints", web).stdout.splitlines()
+    host = str(urlsplit(url).hostname)
+    _, body = wait_for(lambda: (r := via_gateway(gateway, host))[0] == 200 and r, 30,
+                          interval=0.5, what=f"200 from {url}")
+    assert "nginx" in body.lower()
 
 
 def test_exec_runs_in_the_services_container_and_returns_its_exit_code(
