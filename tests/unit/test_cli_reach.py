@@ -19,10 +19,10 @@ from devenv_operator import kinds
 
 NS = "dev-pr-1"
 EXPOSED = {"service": "web", "port": 8080, "internal": f"web.{NS}.svc.cluster.local:8080",
-           "url": "http://web-pr-1.devenv.localtest", "ready": True, "reason": "Accepted"}
+           "url": "http://web-pr-1.devenv.localtest", "ready": True, "reason": "RouteAccepted"}
 REFUSED = {"service": "admin", "port": 9000, "internal": f"admin.{NS}.svc.cluster.local:9000",
            "url": "http://admin-pr-1.devenv.localtest", "ready": False,
-           "reason": "NoMatchingParent"}
+           "reason": "RouteNotAccepted"}
 INTERNAL = {"service": "db", "port": 5432, "internal": f"db.{NS}.svc.cluster.local:5432"}
 
 
@@ -42,7 +42,7 @@ def env(endpoints: list[dict[str, Any]] | None = None, phase: str = "Ready",
 
 def test_the_table_shows_each_address_and_url_and_the_environments_url() -> None:
     obj = env([EXPOSED, REFUSED, INTERNAL], url=EXPOSED["url"], conditions=[
-        {"type": "EndpointsReady", "status": "False", "reason": "NoMatchingParent",
+        {"type": "EndpointsReady", "status": "False", "reason": "RouteNotAccepted",
          "message": "route admin: no listener admin-pr-1.devenv.localtest"}])
     assert reach.endpoints_table(obj).splitlines() == [
         "SERVICE   PORT   ADDRESS                                 URL",
@@ -52,7 +52,7 @@ def test_the_table_shows_each_address_and_url_and_the_environments_url() -> None
         "db        5432   db.dev-pr-1.svc.cluster.local:5432      -",
         "",
         "URL: http://web-pr-1.devenv.localtest",
-        "EndpointsReady=False (NoMatchingParent): route admin: no listener "
+        "EndpointsReady=False (RouteNotAccepted): route admin: no listener "
         "admin-pr-1.devenv.localtest"]
 
 
@@ -60,8 +60,8 @@ def test_the_wide_table_adds_ready_and_reason() -> None:
     rows = [line.split() for line in
             reach.endpoints_table(env([EXPOSED, REFUSED, INTERNAL]), wide=True).splitlines()]
     assert rows[0] == ["SERVICE", "PORT", "ADDRESS", "URL", "READY", "REASON"]
-    assert rows[1][3:] == ["http://web-pr-1.devenv.localtest", "true", "Accepted"]
-    assert rows[2][3:] == ["http://admin-pr-1.devenv.localtest", "false", "NoMatchingParent"]
+    assert rows[1][3:] == ["http://web-pr-1.devenv.localtest", "true", "RouteAccepted"]
+    assert rows[2][3:] == ["http://admin-pr-1.devenv.localtest", "false", "RouteNotAccepted"]
     assert rows[3][3:] == ["-", "-", "-"]
     assert len(rows) == 4  # no URL, no condition: nothing after the table
 
