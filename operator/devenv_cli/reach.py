@@ -20,8 +20,8 @@ from typing import Any
 
 from devenv_cli import report, state
 from devenv_cli.exits import Unavailable, UsageError
+from devenv_operator.reasons import Condition
 
-ENDPOINTS_READY = "EndpointsReady"
 JOB_PREFIX = "job/"
 # The keys of one endpoint in `endpoints -o json`, in this order; the last three only for
 # an exposed port, as the status has them.
@@ -87,9 +87,10 @@ def endpoints_table(obj: Mapping[str, Any] | None, wide: bool = False) -> str:
     status = state.status_of(obj)
     if status.get("url"):
         lines.append(f"\nURL: {status['url']}")
-    cond = _condition(obj, ENDPOINTS_READY)
+    cond = state.condition(obj, Condition.ENDPOINTS_READY)
     if cond and cond.get("status") != "True":
-        text = f"{ENDPOINTS_READY}={cond.get('status')} ({cond.get('reason') or 'no reason'})"
+        text = (f"{Condition.ENDPOINTS_READY}={cond.get('status')} "
+                f"({cond.get('reason') or 'no reason'})")
         lines.append(text + (f": {cond['message']}" if cond.get("message") else ""))
     return "\n".join(lines)
 
@@ -100,13 +101,6 @@ def no_endpoints(name: str, obj: Mapping[str, Any] | None) -> str:
     if phase == "Ready":
         return f"devenv {name} has no endpoints: none of its services declares a port"
     return f"devenv {name} has no endpoints yet ({phase or 'Pending'}: {state.reason(obj)})"
-
-
-def _condition(obj: Mapping[str, Any] | None, ctype: str) -> dict[str, Any]:
-    for cond in state.status_of(obj).get("conditions") or []:
-        if isinstance(cond, Mapping) and cond.get("type") == ctype:
-            return dict(cond)
-    return {}
 
 
 # --- what a user names -----------------------------------------------------------------------
