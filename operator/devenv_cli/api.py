@@ -45,6 +45,12 @@ class Connection:
     as_user: str | None = None
     as_group: str | None = None
 
+    def flags(self) -> list[str]:
+        """The same flags for kubectl, which the plugin hands some commands to."""
+        pairs = (("--kubeconfig", self.kubeconfig), ("--context", self.context),
+                 ("--as", self.as_user), ("--as-group", self.as_group))
+        return [f"{flag}={value}" for flag, value in pairs if value]
+
 
 @dataclass(frozen=True)
 class Identity:

@@ -8,6 +8,10 @@ Exit codes (``exits``; ``exits.Outcome`` for ``wait``; the same meanings elsewhe
     3  wait: deleted while waiting; any command: the environment does not exist
     4  usage, kubeconfig, permission or connection error
 
+``port-forward``, ``logs`` and ``exec`` check what they name first (exit 1 for a service,
+port or job the environment does not have), then become kubectl: from there on the exit
+code is kubectl's.
+
 Every error ends as one sentence on stderr and its exit code, never a traceback; this is
 the one place errors are mapped onto exit codes.
 
@@ -22,11 +26,13 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 from devenv_cli import api as cli_api
+from devenv_cli import shells
 from devenv_cli.api import Api, Connection
-from devenv_cli.exits import EXIT_ERROR, EXIT_FAILED, EXIT_NOT_FOUND, UsageError
+from devenv_cli.exits import EXIT_ERROR, EXIT_FAILED, EXIT_NOT_FOUND, Unavailable, UsageError
 from devenv_operator import errors
 
 PROG = "kubectl devenv"
@@ -40,8 +46,25 @@ class _Parser(argparse.ArgumentParser):
 
 
 def version() -> str:
-    """The installed distribution's version; ``unknown`` when run from a source tree that
-    was never installed (no metadata to read)."""
+    """The project's version: ``pyproject.toml``'s when run from a source checkout (an
+    editable install's metadata keeps the version of its last sync), else the installed
+    distribution's; ``unknown`` with neither."""
+    return _source_version() or _installed_version()
+
+
+def _source_version() -> str | None:
+    import tomllib
+
+    path = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    try:
+        project = tomllib.loads(path.read_text()).get("project") or {}
+    except (OSError, tomllib.TOMLDecodeError):
+        return None
+    found = project.get("version")
+    return str(found) if project.get("name") == DISTRIBUTION and found else None
+
+
+def _installed_version() -> str:
     from importlib import metadata  # only for --version: it costs more than it seems
 
     try:
@@ -80,7 +103,7 @@ def parser() -> argparse.ArgumentParser:
     def command(name: str, text: str) -> argparse.ArgumentParser:
         return sub.add_parser(name, parents=[common], help=text, description=text)
 
-    for add in (_create, _wait, _inspect, _change, _render, _list):
+    for add in (_create, _wait, _inspect, _reach, _change, _render, _list, _completion):
         add(command)
     return top
 
@@ -135,9 +158,54 @@ def _inspect(command: AddCommand) -> None:
     d.add_argument("--format", choices=("yaml", "json"), default="yaml")
     d.add_argument("--tail", type=int, default=200, help="log lines per container")
 
-    e = command("endpoints", "The in-cluster address of every service port.")
+
+
+PRINT_COMMAND_HELP = "print the kubectl command line instead of running it"
+
+
+def _reach(command: AddCommand) -> None:
+    e = command("endpoints", "Where each service port is: its in-cluster address, and its URL "
+                "when exposed.")
     e.add_argument("name")
-    e.add_argument("-o", "--output", choices=("table", "json"), default="table")
+    e.add_argument("-o", "--output", choices=("table", "wide", "json"), default="table",
+                   help="wide: also READY and REASON of each URL; json: status.endpoints")
+
+    f = command("port-forward", "Forward a local port to a service's port (kubectl "
+                "port-forward), for clusters without a gateway.")
+    f.add_argument("name")
+    f.add_argument("target", metavar="SERVICE[:PORT]",
+                   help="PORT: a port's name or number (default: the service's first port)")
+    f.add_argument("local_port", nargs="?", metavar="LOCAL_PORT",
+                   help="default: the same number as the service's port; 0: a free one")
+    f.add_argument("--address", help="local addresses to listen on (kubectl's; default "
+                   "localhost)")
+    f.add_argument("--print-command", action="store_true", help=PRINT_COMMAND_HELP)
+
+    lg = command("logs", "Print the logs of a service (its Deployment) or a job (job/NAME).")
+    lg.add_argument("name")
+    lg.add_argument("target", metavar="SERVICE|job/JOB")
+    lg.add_argument("-f", "--follow", action="store_true", help="stream the log")
+    lg.add_argument("--tail", type=int, help="lines from the end (kubectl's default: all)")
+    lg.add_argument("-p", "--previous", action="store_true",
+                    help="the previous instance of the container (after a restart)")
+    lg.add_argument("-c", "--container", help="default: the pod's only container")
+    lg.add_argument("--since", metavar="DURATION", help="only newer lines, e.g. 10m")
+    lg.add_argument("--timestamps", action="store_true")
+    lg.add_argument("--print-command", action="store_true", help=PRINT_COMMAND_HELP)
+
+    x = command("exec", "Run a command in a service's container: exec ENV SERVICE -- CMD...")
+    x.add_argument("name")
+    x.add_argument("service")
+    x.add_argument("-c", "--container", help="default: the pod's only container")
+    x.add_argument("-i", "--stdin", action="store_true", help="pass stdin to the command")
+    x.add_argument("-t", "--tty", action="store_true", help="stdin is a terminal (-it)")
+    x.add_argument("--print-command", action="store_true", help=PRINT_COMMAND_HELP)
+
+
+def _completion(command: AddCommand) -> None:
+    c = command("completion", "Print a shell completion script (bash or zsh) for "
+                "kubectl-devenv.")
+    c.add_argument("shell", choices=shells.SHELLS)
 
 
 def _change(command: AddCommand) -> None:
@@ -176,8 +244,26 @@ def _list(command: AddCommand) -> None:
     ls.add_argument("-o", "--output", choices=("table", "json"), default="table")
 
 
+def split_command(argv: Sequence[str]) -> tuple[list[str], list[str]]:
+    """``exec ENV SVC [flags] -- CMD...``: (the plugin's arguments, CMD). Split before
+    argparse, which would take CMD's own flags for the plugin's."""
+    words = list(argv)
+    if words[:1] == ["exec"] and "--" in words:
+        cut = words.index("--")
+        return words[:cut], words[cut + 1:]
+    return words, []
+
+
 def run(argv: Sequence[str], out: TextIO) -> int:
-    args = parser().parse_args(argv)
+    own, command_args = split_command(argv)
+    args = parser().parse_args(own)
+    args.command_args = command_args
+    if args.command == "exec" and not command_args:
+        raise UsageError("exec: give the command to run after --, e.g. "
+                         "`kubectl devenv exec ENV SERVICE -- sh`")
+    if args.command == "completion":
+        out.write(shells.script(args.shell))
+        return 0
     from devenv_cli import commands  # here, not above: --help and --version need none of it
 
     connection = Connection(args.kubeconfig, args.context, args.as_user, args.as_group)
@@ -200,6 +286,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except errors.NotFound as exc:
         _note(f"error: {exc}")
         return EXIT_NOT_FOUND
+    except Unavailable as exc:
+        _note(f"error: {exc}")
+        return EXIT_FAILED
     except errors.Forbidden as exc:
         _note(f"error: forbidden: {exc}")
         return EXIT_ERROR

@@ -20,7 +20,7 @@ from typing import Any, TextIO
 
 import yaml
 
-from devenv_cli import diagnose, inputs, naming, report, rerun, state, waiting
+from devenv_cli import access, diagnose, inputs, naming, report, rerun, state, waiting
 from devenv_cli.api import Api, Identity
 from devenv_cli.exits import EXIT_FAILED, EXIT_OK, Outcome, UsageError
 from devenv_operator import errors, kinds, models, templates
@@ -172,7 +172,8 @@ def _write_created(out: TextIO, output: str, name: str, result: Mapping[str, Any
     status = state.status_of(result)
     namespace = status.get("namespace") or (result.get("spec") or {}).get("namespace")
     json.dump({"name": name, "namespace": namespace, "created": created,
-               "phase": status.get("phase"), "endpoints": status.get("endpoints") or []}, out)
+               "phase": status.get("phase"), "endpoints": status.get("endpoints") or [],
+               "url": status.get("url")}, out)
     out.write("\n")
 
 
@@ -228,7 +229,7 @@ def cmd_wait(api: Api, args: argparse.Namespace, out: TextIO) -> int:
     return _wait(api, args.name, args.timeout, args.summary, out, args.stable_for)[0]
 
 
-# --- diagnose, endpoints, list -----------------------------------------------------------------
+# --- diagnose, list -----------------------------------------------------------------
 
 def cmd_diagnose(api: Api, args: argparse.Namespace, out: TextIO) -> int:
     obj = _get_or_exit(api, args.name)
@@ -237,16 +238,6 @@ def cmd_diagnose(api: Api, args: argparse.Namespace, out: TextIO) -> int:
     written = diagnose.write_bundle(evidence, Path(args.output), now, args.format)
     _note(f"wrote {len(written)} files to {args.output}")
     out.write(report.one_line(args.name, obj) + "\n")
-    return EXIT_OK
-
-
-def cmd_endpoints(api: Api, args: argparse.Namespace, out: TextIO) -> int:
-    obj = _get_or_exit(api, args.name)
-    if args.output == "json":
-        json.dump(state.status_of(obj).get("endpoints") or [], out, indent=2)
-        out.write("\n")
-    else:
-        out.write(report.endpoints_table(obj) + "\n")
     return EXIT_OK
 
 
@@ -375,6 +366,7 @@ def cmd_render(api_factory: Callable[[], Api], args: argparse.Namespace, out: Te
 # Every command but render, which may work offline (it takes a way to connect instead).
 COMMANDS: dict[str, Command] = {
     "create": cmd_create, "wait": cmd_wait, "diagnose": cmd_diagnose,
-    "endpoints": cmd_endpoints, "extend": cmd_extend, "list": cmd_list, "delete": cmd_delete,
-    "rerun-job": rerun.cmd_rerun_job,
+    "extend": cmd_extend, "list": cmd_list, "delete": cmd_delete,
+    "rerun-job": rerun.cmd_rerun_job, "endpoints": access.cmd_endpoints,
+    "port-forward": access.cmd_port_forward, "logs": access.cmd_logs, "exec": access.cmd_exec,
 }

@@ -28,3 +28,8 @@ EXIT_ERROR = 4  # usage, configuration or API errors (not an outcome of the envi
 
 class UsageError(Exception):
     """Raised for arguments that cannot work together (exit 4)."""
+
+
+class Unavailable(Exception):
+    """Raised when what a command names is not in the environment (a service, a port, a
+    job, its namespace), with the names that would have worked (exit 1)."""

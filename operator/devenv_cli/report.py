@@ -307,12 +307,6 @@ def _jobs_markdown(obj: Mapping[str, Any] | None) -> list[str]:
 
 # --- other commands ------------------------------------------------------------------------
 
-def endpoints_table(obj: Mapping[str, Any]) -> str:
-    rows = [[e.get("service"), e.get("port"), e.get("internal")]
-            for e in state.status_of(obj).get("endpoints") or [] if isinstance(e, Mapping)]
-    return table(("SERVICE", "PORT", "ADDRESS"), rows)
-
-
 def summary_of(obj: Mapping[str, Any]) -> dict[str, Any]:
     """One line of ``list -o json``."""
     meta = obj.get("metadata") or {}

@@ -71,7 +71,8 @@ def write(path: Path, obj: Any) -> str:
 def test_the_plugin_is_found_by_kubectl(devenv_cli: Any, running_operator: Operator) -> None:
     proc = devenv_cli("--help")
     assert proc.returncode == 0, proc.stderr
-    for command in ("create", "wait", "diagnose", "endpoints", "extend", "render", "list"):
+    for command in ("create", "wait", "diagnose", "endpoints", "port-forward", "logs", "exec",
+                    "extend", "render", "list", "completion"):
         assert command in proc.stdout
 
 
@@ -95,6 +96,7 @@ def test_create_waits_until_ready_then_endpoints_reuse_and_extend(
     assert out["name"] == name
     assert out["namespace"] == ns
     assert out["created"] is True
+    assert out["url"] is None  # no port exposed
     assert out["endpoints"] == [{"service": "api", "port": 8080,
                                  "internal": f"api.{ns}.svc.cluster.local:8080"}]
     assert f"devenvironment/{name} created" in proc.stderr
@@ -108,8 +110,8 @@ def test_create_waits_until_ready_then_endpoints_reuse_and_extend(
     assert as_json.returncode == 0
     assert json.loads(as_json.stdout) == out["endpoints"]
     table = devenv_cli("endpoints", name).stdout.splitlines()
-    assert table[0].split() == ["SERVICE", "PORT", "ADDRESS"]
-    assert table[1].split() == ["api", "8080", f"api.{ns}.svc.cluster.local:8080"]
+    assert table[0].split() == ["SERVICE", "PORT", "ADDRESS", "URL"]
+    assert table[1].split() == ["api", "8080", f"api.{ns}.svc.cluster.local:8080", "-"]
 
     # A re-run of the same step finds the environment and says so (no error, no new object).
     again = devenv_cli("create", "-f", path, "--ttl", "1h", "--label", "team=shop")

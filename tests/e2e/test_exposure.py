@@ -64,10 +64,10 @@ def gateway(kubectl: Kubectl, crds: None) -> Iterator[str]:
     kubectl("delete", "gatewayclass", "e2e", "--ignore-not-found")
 
 
-def gateway_class(make_class: Any, gateway_name: str = "edge", **extra: Any) -> str:
+def gateway_class(make_class: Any, gateway_name: str = "edge", **exposure: Any) -> str:
     return make_class(exposure={
         "gateway": {"name": gateway_name, "namespace": GATEWAY_NS, "sectionName": "http"},
-        "baseDomain": DOMAIN, "scheme": "http"}, **extra)
+        "baseDomain": DOMAIN, "scheme": "http", **exposure})
 
 
 def route_status(kubectl: Kubectl, namespace: str, route: str, accepted: str = "True",
@@ -347,7 +347,12 @@ def test_a_class_check_waits_for_the_url_to_answer(
         assert f"web-{name}.{DOMAIN}" in _Gateway.hosts
         _Gateway.code = 200
         env = wait_ready(kubectl, name)
-        assert "GET answered 200" in condition(env, "EndpointsReady")["message"]
+        assert condition(env, "EndpointsReady")["reason"] == "EndpointsReady"
+        assert env["status"]["endpoints"][0]["ready"] is True
+        asked = len(_Gateway.hosts)
+        kubectl("annotate", "devenv", name, "touch=1")  # another reconcile: not asked again
+        wait_for(lambda: (e := get(kubectl, "devenvironment", name)) and e, 5)
+        assert len(_Gateway.hosts) == asked
     finally:
         httpd.shutdown()
         httpd.server_close()

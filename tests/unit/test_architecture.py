@@ -145,8 +145,8 @@ IMPURE = {
     "devenv_operator": {"children", "controller", "crdgen", "engine", "fanout", "kube",
                         "logs", "main", "metrics", "orphans", "recorder", "reconcile", "settings",
                         "statuswriter", "steps", "teardown", "urlcheck", "__main__", "__init__"},
-    "devenv_cli": {"api", "app", "commands", "diagnose", "inputs", "rerun", "waiting",
-                   "__init__", "__main__"},
+    "devenv_cli": {"access", "api", "app", "commands", "complete", "diagnose", "inputs",
+                   "rerun", "waiting", "__init__", "__main__"},
 }
 
 

@@ -253,13 +253,17 @@ def test_an_environment_is_mine_when_its_owner_names_me_or_one_of_my_groups(
     assert robot.owns("system:serviceaccount:ci:runner")
 
 
-def test_the_version_is_the_installed_distributions_else_unknown(
+def test_the_version_is_pyprojects_else_the_installed_distributions_else_unknown(
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import tomllib
     from importlib import metadata
 
+    project = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
     with pytest.raises(SystemExit) as exit_info:
         app.main(["--version"])
     assert exit_info.value.code == 0
-    assert capsys.readouterr().out == f"kubectl devenv {metadata.version('devenv-operator')}\n"
+    assert capsys.readouterr().out == f"kubectl devenv {project['project']['version']}\n"
+    monkeypatch.setattr(app, "_source_version", lambda: None)  # an installed wheel
+    assert app.version() == metadata.version("devenv-operator")
     monkeypatch.setattr(app, "DISTRIBUTION", "devenv-operator-never-installed")
     assert app.version() == "unknown (not installed)"

@@ -92,3 +92,21 @@ def test_a_command_that_connects_does_import_the_client_so_the_probe_sees_it(
     code, modules, _ = run_plugin(tmp_path, "list")  # no kubeconfig: exit 4 after trying
     assert code == 4
     assert {"kubernetes", "urllib3"} <= {m.split(".")[0] for m in heavy(modules)}
+
+
+def test_the_completion_script_needs_neither_the_client_nor_the_models(tmp_path: Path) -> None:
+    code, modules, out = run_plugin(tmp_path, "completion", "bash")
+    assert code == 0
+    assert "kubectl_complete-devenv" in out
+    assert heavy(modules, also=("pydantic",)) == set()
+
+
+def test_completing_a_command_name_does_not_import_the_client(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "PYTHONPATH")}
+    env |= {"HOME": str(tmp_path), "PYTHONPATH": str(ROOT / "operator")}
+    listing = tmp_path / "modules.json"
+    probe = PROBE.replace("from devenv_cli.app import main", "from devenv_cli.complete import main")
+    done = subprocess.run([sys.executable, "-c", probe, str(listing), "lo"], env=env,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.stdout.startswith("logs\t"), done.stderr
+    assert heavy(set(json.loads(listing.read_text())["modules"])) == set()

@@ -212,12 +212,8 @@ def test_one_line_states() -> None:
     assert report.one_line("x", None) == "devenv x: not found"
 
 
-def test_endpoints_table_and_list_summaries() -> None:
+def test_list_summaries() -> None:
     obj = env("Ready")
-    obj["status"]["endpoints"] = [
-        {"service": "api", "port": 8080, "internal": "api.dev-x.svc.cluster.local:8080"}]
-    assert report.endpoints_table(obj).splitlines() == [
-        "SERVICE   PORT   ADDRESS", "api       8080   api.dev-x.svc.cluster.local:8080"]
     obj["spec"] = {"owner": "alice"}
     obj["metadata"]["creationTimestamp"] = "2026-12-01T11:00:00Z"
     obj["status"].update(readyServices="1/1", expiresAt="2026-12-01T14:00:00Z")

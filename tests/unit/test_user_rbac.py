@@ -52,6 +52,9 @@ PLUGIN_NEEDS: dict[Resource, tuple[set[str], str]] = {
     # The failure report and diagnose: the environment's pods and their containers' logs.
     ("", "pods"): ({"list"}, NAMESPACE),
     ("", "pods/log"): ({"get"}, NAMESPACE),
+    # port-forward: the Service's port names (the numbers in the status do without it).
+    # port-forward, logs and exec then run kubectl, with the same namespace rights.
+    ("", "services"): ({"get"}, NAMESPACE),
     # create and list --mine: who am I.
     ("authentication.k8s.io", "selfsubjectreviews"): ({"create"}, EVERYONE),
 }

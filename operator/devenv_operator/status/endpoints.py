@@ -84,7 +84,8 @@ def endpoints_condition(routes: Sequence[RouteObservation], timed_out: bool,
     waiting = [r for r in routes if not r.ready]
     if not waiting:
         return True, Reason.ENDPOINTS_READY, (
-            f"All {len(routes)} exposed port{'s' if len(routes) != 1 else ''} are routed")
+            "The exposed port is routed" if len(routes) == 1
+            else f"All {len(routes)} exposed ports are routed")
     detail = "; ".join(f"{r.key}: {r.message}" for r in waiting)
     if timed_out:
         return False, Reason.READY_TIMEOUT, f"Not routed after {ready_timeout}: {detail}"
