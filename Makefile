@@ -62,6 +62,9 @@ test-real: sync ## Real-node tier: containerd + kubelet, deploy/ in-cluster, rea
 real-up: sync ## Real-node cluster to try by hand: operator from deploy/, lookalike images (root; .localcluster/real/kubeconfig)
 	$(PY) python -m localcluster.realnode up
 
+real-build: sync ## Build (or reuse from cache) the real node's binaries: kubelet, kube-router, Traefik
+	$(PY) python -m localcluster.realnode build
+
 real-down: sync ## Stop the real-node cluster and clean the host
 	$(PY) python -m localcluster.realnode down
 
