@@ -6,9 +6,9 @@ for tests, and an annotation with the image's ID on the pod template: the tag st
 ``:dev``, so without it a rebuilt image would not roll the Deployment. The classes go in
 through a second overlay: the ``default`` class exposes environments through the real
 node's gateway (Gateway ``devenv-gateway/devenv``, listener ``http``, base domain
-``devenv.localtest``, see :mod:`.gateway`) and admits the gateway's namespace in its
-NetworkPolicy (``allowIngressFrom``). Used by ``make real-up`` and by the real-node tests
-(which reuse a running ``real-up`` cluster).
+``devenv.localtest``, see :mod:`.gateway`); the operator then admits the gateway's
+namespace to the exposed ports in each environment's NetworkPolicy. Used by ``make
+real-up`` and by the real-node tests (which reuse a running ``real-up`` cluster).
 """
 
 from __future__ import annotations
@@ -22,8 +22,6 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from ..config import PROJECT_ROOT, LocalClusterError
 from .config import (
@@ -60,8 +58,8 @@ patches:
         value: {{localcluster.dev/image-id: "{image_id}"}}
 """
 # deploy/classes/ as shipped, with the default class exposing environments through the
-# real node's gateway (see .gateway) and admitting its namespace through the class's
-# NetworkPolicy (kube-router enforces it on the node).
+# real node's gateway (see .gateway); its NetworkPolicy (kube-router enforces it on the
+# node) then admits the gateway's namespace to the exposed ports, and to no other.
 CLASSES_OVERLAY = """\
 apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
@@ -72,7 +70,6 @@ patches:
     patch: |
 {patch}
 """
-CLASS_CRD = PROJECT_ROOT / "deploy" / "crds" / "devenvironmentclasses.shipit.dev.yaml"
 ROLLOUT_TIMEOUT = "110s"
 ADMISSION_WAIT_S = 60.0
 
@@ -83,30 +80,20 @@ def overlay_text(overlay_dir: Path, image_id: str, deploy: Path = PROJECT_ROOT /
                           image_id=image_id)
 
 
-def class_schema_has(field: str, crd: Path = CLASS_CRD) -> bool:
-    """The class CRD deploy/ installs knows ``spec.<field>`` (else the field is left out:
-    strict field validation would refuse the whole class)."""
-    doc = yaml.safe_load(crd.read_text())
-    return any(field in v["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
-               for v in doc["spec"]["versions"])
+def default_class_patch() -> list[dict[str, Any]]:
+    """JSON patch ops for the default class on the real-node cluster: it exposes ports
+    through the gateway (whose namespace the class's NetworkPolicy then admits to the
+    exposed ports only: the operator writes that rule)."""
+    return [{"op": "add", "path": "/spec/exposure", "value": {
+        "gateway": {"name": GATEWAY_NAME, "namespace": GATEWAY_NAMESPACE,
+                    "sectionName": GATEWAY_SECTION},
+        "baseDomain": GATEWAY_BASE_DOMAIN, "scheme": "http"}}]
 
 
-def default_class_patch(exposure: bool) -> list[dict[str, Any]]:
-    """JSON patch ops for the default class on the real-node cluster."""
-    ops: list[dict[str, Any]] = [{"op": "add", "path": "/spec/allowIngressFrom", "value": [
-        {"matchLabels": {"kubernetes.io/metadata.name": GATEWAY_NAMESPACE}}]}]
-    if exposure:
-        ops.append({"op": "add", "path": "/spec/exposure", "value": {
-            "gateway": {"name": GATEWAY_NAME, "namespace": GATEWAY_NAMESPACE,
-                        "sectionName": GATEWAY_SECTION},
-            "baseDomain": GATEWAY_BASE_DOMAIN, "scheme": "http"}})
-    return ops
-
-
-def classes_overlay_text(overlay_dir: Path, exposure: bool,
+def classes_overlay_text(overlay_dir: Path,
                          classes: Path = PROJECT_ROOT / "deploy" / "classes") -> str:
     patch = "\n".join("      " + line for line in
-                      json.dumps(default_class_patch(exposure), indent=2).splitlines())
+                      json.dumps(default_class_patch(), indent=2).splitlines())
     return CLASSES_OVERLAY.format(classes=os.path.relpath(classes, overlay_dir), patch=patch)
 
 
@@ -143,7 +130,7 @@ def install(kubeconfig: Path, image_id: str) -> float:
         classes.mkdir()
         (overlay / "kustomization.yaml").write_text(overlay_text(overlay, image_id))
         (classes / "kustomization.yaml").write_text(
-            classes_overlay_text(classes, class_schema_has("exposure")))
+            classes_overlay_text(classes))
         _kubectl(kubeconfig, "apply", "--server-side", "-k", str(overlay))
         _kubectl(kubeconfig, "wait", "--for=condition=Established", "--timeout=60s",
                  "crd/devenvironments.shipit.dev", "crd/devenvironmentclasses.shipit.dev")

@@ -5,10 +5,11 @@ body unique to the test), its Service, and an HTTPRoute under ``devenv.localtest
 to Gateway ``devenv-gateway/devenv`` (listener ``http``); every request goes from this
 machine to the listener's ``host:port`` (the ``gateway`` fixture) with a Host header. Then
 the same through the IngressClass ``traefik``; through the shipped default class's
-NetworkPolicy, which admits the gateway's namespace (``allowIngressFrom``), and not through
-the restricted class's, which does not (the negative control: Traefik's connection is
-refused, a 502); and an exposed port of an environment under the installed default class
-(whose ``exposure`` names this Gateway) answering at its ``status.url``.
+NetworkPolicy, which admits the gateway's namespace to the exposed ports only (an admin's
+route to another port of the same pod gets a 502), and not through the restricted class's,
+which admits no gateway (the negative control: Traefik's connection is refused, a 502);
+and an exposed port of an environment under the installed default class (whose
+``exposure`` names this Gateway) answering at its ``status.url``.
 """
 
 from __future__ import annotations
@@ -201,16 +202,43 @@ def route_to_isolated_env(kubectl: Kubectl, name: str, ns: str) -> str:
     return hostname
 
 
-def test_the_default_class_lets_the_gateway_through_its_network_policy(
-    kubectl: Kubectl, gateway: str, environment: Any,
+def test_the_gateway_reaches_the_exposed_ports_of_an_environment_and_no_other(
+    kubectl: Kubectl, gateway: str, installed: dict[str, float],
 ) -> None:
+    """Under the default class (isolated, no allowIngressFrom), the operator's own policy
+    rule admits the gateway's namespace to the exposed port; a route a platform admin
+    writes to the same pod's other port gets no further than the policy: a 502, never the
+    body."""
     cls = get(kubectl, "devenvironmentclass", "default") or {}
-    assert {"matchLabels": {"kubernetes.io/metadata.name": "devenv-gateway"}} in \
-        cls["spec"]["allowIngressFrom"]
-    name, ns = environment("gwnp")
-    hostname = route_to_isolated_env(kubectl, name, ns)
-    timings["gateway_through_class_netpol_first_2xx_s"] = first_answer(gateway, hostname,
-                                                                       f"env-{name}")
+    assert not cls["spec"].get("allowIngressFrom")
+    name = unique("gwonly")
+    ns = f"dev-{name}"
+    admin_port = 9090
+    service = env_web(name, expose=True)
+    service["command"] = ["sh", "-c", f"mkdir -p /tmp/www; echo env-{name} > "
+                                      f"/tmp/www/index.html; httpd -p {admin_port} -h /tmp/www; "
+                                      f"exec httpd -f -p {PORT} -h /tmp/www"]
+    service["ports"].append({"name": "admin", "port": admin_port})
+    apply(kubectl, manifest(name, services=[service]))
+    try:
+        env = wait_ready(kubectl, name, timeout=180)
+        policy = get(kubectl, "networkpolicy", "devenv-isolation", "-n", ns) or {}
+        assert policy["spec"]["ingress"][1]["ports"] == [{"protocol": "TCP", "port": PORT}]
+        host = urlsplit(env["status"]["url"]).hostname or ""
+        timings["gateway_exposed_port_only_first_2xx_s"] = first_answer(gateway, host,
+                                                                        f"env-{name}")
+        other = f"admin-{name}.{DOMAIN}"
+        admin_route = route(ns, "admin", other)
+        admin_route["spec"]["rules"][0]["backendRefs"] = [{"name": "web", "port": admin_port}]
+        apply(kubectl, admin_route)
+        wait_for(lambda: route_accepted(kubectl, ns, "admin"), 30, interval=0.2,
+                 what=f"HTTPRoute {ns}/admin Accepted")
+        status = wait_for(lambda: (s := via_gateway(gateway, other, timeout=10)[0]) != 404
+                          and s, ANSWER_WITHIN_S, interval=0.2, what=f"{other} routed")
+        assert status == 502
+        assert via_gateway(gateway, host)[0] == 200
+    finally:
+        delete_env(kubectl, name)
 
 
 def test_a_class_that_does_not_admit_the_gateway_keeps_it_out(

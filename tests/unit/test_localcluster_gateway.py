@@ -159,7 +159,7 @@ def test_the_gateway_archive_is_imported_under_its_own_name_not_the_operators(
 def test_the_real_node_default_class_exposes_through_the_gateway_and_admits_it(
     tmp_path: Path,
 ) -> None:
-    doc = yaml.safe_load(install.classes_overlay_text(tmp_path, exposure=True,
+    doc = yaml.safe_load(install.classes_overlay_text(tmp_path,
                                                       classes=ROOT / "deploy" / "classes"))
     assert (tmp_path / doc["resources"][0]).resolve() == (ROOT / "deploy" / "classes").resolve()
     (patch,) = doc["patches"]
@@ -170,20 +170,8 @@ def test_the_real_node_default_class_exposes_through_the_gateway_and_admits_it(
     assert ops["/spec/exposure"] == {
         "gateway": {"name": "devenv", "namespace": "devenv-gateway", "sectionName": "http"},
         "baseDomain": "devenv.localtest", "scheme": "http"}
-    assert ops["/spec/allowIngressFrom"] == [
-        {"matchLabels": {"kubernetes.io/metadata.name": "devenv-gateway"}}]
-
-
-def test_without_exposure_in_the_class_crd_the_class_still_admits_the_gateway(
-    tmp_path: Path,
-) -> None:
-    ops = install.default_class_patch(exposure=False)
-    assert [op["path"] for op in ops] == ["/spec/allowIngressFrom"]
-    crd = tmp_path / "crd.yaml"
-    crd.write_text(yaml.safe_dump({"spec": {"versions": [{"schema": {"openAPIV3Schema": {
-        "properties": {"spec": {"properties": {"networkPolicy": {}}}}}}}]}}))
-    assert not install.class_schema_has("exposure", crd)
-    assert install.class_schema_has("networkPolicy", crd)
+    # No allowIngressFrom: the operator admits the gateway to the exposed ports only.
+    assert set(ops) == {"/spec/exposure"}
 
 
 def test_the_address_is_the_listeners_host_port() -> None:
