@@ -148,14 +148,14 @@ class Violation:
 
 def violations(spec: Any, class_name: str, policy: DevEnvironmentClassSpec, *,
                namespace: str, operator_prefix: str,
-               owner_count: int = 0) -> list[Violation]:
+               owner_count: int = 0, counted_as: str | None = None) -> list[Violation]:
     """What in ``spec`` (a DevEnvironmentSpec) breaks the class. ``owner_count``: how many
     other environments of this class the same owner already has."""
     limits = policy.limits or Limits()
     return [
         *_namespace(spec, class_name, namespace, policy.namespace_prefix or operator_prefix),
         *_sizes(spec, class_name, limits),
-        *_owner_quota(spec, class_name, limits, owner_count),
+        *_owner_quota(counted_as or spec.owner, class_name, limits, owner_count),
         *_registries(spec, policy),
         *_literal_secrets(spec, class_name, policy),
         *_security(spec, class_name, policy.workload_security),
@@ -235,15 +235,16 @@ def _sizes(spec: Any, class_name: str, limits: Limits) -> list[Violation]:
     return found
 
 
-def _owner_quota(spec: Any, class_name: str, limits: Limits,
+def _owner_quota(counted: str | None, class_name: str, limits: Limits,
                  owner_count: int) -> list[Violation]:
     allowed = limits.max_environments_per_owner
     if allowed is None or owner_count < allowed:
         return []
+    group = ("a group's count for the group" if limits.group_environments_count_for == "group"
+             else "a group's count for the member who created them")
     return [Violation("limits.maxEnvironmentsPerOwner", (
-        f"owner {spec.owner or '(none)'} already has {owner_count} environments (of any "
-        f"class, refused ones included; a group's count for the member who created them); "
-        f"class {class_name} allows {allowed}"))]
+        f"owner {counted or '(none)'} already has {owner_count} environments (of any "
+        f"class, refused ones included; {group}); class {class_name} allows {allowed}"))]
 
 
 def _registries(spec: Any, policy: DevEnvironmentClassSpec) -> list[Violation]:
@@ -346,7 +347,7 @@ class ClassIndex:
 
 
 def refusal(resolved: Resolved, spec: Any, *, namespace: str, operator_prefix: str,
-            owner_count: int) -> tuple[str, str] | None:
+            owner_count: int, counted_as: str | None = None) -> tuple[str, str] | None:
     """(reason, message) when the resolved class refuses the spec, else None."""
     if resolved.missing and resolved.name is None:
         return Reason.CLASS_NOT_FOUND, (
@@ -360,7 +361,8 @@ def refusal(resolved: Resolved, spec: Any, *, namespace: str, operator_prefix: s
     if resolved.policy is None or resolved.name is None:
         return None
     broken = violations(spec, resolved.name, resolved.policy, namespace=namespace,
-                        operator_prefix=operator_prefix, owner_count=owner_count)
+                        operator_prefix=operator_prefix, owner_count=owner_count,
+                        counted_as=counted_as)
     if not broken:
         return None
     about = f" (class {resolved.name}: {resolved.policy.description})" if (

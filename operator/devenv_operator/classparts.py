@@ -111,7 +111,13 @@ class Limits(Model):
         None, ge=1, le=10_000, description="Environments one owner may have when creating one "
         "of this class: all of theirs count, of any class, refused and invalid ones too "
         "(the oldest are kept; a newer one over the limit is refused). An environment owned "
-        "by a group counts for the member who created it.")
+        "by a group counts as groupEnvironmentsCountFor says.")
+    group_environments_count_for: Literal["creator", "group"] = Field(
+        "creator", description="Whom an environment owned by a group (owner group:NAME) "
+        "counts against for maxEnvironmentsPerOwner: creator (default), the member who "
+        "created it, as the admission policy records in shipit.dev/created-by, so each "
+        "member has their own limit whatever their groups; or group, the group as one "
+        "owner, whose members share one limit.")
 
 
 class SecretsPolicy(Model):

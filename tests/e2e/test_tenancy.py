@@ -226,6 +226,34 @@ def test_an_owner_gets_at_most_the_class_s_number_of_environments(
     wait_ready(kubectl, second)
 
 
+@pytest.mark.parametrize(("count_for", "second_allowed"), [("creator", True),
+                                                            ("group", False)])
+def test_a_group_s_environments_count_for_their_creators_or_for_the_group(
+        kubectl: Kubectl, running_operator: Operator, names: list[str], make_class: Any,
+        count_for: str, second_allowed: bool) -> None:
+    """Two members each create one environment owned by their group, under a limit of one:
+    counted per creator (the default), both run; counted for the group, the second is
+    refused. (The creator is the annotation the admission policy stamps; set here as an
+    admin.)"""
+    cls = make_class(limits={"maxEnvironmentsPerOwner": 1,
+                             "groupEnvironmentsCountFor": count_for})
+    first, second = unique("grp1"), unique("grp2")
+    names.extend([first, second])
+    for name, creator in ((first, "alice"), (second, "bob")):
+        body = manifest(name, className=cls, owner="group:team-q")
+        body["metadata"]["annotations"] = {"shipit.dev/created-by": creator}
+        apply(kubectl, body)
+        if name == first:
+            wait_ready(kubectl, first)
+    if second_allowed:
+        wait_ready(kubectl, second)
+    else:
+        env = wait_reason(kubectl, second, "PolicyViolation")
+        message = condition(env, "Ready")["message"]
+        assert "owner group:team-q already has 1 environments" in message, message
+        assert "a group's count for the group" in message
+
+
 def test_pull_secrets_are_copied_with_consent_and_set_on_every_pod(
         kubectl: Kubectl, running_operator: Operator, names: list[str],
         make_class: Any) -> None:

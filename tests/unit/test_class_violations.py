@@ -12,6 +12,7 @@ import pytest
 
 from devenv_operator import classes, models
 from devenv_operator.classes import DevEnvironmentClassSpec, Violation
+from devenv_operator.steps.admit import counted_as
 
 CLASS = "team"
 PREFIX = "dev-"
@@ -171,3 +172,16 @@ def test_every_broken_rule_is_reported_not_only_the_first() -> None:
     assert rules(found) == ["namespacePrefix", "limits.maxServices", *["limits.maxReplicas"] * 4,
                             "limits.maxEnvironmentsPerOwner",
                             *["images.allowedRegistries"] * 4, "secrets.allowLiteral"]
+
+
+def test_a_group_s_environment_counts_for_its_creator_or_for_the_group() -> None:
+    meta = {"annotations": {"shipit.dev/created-by": "alice"}}
+    assert counted_as("group:team", meta) == "alice"
+    assert counted_as("group:team", meta, by_group=True) == "group:team"
+    assert counted_as("bob", meta) == "bob"
+    assert counted_as("group:team", {}) == "group:team"  # no creator recorded
+    limit = policy(limits={"maxEnvironmentsPerOwner": 1, "groupEnvironmentsCountFor": "group"})
+    found = classes.violations(spec(owner="group:team"), "c", limit, namespace="dev-pr-1",
+                               operator_prefix=PREFIX, owner_count=1, counted_as="group:team")
+    assert "owner group:team already has 1 environments" in found[0].message
+    assert "a group's count for the group" in found[0].message

@@ -45,10 +45,13 @@ def admit(parts: Parts, ctx: Context) -> Stop | None:
         return Stop("invalid")
     spec, resolved = checked.spec, ctx.resolved
     parts.records.tag(ctx.record, records.CLASS, [resolved.name])
-    counted = counted_as(spec.owner, ctx.meta)
+    limits = resolved.policy.limits if resolved.policy else None
+    counted = counted_as(spec.owner, ctx.meta, by_group=bool(
+        limits and limits.group_environments_count_for == "group"))
     parts.records.tag(ctx.record, records.OWNER, [counted])
     refused = classes.refusal(resolved, spec, namespace=checked.namespace,
                               operator_prefix=parts.settings.namespace_prefix,
+                              counted_as=counted,
                               owner_count=owned_before(parts.records, ctx.record,
                                                        counted))
     if refused is not None:  # the class says no: nothing is created or changed
@@ -63,12 +66,14 @@ def admit(parts: Parts, ctx: Context) -> Stop | None:
     return None
 
 
-def counted_as(owner: str | None, meta: Mapping[str, Any]) -> str | None:
+def counted_as(owner: str | None, meta: Mapping[str, Any], *, by_group: bool = False
+               ) -> str | None:
     """Whom an environment counts against for the per-owner limit: its owner, except that
     one owned by a group counts against the member who created it (the annotation the
-    admission policy sets), so that each group of a user does not add another limit."""
+    admission policy sets), so that each group of a user does not add another limit; or,
+    ``by_group`` (the class's limits.groupEnvironmentsCountFor: group), against the group."""
     creator = (meta.get("annotations") or {}).get(CREATED_BY_ANNOTATION)
-    if owner is not None and owner.startswith(GROUP_PREFIX) and creator:
+    if owner is not None and owner.startswith(GROUP_PREFIX) and creator and not by_group:
         return str(creator)
     return owner
 
