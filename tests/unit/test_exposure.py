@@ -174,6 +174,8 @@ def test_route_state_reads_the_parent_status_for_the_current_generation() -> Non
     assert status.ingress_state({"status": {"loadBalancer": {"ingress": [{"ip": "10.0.0.1"}]}}},
                                 "nginx")[0]
     assert status.ingress_state({"status": {}}, "nginx")[1] == Reason.INGRESS_PENDING
+    assert status.ingress_state({"status": {"loadBalancer": None}}, "nginx")[1] == \
+        Reason.INGRESS_PENDING
 
 
 def _observation(*routes_seen: RouteObservation) -> status.Observation:

@@ -67,8 +67,8 @@ def route_state(route: Mapping[str, Any] | None, gateway: tuple[str, str]
 def ingress_state(ingress: Mapping[str, Any] | None, ingress_class: str
                   ) -> tuple[bool, str, str]:
     """(ready, reason, message) of the environment's Ingress."""
-    addresses = ((ingress or {}).get("status") or {}).get("loadBalancer", {}).get(
-        "ingress") or []
+    balancer = ((ingress or {}).get("status") or {}).get("loadBalancer") or {}
+    addresses = balancer.get("ingress") or []
     if ingress is None or not addresses:
         return False, Reason.INGRESS_PENDING, (
             f"waiting for the ingress controller of IngressClass {ingress_class} to give "
